@@ -1,0 +1,33 @@
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 5000
+BIN := $(VENV)/bin
+
+.PHONY: install install-dev run dev test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+run: install  ## install, then serve on 0.0.0.0:$(PORT) with gunicorn
+	PORT=$(PORT) $(BIN)/gunicorn main:app
+
+dev: install  ## install, then run Flask's development server
+	PORT=$(PORT) $(BIN)/python main.py
+
+test: install-dev  ## install, then run every test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

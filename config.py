@@ -1,0 +1,152 @@
+"""The service's settings: the one place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from dotenv import load_dotenv
+
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value the service cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told, with the defaults it runs with."""
+
+    # The upstream OpenAI-compatible API.
+    openai_api_key: str | None = None
+    openai_api_key_variable: str | None = None  # which variable held the key, for messages
+    openai_base_url: str | None = None  # None: OpenAI's own API
+    upstream_timeout: float = 120.0
+    upstream_max_retries: int = 2
+
+    # The model catalogue; None keeps the hardcoded list in models.py.
+    models: tuple[str, ...] | None = None
+    default_model: str | None = None
+
+    # HTTP behaviour.
+    port: int = 5000
+    allow_origins: tuple[str, ...] = ("*",)
+    max_request_bytes: int = 10 * MIB
+
+    # Logging.
+    log_level: str = "INFO"
+    log_format: str = "text"  # or "json"
+    log_message_contents: bool = False
+
+    # Conversation sessions (/api).
+    session_db_path: str = "sessions.sqlite3"
+    redis_url: str | None = None
+    session_ttl: int = 24 * 3600
+    session_max_messages: int = 100
+
+    # Access control, limits and the usage ledger.
+    api_tokens: tuple[str, ...] = ()
+    admin_tokens: tuple[str, ...] = ()
+    allow_client_keys: bool = True
+    rate_limit: str | None = None  # e.g. "60/minute"
+    token_limit: str | None = None  # e.g. "100000/hour"
+    metrics_dir: str | None = None  # prometheus multiprocess directory
+
+    @property
+    def upstream_is_openai(self) -> bool:
+        """Whether the upstream is OpenAI's own API (and so checks OpenAI key formats)."""
+        return self.openai_base_url is None or "api.openai.com" in self.openai_base_url
+
+    @property
+    def access_control(self) -> bool:
+        return bool(self.api_tokens)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> "Settings":
+        """Build settings from `environ` (default: the process environment plus `.env`)."""
+        if environ is None:
+            if dotenv:
+                load_dotenv(override=False)
+            environ = os.environ
+        env = _Env(environ)
+        key_variable = env.first_set("OPENAI_API_KEY_CYB_SEC", "OPENAI_API_KEY")
+        return cls(
+            openai_api_key=env.get(key_variable) if key_variable else None,
+            openai_api_key_variable=key_variable,
+            openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
+            upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
+            upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
+            models=env.csv("MODELS") or None,
+            default_model=env.get(env.first_set("DEFAULT_MODEL", "OPENAI_MODEL") or ""),
+            port=env.number("PORT", cls.port, int),
+            allow_origins=env.csv(env.first_set("ALLOW_ORIGINS", "ALLOWED_ORIGIN") or "") or ("*",),
+            max_request_bytes=env.number("MAX_REQUEST_BYTES", cls.max_request_bytes, int),
+            log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
+            log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
+            log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
+            session_db_path=env.get("SESSION_DB_PATH") or cls.session_db_path,
+            redis_url=env.get("REDIS_URL"),
+            session_ttl=env.number("SESSION_TTL", cls.session_ttl, int),
+            session_max_messages=env.number("SESSION_MAX_MESSAGES", cls.session_max_messages, int),
+            api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
+            admin_tokens=env.csv("ADMIN_TOKENS"),
+            allow_client_keys=env.flag("ALLOW_CLIENT_KEYS", True),
+            rate_limit=env.get("RATE_LIMIT"),
+            token_limit=env.get("TOKEN_LIMIT"),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
+        )
+
+
+class _Env:
+    """Typed reads of environment variables; an empty value counts as unset."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip() if name else ""
+        return value or None
+
+    def first_set(self, *names: str) -> str | None:
+        return next((name for name in names if self.get(name)), None)
+
+    def number(self, name: str, default, kind):
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = (self.get(name) or default).lower()
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+        return raw
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        raw = self.get(name) or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    def lines_of_file(self, name: str) -> tuple[str, ...]:
+        path = self.get(name)
+        if not path:
+            return ()
+        with open(path, encoding="utf-8") as handle:
+            return tuple(line.strip() for line in handle if line.strip() and not line.startswith("#"))

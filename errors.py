@@ -1,0 +1,145 @@
+"""The one error mechanism: error types, secret scrubbing, and per-surface rendering.
+
+Views and services raise `ApiError`s. Each API surface (the core, `/v1`, `/api`,
+`/ask`) registers a renderer for its path prefix that turns an error into that
+seed's JSON shape; unknown paths, wrong methods, oversized bodies and crashes go
+through the same renderers, so every answer on a surface has its shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# OpenAI keys (sk-..., sk-proj-..., masked forms like sk-abc****wxyz) and bearer tokens.
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a key in `text`, e.g. in an upstream's error message."""
+    return _SECRET.sub("[redacted]", text)
+
+
+class ApiError(Exception):
+    """An error answered to the client; `code` and `type` follow OpenAI's vocabulary."""
+
+    status = 500
+    code = "internal_error"
+    type = "server_error"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 type: str | None = None, param: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status or self.status
+        self.code = code or self.code
+        self.type = type or self.type
+        self.param = param
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, code, type = 400, "invalid_request_error", "invalid_request_error"
+
+
+class InvalidBody(BadRequest):
+    """The body parsed but failed validation; `errors` lists each problem (FastAPI style)."""
+
+    def __init__(self, message: str, errors: list[dict], param: str | None = None):
+        super().__init__(message, param=param)
+        self.errors = errors
+
+
+class Unauthorized(ApiError):
+    status, code, type = 401, "invalid_api_key", "authentication_error"
+
+
+class NotFound(ApiError):
+    status, code, type = 404, "not_found", "invalid_request_error"
+
+
+class RateLimited(ApiError):
+    status, code, type = 429, "rate_limit_exceeded", "rate_limit_error"
+
+
+class UpstreamFailed(ApiError):
+    status, code, type = 502, "upstream_error", "api_error"
+
+
+class NotConfigured(ApiError):
+    status, code, type = 503, "service_unavailable", "service_unavailable_error"
+
+
+class UpstreamTimeout(ApiError):
+    status, code, type = 504, "upstream_timeout", "timeout_error"
+
+
+Renderer = Callable[[ApiError], tuple[dict, int]]
+
+
+def render_core(error: ApiError) -> tuple[dict, int]:
+    """The core surface's shape (seed 000): `{"error": "<sentence>"}`."""
+    return {"error": error.message}, error.status
+
+
+_HTTP_MESSAGES = {
+    404: lambda: f"Not found: there is no endpoint at {request.path}.",
+    405: lambda: f"Method {request.method} is not allowed on {request.path}.",
+    413: lambda: f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes.",
+    415: lambda: "The request body must be JSON, sent with Content-Type: application/json.",
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
+
+
+def from_http_exception(exc: HTTPException) -> ApiError:
+    """Turn werkzeug's routing and size errors into an ApiError with a clear sentence."""
+    status = exc.code or 500
+    message = _HTTP_MESSAGES[status]() if status in _HTTP_MESSAGES else (exc.description or exc.name)
+    headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+    error_type = "invalid_request_error" if status < 500 else "server_error"
+    return ApiError(message, status=status, code=_HTTP_CODES.get(status, "http_error"), type=error_type,
+                    headers=headers)
+
+
+def register_shape(app: Flask, path_prefix: str, renderer: Renderer) -> None:
+    """Render errors for paths starting with `path_prefix` with `renderer`."""
+    app.extensions.setdefault("error_renderers", {})[path_prefix] = renderer
+
+
+def renderer_for(path: str) -> Renderer:
+    """The renderer of the surface that owns `path`: the longest registered prefix wins."""
+    renderers: dict[str, Renderer] = current_app.extensions.get("error_renderers", {})
+    matches = [prefix for prefix in renderers if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
+    return renderers[max(matches, key=len)] if matches else render_core
+
+
+def error_response(error: ApiError) -> Response:
+    """Render `error` in the shape of the surface the current request is on."""
+    body, status = renderer_for(request.path)(error)
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.headers.update(error.headers)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Send every error, expected or not, through the surface renderers."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException):
+        return error_response(from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError("The server hit an unexpected error; it has been logged."))

@@ -1,0 +1,38 @@
+"""The application factory; `app` is what `gunicorn main:app` serves."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_cors import CORS
+
+import errors
+import request_log
+import routes
+import upstream
+from config import Settings
+from json_provider import OrjsonProvider
+from models import Catalogue
+
+EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                   "X-RateLimit-Reset", "Retry-After"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.extensions["settings"] = settings
+    app.json = OrjsonProvider(app)
+    CORS(app, origins=list(settings.allow_origins), expose_headers=EXPOSED_HEADERS)
+    request_log.init_app(app, settings)
+    errors.init_app(app)
+    upstream.init_app(app, settings, Catalogue.from_settings(settings))
+    routes.init_app(app)
+    return app
+
+
+app = create_app()
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=app.extensions["settings"].port, threaded=True)

@@ -1,0 +1,85 @@
+"""Request ids and logs: one line per request, an id on every line, never a key or a message."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import orjson
+from flask import Flask, g, has_request_context, request
+
+from config import Settings
+
+access_log = logging.getLogger("access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HANDLER_MARK = "_chat_api_handler"
+
+
+def current_request_id() -> str:
+    return g.get("request_id", "-") if has_request_context() else "-"
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record with the id of the request being served, if any."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install one handler on the root logger (once per process) in the configured format."""
+    root = logging.getLogger()
+    root.setLevel(settings.log_level)
+    # The HTTP client logs every upstream call at INFO; our own access line is enough.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    handler = next((h for h in root.handlers if getattr(h, _HANDLER_MARK, False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        setattr(handler, _HANDLER_MARK, True)
+        handler.addFilter(RequestIdFilter())
+        root.addHandler(handler)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Give every request an id and log one line when its response is ready."""
+    configure_logging(settings)
+
+    @app.before_request
+    def start_request():
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response):
+        response.headers["X-Request-ID"] = current_request_id()
+        duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        fields = {"method": request.method, "path": request.path, "status": response.status_code,
+                  "duration_ms": round(duration_ms, 2)}
+        access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms,
+                        extra={"fields": fields})
+        return response

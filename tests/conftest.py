@@ -1,0 +1,119 @@
+"""Shared fixtures: a real fake upstream, apps built from explicit settings, and a secret watch."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import pytest
+from flask.testing import FlaskClient
+
+from config import Settings
+from main import create_app
+from tests.fake_upstream import FakeUpstream
+from tests.keys import KNOWN_SECRETS, SERVER_KEY
+
+# Variables that would let a developer's shell or .env leak into a test.
+_ENV_PREFIXES = ("OPENAI_", "API_TOKENS", "ADMIN_TOKENS", "REDIS_URL", "RATE_LIMIT", "TOKEN_LIMIT", "MODELS",
+                 "DEFAULT_MODEL", "ALLOW_ORIGINS", "ALLOWED_ORIGIN", "SESSION_", "LOG_", "ALLOW_CLIENT_KEYS",
+                 "UPSTREAM_", "MAX_REQUEST_BYTES", "PROMETHEUS_MULTIPROC_DIR")
+
+TEST_TIMEOUT = 1.0  # the upstream timeout the tests' apps use; faults delay past it
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RecordingClient(FlaskClient):
+    """A test client that keeps every response, so the suite can check them all for secrets."""
+
+    seen: list = []
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        RecordingClient.seen.append(response)
+        return response
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Drop every variable the service reads, so only the test's own settings count."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def upstream(fake_upstream):
+    """The fake upstream, reset to its default behaviour for this test."""
+    fake_upstream.reset()
+    yield fake_upstream
+    fake_upstream.reset()
+
+
+@pytest.fixture
+def settings(upstream, tmp_path) -> Settings:
+    return Settings(
+        openai_api_key=SERVER_KEY,
+        openai_api_key_variable="OPENAI_API_KEY_CYB_SEC",
+        openai_base_url=upstream.base_url,
+        upstream_timeout=TEST_TIMEOUT,
+        upstream_max_retries=0,
+        session_db_path=str(tmp_path / "sessions.sqlite3"),
+    )
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build an app from the test settings with some fields changed."""
+
+    def build(**changes):
+        app = create_app(Settings(**{**settings.__dict__, **changes}))
+        app.config["TESTING"] = True
+        app.test_client_class = RecordingClient
+        return app
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _text_of(response) -> str:
+    try:
+        body = response.get_data(as_text=True)
+    except Exception:  # a stream the test consumed or closed by hand
+        body = ""
+    return body + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+
+
+@pytest.fixture(autouse=True)
+def no_secret_escapes(caplog):
+    """Fail any test after which a key appears in a response body, a header or a log line."""
+    caplog.set_level(logging.DEBUG)
+    RecordingClient.seen = []
+    yield
+    texts = [_text_of(response) for response in RecordingClient.seen]
+    texts += [caplog.text]
+    for secret in KNOWN_SECRETS:
+        for text in texts:
+            assert secret not in text, "a secret escaped into a response or a log line"

@@ -1,0 +1,328 @@
+"""A real HTTP server that speaks OpenAI's chat wire format, with faults on demand.
+
+Used by the tests, the browser tests and the benchmark. It answers
+`POST /v1/chat/completions` (plain JSON or SSE ending in `data: [DONE]`) and
+`GET /v1/models`, records every request it gets, and misbehaves when told to:
+any status with OpenAI's error JSON, a delay past the client's timeout, a
+connection cut mid-stream, a stream that ends without a finish reason, or a
+body that is not JSON.
+
+Run it alone with `python -m tests.fake_upstream --port 8900`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+INVALID_KEY_PREFIX = "sk-invalid"
+
+
+@dataclasses.dataclass(frozen=True)
+class Behaviour:
+    """How the fake answers one chat completion request."""
+
+    reply: str = "Hello from the fake upstream."
+    status: int = 200
+    error_message: str = "The fake upstream was told to fail."
+    error_type: str = "server_error"
+    retry_after: str | None = None
+    delay: float = 0.0  # before the status line, to provoke timeouts
+    chunk_delay: float = 0.0  # between streamed chunks
+    cut_after: int | None = None  # close the socket after this many content chunks
+    end_early_after: int | None = None  # end the stream cleanly, without finish_reason
+    garbage: bool = False  # a 200 whose body is not JSON
+    wait_for: threading.Event | None = None  # hold each chunk until the test sets it
+
+    def words(self) -> list[str]:
+        parts = self.reply.split(" ")
+        return [parts[0]] + [" " + part for part in parts[1:]]
+
+
+@dataclasses.dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict | None
+
+
+class FakeUpstream:
+    """An OpenAI-compatible server on a free loopback port, run in a thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.default = Behaviour()
+        self.requests: list[RecordedRequest] = []
+        self.aborted_streams = 0
+        self.stream_aborted = threading.Event()
+        self.finished_streams = 0
+        self._queue: collections.deque[Behaviour] = collections.deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 1024
+        self._server.handle_error = lambda request, address: None  # cut connections are on purpose
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "FakeUpstream":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        """Forget recorded requests and queued behaviours; back to the default."""
+        with self._lock:
+            self.default = Behaviour()
+            self.requests.clear()
+            self._queue.clear()
+            self.aborted_streams = 0
+            self.finished_streams = 0
+            self.stream_aborted.clear()
+
+    def queue(self, **changes) -> Behaviour:
+        """Answer the next chat completion with this behaviour, then go back to the default."""
+        behaviour = dataclasses.replace(self.default, **changes)
+        with self._lock:
+            self._queue.append(behaviour)
+        return behaviour
+
+    @contextlib.contextmanager
+    def behave(self, **changes):
+        """Use this behaviour for every chat completion inside the block."""
+        previous = self.default
+        self.default = dataclasses.replace(previous, **changes)
+        try:
+            yield self.default
+        finally:
+            self.default = previous
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def last_chat_body(self) -> dict:
+        return self.chat_requests()[-1].body
+
+    def _next_behaviour(self) -> Behaviour:
+        with self._lock:
+            return self._queue.popleft() if self._queue else self.default
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _count_stream(self, aborted: bool) -> None:
+        with self._lock:
+            if aborted:
+                self.aborted_streams += 1
+                self.stream_aborted.set()
+            else:
+                self.finished_streams += 1
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-fake{time.monotonic_ns()}"
+
+
+def _prompt_tokens(body: dict) -> int:
+    messages = body.get("messages") or []
+    return sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
+
+
+def _chunk(cid: str, model: str, delta: dict, finish: str | None, with_usage: bool) -> dict:
+    chunk = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if with_usage:
+        chunk["usage"] = None
+    return chunk
+
+
+def _make_handler(fake: FakeUpstream):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            # Without this, a header write then a body write waits on delayed ACKs (40 ms).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def _read_body(self) -> dict | None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                return json.loads(raw) if raw else None
+            except ValueError:
+                return None
+
+        def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_error(self, status: int, message: str, error_type: str, headers=None) -> None:
+            code = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(status)
+            error = {"message": message, "type": error_type, "param": None, "code": code}
+            self._send_json(status, {"error": error}, headers)
+
+        def _key(self) -> str:
+            return self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+
+        def _reject_key(self) -> None:
+            # OpenAI's real 401 echoes part of the key; the proxy must not pass that on.
+            key = self._key()
+            message = f"Incorrect API key provided: {key[:8]}{'*' * 10}{key[-4:]}."
+            self._send_error(401, message, "invalid_request_error")
+
+        def do_GET(self):
+            fake._record(RecordedRequest("GET", self.path, dict(self.headers), None))
+            if not self.path.rstrip("/").endswith("/models"):
+                return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
+            if self._key().startswith(INVALID_KEY_PREFIX):
+                return self._reject_key()
+            models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ("gpt-4o-mini", "gpt-4o")]
+            self._send_json(200, {"object": "list", "data": models})
+
+        def do_POST(self):
+            body = self._read_body()
+            fake._record(RecordedRequest("POST", self.path, dict(self.headers), body))
+            if not self.path.endswith("/chat/completions"):
+                return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
+            behaviour = fake._next_behaviour()
+            if behaviour.delay and fake._stopping.wait(behaviour.delay):
+                return
+            if self._key().startswith(INVALID_KEY_PREFIX):
+                return self._reject_key()
+            if behaviour.status != 200:
+                headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else None
+                return self._send_error(behaviour.status, behaviour.error_message, behaviour.error_type, headers)
+            if behaviour.garbage:
+                data = b"<html>this is not json</html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            body = body or {}
+            if body.get("stream"):
+                return self._stream(body, behaviour)
+            self._complete(body, behaviour)
+
+        def _usage(self, body: dict, completion_tokens: int) -> dict:
+            prompt = _prompt_tokens(body)
+            return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+                    "total_tokens": prompt + completion_tokens}
+
+        def _complete(self, body: dict, behaviour: Behaviour) -> None:
+            words = behaviour.words()
+            payload = {
+                "id": _completion_id(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "gpt-4o-mini"),
+                "system_fingerprint": "fp_fake",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": behaviour.reply, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }],
+                "usage": self._usage(body, len(words)),
+            }
+            self._send_json(200, payload)
+
+        def _write_chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def _write_event(self, payload) -> None:
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+            self._write_chunk(f"data: {text}\n\n".encode())
+
+        def _stream(self, body: dict, behaviour: Behaviour) -> None:
+            cid, model = _completion_id(), body.get("model", "gpt-4o-mini")
+            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            words = behaviour.words()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                self._write_event(_chunk(cid, model, {"role": "assistant", "content": ""}, None, with_usage))
+                for sent, word in enumerate(words):
+                    if behaviour.cut_after is not None and sent == behaviour.cut_after:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                    if behaviour.end_early_after is not None and sent == behaviour.end_early_after:
+                        self._write_chunk(b"")
+                        return
+                    if behaviour.wait_for is not None:
+                        behaviour.wait_for.wait(10)
+                    elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
+                        return
+                    self._write_event(_chunk(cid, model, {"content": word}, None, with_usage))
+                self._write_event(_chunk(cid, model, {}, "stop", with_usage))
+                if with_usage:
+                    final = _chunk(cid, model, {}, None, False)
+                    final["choices"] = []
+                    final["usage"] = self._usage(body, len(words))
+                    self._write_event(final)
+                self._write_event("[DONE]")
+                self._write_chunk(b"")
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                fake._count_stream(aborted=True)
+                self.close_connection = True
+                return
+            fake._count_stream(aborted=False)
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = FakeUpstream(args.host, args.port)
+    fake.default = Behaviour(chunk_delay=args.chunk_delay)
+    print(f"fake upstream on {fake.base_url}", flush=True)
+    fake._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Contract tests for GET /, /health and /models (seed 000)."""
+
+import pytest
+
+from models import MODELS
+
+SEED_ENDPOINTS = {
+    "GET /health": "Check API health status",
+    "GET /models": "List available models",
+    "POST /chat": "Create chat completion",
+    "POST /chat/stream": "Create streaming chat completion",
+}
+
+
+def test_index_has_the_seed_shape(client):
+    body = client.get("/").get_json()
+    assert body["name"] == "OpenAI Chat API"
+    assert body["version"] == "1.0.0"
+    assert body["description"] == "REST API for OpenAI GPT models"
+    assert body["documentation"]
+    for endpoint, summary in SEED_ENDPOINTS.items():
+        assert body["endpoints"][endpoint] == summary
+
+
+def test_index_lists_every_route_of_the_app(app, client):
+    endpoints = client.get("/").get_json()["endpoints"]
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or not app.view_functions[rule.endpoint].__doc__:
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert f"{method} {rule.rule}" in endpoints
+
+
+def test_health_does_not_call_the_upstream(client, upstream):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "healthy", "service": "OpenAI Chat API", "provider": "OpenAI",
+                                    "upstream_key_configured": True}
+    assert upstream.requests == []
+
+
+def test_health_says_when_no_key_is_configured(make_app):
+    body = make_app(openai_api_key=None).test_client().get("/health").get_json()
+    assert body["status"] == "healthy"
+    assert body["upstream_key_configured"] is False
+
+
+def test_models_are_the_seed_list_in_order(client):
+    assert client.get("/models").get_json() == {
+        "models": ["gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini"],
+        "default": "gpt-4o-mini",
+    }
+    assert list(MODELS)[1] == "gpt-4o-mini"
+
+
+def test_models_and_default_can_come_from_settings(make_app):
+    client = make_app(models=("llama3", "qwen2"), default_model="qwen2").test_client()
+    assert client.get("/models").get_json() == {"models": ["llama3", "qwen2"], "default": "qwen2"}
+
+
+@pytest.mark.parametrize("origins, origin, allowed", [
+    (("*",), "http://anywhere.example", "http://anywhere.example"),
+    (("http://app.example",), "http://app.example", "http://app.example"),
+    (("http://app.example",), "http://evil.example", None),
+])
+def test_cors_allows_all_origins_unless_narrowed(make_app, origins, origin, allowed):
+    response = make_app(allow_origins=origins).test_client().get("/models", headers={"Origin": origin})
+    assert response.headers.get("Access-Control-Allow-Origin") == allowed

@@ -1,0 +1,63 @@
+"""Request bodies validated at the edge by pydantic models, with one error path."""
+
+from __future__ import annotations
+
+import functools
+
+import orjson
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from errors import ApiError, BadRequest, InvalidBody
+
+
+def describe(error: dict) -> str:
+    """One sentence for one pydantic error, naming the field."""
+    field = ".".join(str(part) for part in error["loc"])
+    text = error["msg"].removeprefix("Value error, ")
+    return f"'{field}': {text}" if field else text
+
+
+def read_json_object() -> dict:
+    """The request's JSON object, or the right 400/415 when it is missing or malformed."""
+    if not request.is_json:
+        raise ApiError("The request body must be JSON, sent with Content-Type: application/json.",
+                       status=415, code="unsupported_media_type", type="invalid_request_error")
+    raw = request.get_data(cache=True)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """Validate the request's JSON body against `model`."""
+    data = read_json_object()
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        first = errors[0]
+        message = f"Invalid request body: {describe(first)}."
+        raise InvalidBody(message, errors, param=".".join(str(p) for p in first["loc"]) or None) from None
+
+
+def json_body(model: type[BaseModel]):
+    """Decorate a view: validate the body against `model` and pass it as `body`.
+
+    The model is kept on the view (`body_model`), so the OpenAPI document is built
+    from the very model that validates the request.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            return view(*args, body=parse_body(model), **kwargs)
+
+        wrapper.body_model = model
+        return wrapper
+
+    return decorate
