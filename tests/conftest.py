@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,13 +19,6 @@ _ENV_PREFIXES = ("OPENAI_", "API_TOKENS", "ADMIN_TOKENS", "REDIS_URL", "RATE_LIM
                  "UPSTREAM_", "MAX_REQUEST_BYTES", "PROMETHEUS_MULTIPROC_DIR")
 
 TEST_TIMEOUT = 1.0  # the upstream timeout the tests' apps use; faults delay past it
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RecordingClient(FlaskClient):

@@ -1,0 +1,38 @@
+"""Which upstream key a request uses: the one rule, in one place."""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app
+
+from errors import BadRequest
+
+# Every key shape OpenAI issues: project (sk-proj-), service account (sk-svcacct-),
+# admin (sk-admin-) and the older user keys (sk-...).
+_OPENAI_KEY = re.compile(r"^sk-(proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}$")
+
+KEY_FORMAT_HELP = ("The key should start with 'sk-' (for example 'sk-proj-...') and contain only letters, "
+                   "numbers, hyphens and underscores.")
+
+
+def looks_like_openai_key(value: str) -> bool:
+    """Whether `value` has the shape of a real OpenAI API key."""
+    return bool(_OPENAI_KEY.match(value))
+
+
+def check_key_format(key: str) -> None:
+    """Refuse a malformed client key, but only when the upstream is OpenAI's own API.
+
+    vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is.
+    """
+    if current_app.extensions["settings"].upstream_is_openai and not looks_like_openai_key(key):
+        raise BadRequest(f"Invalid API Key format. {KEY_FORMAT_HELP}", param="api_key")
+
+
+def upstream_key_for(client_key: str | None) -> str | None:
+    """The key to send upstream: the caller's own key when allowed, else None for the server key."""
+    settings = current_app.extensions["settings"]
+    if client_key and settings.allow_client_keys:
+        return client_key
+    return None
