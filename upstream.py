@@ -9,6 +9,7 @@ than into SDK models: that parsing costs more CPU than the whole HTTP call.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -21,9 +22,12 @@ from config import Settings
 from errors import ApiError, BadRequest, NotConfigured, RateLimited, Unauthorized, UpstreamFailed, UpstreamTimeout, redact
 from models import Catalogue
 
+log = logging.getLogger(__name__)
+
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _DATA_PREFIX = b"data:"
 _DONE = b"[DONE]"
+_SSE_OTHER_FIELDS = (":", "event:", "id:", "retry:")
 
 
 class StreamEvent:
@@ -64,6 +68,9 @@ class UpstreamStream:
         self.finished = False
         self.usage: dict | None = None
         self._first = self._next_event()
+        if self._first is None:
+            self.close()
+            raise UpstreamFailed("The upstream ended the stream without sending any event.")
 
     def __iter__(self) -> Iterator[StreamEvent]:
         event = self._first
@@ -81,6 +88,8 @@ class UpstreamStream:
         try:
             for line in self._lines:
                 if not line.startswith("data:"):
+                    if line and not line.startswith(_SSE_OTHER_FIELDS):
+                        raise UpstreamFailed("The upstream answered with something that is not an event stream.")
                     continue  # blank separators, comments and other SSE fields
                 data = line[5:].strip().encode()
                 if data == _DONE:
@@ -176,6 +185,8 @@ class ChatClient:
 
     def _post(self, body: dict, api_key: str | None, stream: bool) -> httpx2.Response:
         headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
+        if self.settings.log_message_contents:
+            log.info("upstream request body: %s", orjson.dumps(body.get("messages")).decode())
         try:
             return self.sdk.post("/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(body),
                                  options={"headers": headers}, stream=stream)

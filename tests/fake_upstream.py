@@ -22,6 +22,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from werkzeug.datastructures import Headers
+
 INVALID_KEY_PREFIX = "sk-invalid"
 
 
@@ -50,7 +52,7 @@ class Behaviour:
 class RecordedRequest:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Headers  # case-insensitive
     body: dict | None
 
 
@@ -207,7 +209,7 @@ def _make_handler(fake: FakeUpstream):
             self._send_error(401, message, "invalid_request_error")
 
         def do_GET(self):
-            fake._record(RecordedRequest("GET", self.path, dict(self.headers), None))
+            fake._record(RecordedRequest("GET", self.path, Headers(list(self.headers.items())), None))
             if not self.path.rstrip("/").endswith("/models"):
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             if self._key().startswith(INVALID_KEY_PREFIX):
@@ -217,7 +219,7 @@ def _make_handler(fake: FakeUpstream):
 
         def do_POST(self):
             body = self._read_body()
-            fake._record(RecordedRequest("POST", self.path, dict(self.headers), body))
+            fake._record(RecordedRequest("POST", self.path, Headers(list(self.headers.items())), body))
             if not self.path.endswith("/chat/completions"):
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             behaviour = fake._next_behaviour()
