@@ -56,6 +56,14 @@ class RecordedRequest:
     body: dict | None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: bursts of hundreds of connections
+
+    def handle_error(self, request, client_address):
+        pass  # cut connections are on purpose
+
+
 class FakeUpstream:
     """An OpenAI-compatible server on a free loopback port, run in a thread."""
 
@@ -65,13 +73,12 @@ class FakeUpstream:
         self.aborted_streams = 0
         self.stream_aborted = threading.Event()
         self.finished_streams = 0
+        self.open_streams = 0
+        self._streams_changed = threading.Condition()
         self._queue: collections.deque[Behaviour] = collections.deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 1024
-        self._server.handle_error = lambda request, address: None  # cut connections are on purpose
+        self._server = _Server((host, port), _make_handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -131,6 +138,16 @@ class FakeUpstream:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def wait_for_open_streams(self, count: int, timeout: float) -> bool:
+        """Wait until at least `count` streams are open at once."""
+        with self._streams_changed:
+            return self._streams_changed.wait_for(lambda: self.open_streams >= count, timeout)
+
+    def _stream_opened(self, change: int) -> None:
+        with self._streams_changed:
+            self.open_streams += change
+            self._streams_changed.notify_all()
 
     def _count_stream(self, aborted: bool) -> None:
         with self._lock:
@@ -275,13 +292,20 @@ def _make_handler(fake: FakeUpstream):
             self._write_chunk(f"data: {text}\n\n".encode())
 
         def _stream(self, body: dict, behaviour: Behaviour) -> None:
-            cid, model = _completion_id(), body.get("model", "gpt-4o-mini")
-            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            words = behaviour.words()
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            fake._stream_opened(+1)
+            try:
+                self._send_stream(body, behaviour)
+            finally:
+                fake._stream_opened(-1)
+
+        def _send_stream(self, body: dict, behaviour: Behaviour) -> None:
+            cid, model = _completion_id(), body.get("model", "gpt-4o-mini")
+            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            words = behaviour.words()
             try:
                 self._write_event(_chunk(cid, model, {"role": "assistant", "content": ""}, None, with_usage))
                 for sent, word in enumerate(words):
@@ -293,7 +317,7 @@ def _make_handler(fake: FakeUpstream):
                         self._write_chunk(b"")
                         return
                     if behaviour.wait_for is not None:
-                        behaviour.wait_for.wait(10)
+                        behaviour.wait_for.wait(30)
                     elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
                         return
                     self._write_event(_chunk(cid, model, {"content": word}, None, with_usage))

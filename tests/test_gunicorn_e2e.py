@@ -1,0 +1,44 @@
+"""The seed's literal gunicorn command, for real, holding 200 concurrent streams."""
+
+import concurrent.futures
+import http.client
+import json
+import threading
+
+from tests.live import gunicorn, service_env
+
+STREAMS = 200
+
+
+def stream_chat(port: int) -> list[dict]:
+    """POST /chat/stream on a fresh connection and return the decoded events."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", "/chat/stream", body=json.dumps({"message": "hi"}),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200
+        body = response.read().decode()
+    finally:
+        connection.close()
+    return [json.loads(frame.removeprefix("data: ")) for frame in body.split("\n\n") if frame]
+
+
+def test_seed_command_holds_200_concurrent_streams(upstream, tmp_path):
+    release = threading.Event()
+    env = service_env(upstream.base_url)
+    with upstream.behave(reply="streamed in five small words", wait_for=release), \
+            gunicorn(tmp_path, env, "--workers", "2", "--timeout", "120") as server, \
+            concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
+        futures = [pool.submit(stream_chat, server.port) for _ in range(STREAMS)]
+        # Every stream is open upstream at the same time: sync workers would manage two.
+        all_open = upstream.wait_for_open_streams(STREAMS, timeout=60)
+        release.set()
+        results = [future.result() for future in futures]
+        log = server.log()
+    assert all_open, f"only {upstream.open_streams} streams were open at once"
+    for events in results:
+        assert events[-1]["done"] is True
+        assert "".join(e.get("content", "") for e in events) == "streamed in five small words"
+    assert "Traceback" not in log
+    assert upstream.finished_streams == STREAMS

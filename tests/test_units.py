@@ -1,0 +1,99 @@
+"""Small pure pieces: SSE framing, the catalogue's quirks, secret scrubbing, settings from the environment."""
+
+import pytest
+
+import sse
+from config import ConfigError, Settings
+from errors import redact
+from models import Catalogue, fold_system_messages
+
+
+def test_sse_event_is_one_data_line_and_a_blank_line():
+    assert sse.event({"content": "Hi\nthere"}) == b'data: {"content":"Hi\\nthere"}\n\n'
+    assert sse.event({"content": "é"}) == 'data: {"content":"é"}\n\n'.encode()
+    assert sse.raw_event(b'{"a":1}') == b'data: {"a":1}\n\n'
+    assert sse.DONE == b"data: [DONE]\n\n"
+
+
+def test_folding_moves_instructions_into_the_first_user_turn():
+    messages = [{"role": "user", "content": "Q1"}, {"role": "system", "content": "S"},
+                {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
+    assert fold_system_messages(messages) == [{"role": "user", "content": "S\n\nQ1"},
+                                              {"role": "assistant", "content": "A1"},
+                                              {"role": "user", "content": "Q2"}]
+    assert fold_system_messages([{"role": "developer", "content": "D"}]) == [{"role": "user", "content": "D"}]
+    plain = [{"role": "user", "content": "x"}]
+    assert fold_system_messages(plain) is plain
+
+
+def test_plain_models_pass_their_payload_untouched():
+    payload = {"model": "gpt-4o", "messages": [{"role": "system", "content": "S"}], "temperature": 1}
+    assert Catalogue().spec("gpt-4o").adapt(payload) is payload
+
+
+def test_explicit_max_completion_tokens_wins_over_max_tokens():
+    adapted = Catalogue().spec("o1-mini").adapt({"messages": [], "max_tokens": 5, "max_completion_tokens": 9})
+    assert adapted == {"messages": [], "max_completion_tokens": 9}
+
+
+def test_a_default_outside_the_catalogue_is_a_config_error():
+    with pytest.raises(ConfigError, match="not in the catalogue"):
+        Catalogue.from_settings(Settings(models=("a", "b"), default_model="c"))
+    assert Catalogue.from_settings(Settings(models=("a", "b"))).default == "a"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Incorrect API key provided: sk-proj-abc**********wxyz.", "Incorrect API key provided: [redacted]."),
+    ("key sk-1234567890abcdef was bad", "key [redacted] was bad"),
+    ("Authorization: Bearer tok_123 rejected", "Authorization: [redacted] rejected"),
+    ("nothing secret here, sk-", "nothing secret here, sk-"),
+])
+def test_redact_removes_anything_key_shaped(text, expected):
+    assert redact(text) == expected
+
+
+def test_settings_read_every_variable_and_alias():
+    settings = Settings.from_env({
+        "OPENAI_API_KEY": "sk-fallback", "OPENAI_API_BASE": "http://localhost:11434/v1",
+        "OPENAI_MODEL": "llama3", "MODELS": "llama3, qwen2", "ALLOWED_ORIGIN": "http://a.example,http://b.example",
+        "UPSTREAM_TIMEOUT": "30", "MAX_REQUEST_BYTES": "2048", "LOG_FORMAT": "JSON", "ALLOW_CLIENT_KEYS": "off",
+    })
+    assert settings.openai_api_key == "sk-fallback"
+    assert settings.openai_api_key_variable == "OPENAI_API_KEY"
+    assert settings.openai_base_url == "http://localhost:11434/v1"
+    assert not settings.upstream_is_openai
+    assert (settings.models, settings.default_model) == (("llama3", "qwen2"), "llama3")
+    assert settings.allow_origins == ("http://a.example", "http://b.example")
+    assert (settings.upstream_timeout, settings.max_request_bytes) == (30.0, 2048)
+    assert settings.log_format == "json"
+    assert settings.allow_client_keys is False
+
+
+def test_the_cyb_sec_key_wins_and_defaults_hold():
+    settings = Settings.from_env({"OPENAI_API_KEY_CYB_SEC": "sk-primary", "OPENAI_API_KEY": "sk-fallback",
+                                  "OPENAI_BASE_URL": "http://vllm:8000/v1", "OPENAI_API_BASE": "http://other/v1"})
+    assert settings.openai_api_key == "sk-primary"
+    assert settings.openai_base_url == "http://vllm:8000/v1"
+    assert settings.upstream_timeout == 120.0
+    assert settings.max_request_bytes == 10 * 1024 * 1024
+    assert settings.allow_origins == ("*",)
+    assert Settings.from_env({}).upstream_is_openai
+
+
+def test_api_tokens_come_from_the_list_and_the_file(tmp_path):
+    token_file = tmp_path / "tokens"
+    token_file.write_text("# service tokens\ntok-file-1\n\ntok-file-2\n")
+    settings = Settings.from_env({"API_TOKENS": "tok-a, tok-b", "API_TOKENS_FILE": str(token_file)})
+    assert settings.api_tokens == ("tok-a", "tok-b", "tok-file-1", "tok-file-2")
+    assert settings.access_control
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"UPSTREAM_TIMEOUT": "soon"}, "UPSTREAM_TIMEOUT must be a float"),
+    ({"PORT": "-1"}, "PORT must not be negative"),
+    ({"ALLOW_CLIENT_KEYS": "maybe"}, "ALLOW_CLIENT_KEYS must be true or false"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json"),
+])
+def test_bad_settings_fail_at_start_with_the_variable_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
