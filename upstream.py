@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -53,20 +54,56 @@ class StreamEvent:
         return any(c.get("finish_reason") for c in self.chunk.get("choices") or ())
 
 
+class CallObserver:
+    """Told about every upstream chat call: for limits, the usage ledger and metrics.
+
+    Each method is a no-op here; an observer overrides what it needs.
+    """
+
+    def before_call(self, payload: dict) -> None:
+        """Called before the upstream is asked; raising an ApiError refuses the call."""
+
+    def on_response(self, model: str, seconds: float, streaming: bool) -> None:
+        """The upstream answered (for a stream: sent its first event) after `seconds`."""
+
+    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
+        """A call finished or was abandoned; `usage` has prompt and completion tokens."""
+
+    def on_stream_open(self) -> None:
+        """A stream to the upstream opened."""
+
+    def on_stream_close(self) -> None:
+        """That stream closed, finished or not."""
+
+
+def estimate_tokens(characters: int) -> int:
+    """A rough token count for text the upstream never counted (about four characters a token)."""
+    return max(1, round(characters / 4)) if characters else 0
+
+
 class UpstreamStream:
     """An open upstream stream whose first event has already been read.
 
     Iterating yields `StreamEvent`s; a cut, a timeout or garbage raises an ApiError.
     A stream that ends before any choice finished is a failure too. `close()`
-    closes the upstream connection at once.
+    closes the upstream connection at once, and reports the usage exactly once:
+    the upstream's figures when it sent them, else an estimate marked as such.
     """
 
-    def __init__(self, response: httpx2.Response, timeout: float):
+    def __init__(self, response: httpx2.Response, timeout: float, payload: dict,
+                 observers: tuple[CallObserver, ...] = ()):
         self._response = response
         self._timeout = timeout
         self._lines = response.iter_lines()
+        self._payload = payload
+        self._observers = observers
+        self._closed = False
+        self._completion_chars = 0
         self.finished = False
         self.usage: dict | None = None
+        self.headers = response.headers
+        for observer in observers:
+            observer.on_stream_open()
         self._first = self._next_event()
         if self._first is None:
             self.close()
@@ -82,7 +119,27 @@ class UpstreamStream:
             raise UpstreamFailed("The upstream stream ended before the reply was finished.")
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._response.close()
+        if self._observers:
+            self._report_usage()
+            for observer in self._observers:
+                observer.on_stream_close()
+
+    def _report_usage(self) -> None:
+        model = self._payload.get("model", "")
+        if self.usage:
+            usage, estimated = self.usage, False
+        else:
+            prompt_chars = sum(len(str(m.get("content") or "")) for m in self._payload.get("messages") or ()
+                               if isinstance(m, dict))
+            prompt, completion = estimate_tokens(prompt_chars), estimate_tokens(self._completion_chars)
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+            estimated = True
+        for observer in self._observers:
+            observer.on_usage(model, usage, estimated)
 
     def _next_event(self) -> StreamEvent | None:
         try:
@@ -99,6 +156,8 @@ class UpstreamStream:
                     self.usage = event.usage
                 if event.finished:
                     self.finished = True
+                if self._observers:
+                    self._completion_chars += len(event.content)
                 return event
             return None
         except httpx2.TimeoutException:
@@ -130,6 +189,11 @@ class ChatClient:
         self.catalogue = catalogue
         self._sdk: openai.OpenAI | None = None
         self._lock = threading.Lock()
+        self.observers: tuple[CallObserver, ...] = ()
+
+    def observe(self, observer: CallObserver) -> None:
+        """Tell `observer` about every chat call from now on."""
+        self.observers += (observer,)
 
     @property
     def sdk(self) -> openai.OpenAI:
@@ -153,18 +217,31 @@ class ChatClient:
 
     def complete(self, payload: dict, api_key: str | None = None) -> dict:
         """Send a chat completion and return the upstream's decoded JSON answer."""
-        response = self._post(self.adapt(payload), api_key, stream=False)
-        return _decode(response.content)
+        body = self.adapt(payload)
+        started = time.perf_counter()
+        response = self._post(body, api_key, stream=False)
+        answer = _decode(response.content)
+        if self.observers:
+            model = body.get("model", "")
+            for observer in self.observers:
+                observer.on_response(model, time.perf_counter() - started, False)
+                if isinstance(answer.get("usage"), dict):
+                    observer.on_usage(model, answer["usage"], False)
+        return answer
 
     def stream(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
         """Open a streamed chat completion and read its first event before returning."""
         body = {**self.adapt(payload), "stream": True}
+        started = time.perf_counter()
         response = self._post(body, api_key, stream=True)
         try:
-            return UpstreamStream(response, self.settings.upstream_timeout)
+            stream = UpstreamStream(response, self.settings.upstream_timeout, body, self.observers)
         except BaseException:
             response.close()
             raise
+        for observer in self.observers:
+            observer.on_response(body.get("model", ""), time.perf_counter() - started, True)
+        return stream
 
     def list_models(self, api_key: str | None = None) -> list[dict]:
         """List the upstream's models: the cheap call that proves a key works."""
@@ -185,6 +262,8 @@ class ChatClient:
 
     def _post(self, body: dict, api_key: str | None, stream: bool) -> httpx2.Response:
         headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
+        for observer in self.observers:
+            observer.before_call(body)
         if self.settings.log_message_contents:
             log.info("upstream request body: %s", orjson.dumps(body.get("messages")).decode())
         try:
