@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app
+from flask import current_app, request
 
 from errors import BadRequest
 
@@ -36,3 +36,25 @@ def upstream_key_for(client_key: str | None) -> str | None:
     if client_key and settings.allow_client_keys:
         return client_key
     return None
+
+
+def client_key_from_request(body_key: str | None = None) -> str | None:
+    """The caller's own OpenAI key, if it sent one: in the body, in `X-OpenAI-Key`, or as `Bearer sk-...`.
+
+    A Bearer value that is one of our service tokens is never taken for a client key.
+    """
+    if body_key:
+        return body_key
+    if header_key := request.headers.get("X-OpenAI-Key", "").strip():
+        return header_key
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value.startswith("sk-"):
+        if not current_app.extensions["token_registry"].is_token(value):
+            return value
+    return None
+
+
+def request_upstream_key(body_key: str | None = None) -> str | None:
+    """The upstream key for the current request (None: the server key). Every surface asks this."""
+    return upstream_key_for(client_key_from_request(body_key))

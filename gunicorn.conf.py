@@ -4,9 +4,18 @@
 flags on the command line override what is set here.
 """
 
+import os
+import tempfile
+
 from config import Settings
 
 _settings = Settings.from_env()
+
+# prometheus-client's multiprocess mode: every worker writes its metrics to files in this
+# folder, and /metrics sums them. It must be in the environment before a worker imports
+# prometheus_client, so it is set here, in the master; a fresh folder per start.
+if not _settings.metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-api-metrics-")
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = 2
@@ -23,3 +32,10 @@ preload_app = False
 # instances of one user would clash on it.
 control_socket_disable = True
 accesslog = None  # the app logs one line per request itself
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (open streams) from the metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

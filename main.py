@@ -5,10 +5,14 @@ from __future__ import annotations
 from flask import Flask
 from flask_cors import CORS
 
+import access
 import errors
+import metrics
+import rate_limits
 import request_log
 import routes
 import upstream
+import usage_ledger
 from config import Settings
 from json_provider import OrjsonProvider
 from models import Catalogue
@@ -28,6 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     request_log.init_app(app, settings)
     errors.init_app(app)
     upstream.init_app(app, settings, Catalogue.from_settings(settings))
+    access.init_app(app, settings)
+    rate_limits.init_app(app, settings)
+    usage_ledger.init_app(app, settings)
+    metrics.init_app(app, settings)
     routes.init_app(app)
     return app
 

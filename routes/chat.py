@@ -8,6 +8,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import sse
+from credentials import request_upstream_key
 from errors import ApiError, BadRequest
 from streaming import relay, streamed_response
 from upstream import UpstreamStream, chat_client
@@ -62,7 +63,7 @@ def _usage(usage: dict | None) -> dict:
 def chat(body: ChatRequest):
     """Create chat completion."""
     payload = upstream_payload(body)
-    answer = chat_client().complete(payload)
+    answer = chat_client().complete(payload, request_upstream_key())
     try:
         reply = answer["choices"][0]["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
@@ -88,6 +89,6 @@ def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""
     payload = upstream_payload(body)
     payload["stream_options"] = {"include_usage": True}
-    upstream = chat_client().stream(payload)
+    upstream = chat_client().stream(payload, request_upstream_key())
     frames = relay(upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}))
     return streamed_response(frames, "text/event-stream")

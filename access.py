@@ -1,0 +1,87 @@
+"""Who may call: service tokens (API_TOKENS), checked in constant time, and the caller's identity."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from flask import Flask, g, request
+
+from config import Settings
+from errors import Unauthorized
+
+log = logging.getLogger(__name__)
+
+# Open to everyone even with access control on: the service's description, its health, and the docs.
+PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json", "/docs", "/redoc", "/playground"})
+PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="openai-chat-api"'}
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def presented_token() -> str | None:
+    """The service token the request carries: `X-API-Key`, else `Authorization: Bearer`."""
+    if api_key := request.headers.get("X-API-Key", "").strip():
+        return api_key
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+class TokenRegistry:
+    """The configured service tokens, kept only as digests and compared in constant time."""
+
+    def __init__(self, settings: Settings):
+        self._tokens = [_digest(t) for t in settings.api_tokens]
+        self._admins = [_digest(t) for t in settings.admin_tokens]
+
+    def _matches(self, digest: bytes, digests: list[bytes]) -> bool:
+        # Compare against every token, with no early exit, so timing says nothing about which matched.
+        found = False
+        for candidate in digests:
+            found |= hmac.compare_digest(digest, candidate)
+        return found
+
+    def is_token(self, token: str | None) -> bool:
+        """Whether `token` is a configured service or admin token."""
+        if not token:
+            return False
+        digest = _digest(token)
+        return self._matches(digest, self._tokens) | self._matches(digest, self._admins)
+
+    def is_admin(self, token: str | None) -> bool:
+        return bool(token) and self._matches(_digest(token), self._admins)
+
+
+def caller_of(token: str | None, registry: TokenRegistry) -> str:
+    """A stable, non-secret name for the caller: a token's digest prefix, else the client address."""
+    if registry.is_token(token):
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    return f"ip:{request.remote_addr or 'unknown'}"
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Identify every caller, and refuse callers without a token when access control is on."""
+    registry = TokenRegistry(settings)
+    app.extensions["token_registry"] = registry
+    if not settings.access_control and settings.openai_api_key:
+        log.warning("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
+
+    @app.before_request
+    def identify_caller():
+        token = presented_token()
+        g.caller = caller_of(token, registry)
+        g.is_admin = registry.is_admin(token)
+        if not settings.access_control or request.method == "OPTIONS" or is_public(request.path):
+            return
+        if not registry.is_token(token):
+            message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
+                       "or 'X-API-Key: <token>'.")
+            raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)

@@ -1,0 +1,63 @@
+"""A storage for the `limits` library on SQLite, so that limits hold across every gunicorn worker.
+
+`limits` ships memory storage (wrong with several workers) and server storages (Redis,
+memcached, MongoDB). This adds the embedded case: fixed windows whose counters live in
+the same SQLite file as the sessions, incremented atomically in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from limits.storage import Storage
+
+from sqlite_db import connect, transaction
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"
+
+
+class SQLiteStorage(Storage):
+    """Fixed-window counters in a SQLite table."""
+
+    STORAGE_SCHEME = ["sqlite"]
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.path = uri.removeprefix("sqlite:///")
+        connect(self.path).execute(_SCHEMA)
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        with transaction(connect(self.path)) as db:
+            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
+            (count,) = db.execute(
+                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
+                (key, amount, now + expiry)).fetchone()
+        return count
+
+    def get(self, key: str) -> int:
+        row = connect(self.path).execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
+                                         (key, time.time())).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = connect(self.path).execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
+                                         (key, time.time())).fetchone()
+        return row[0] if row else time.time()
+
+    def check(self) -> bool:
+        return connect(self.path).execute("SELECT 1").fetchone() == (1,)
+
+    def reset(self) -> int | None:
+        with transaction(connect(self.path)) as db:
+            return db.execute("DELETE FROM rate_limits").rowcount
+
+    def clear(self, key: str) -> None:
+        with transaction(connect(self.path)) as db:
+            db.execute("DELETE FROM rate_limits WHERE key = ?", (key,))

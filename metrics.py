@@ -1,0 +1,70 @@
+"""Prometheus metrics, correct under several gunicorn workers (prometheus-client's multiprocess mode).
+
+In multiprocess mode PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is
+imported: gunicorn.conf.py sets it for the workers, and removes each dead worker's files.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, multiprocess
+
+from config import Settings
+from upstream import CallObserver
+
+REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
+UPSTREAM_LATENCY = Histogram("chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call",
+                             ["model"])
+TIME_TO_FIRST_TOKEN = Histogram("chat_api_time_to_first_token_seconds",
+                                "Time until a streamed upstream call sent its first event", ["model"])
+OPEN_STREAMS = Gauge("chat_api_open_streams", "Upstream streams open now", multiprocess_mode="livesum")
+TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["model", "kind"])
+RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
+
+
+class MetricsObserver(CallObserver):
+    """Count upstream calls, their latency and their tokens."""
+
+    def on_response(self, model: str, seconds: float, streaming: bool) -> None:
+        (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(model).observe(seconds)
+
+    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
+        for kind in ("prompt_tokens", "completion_tokens"):
+            if amount := int(usage.get(kind) or 0):
+                TOKENS.labels(model, kind.removesuffix("_tokens")).inc(amount)
+
+    def on_stream_open(self) -> None:
+        OPEN_STREAMS.inc()
+
+    def on_stream_close(self) -> None:
+        OPEN_STREAMS.dec()
+
+
+def exposition(settings: Settings) -> bytes:
+    """Every metric, summed over all worker processes when in multiprocess mode."""
+    if settings.metrics_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=settings.metrics_dir)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Count every request and upstream call, and serve GET /metrics."""
+    app.extensions["chat_client"].observe(MetricsObserver())
+    if limits := app.extensions.get("rate_limits"):
+        limits.refusals.append(lambda limit: RATE_LIMIT_REFUSALS.labels(limit).inc())
+
+    @app.after_request
+    def count_request(response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        """Show Prometheus metrics."""
+        return Response(exposition(settings), mimetype=CONTENT_TYPE_LATEST)

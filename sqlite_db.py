@@ -1,0 +1,36 @@
+"""SQLite connections shared by every worker of one machine: one per thread (or greenlet), WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+_local = threading.local()  # under gevent's patching, one per greenlet
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """This thread's connection to the database at `path`, opened on first use."""
+    connections: dict[str, sqlite3.Connection] = _local.__dict__.setdefault("connections", {})
+    connection = connections.get(path)
+    if connection is None:
+        # isolation_level=None: we open transactions ourselves, with BEGIN IMMEDIATE where we write.
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        connections[path] = connection
+    return connection
+
+
+class transaction:
+    """`with transaction(conn):` runs the block in one write transaction (BEGIN IMMEDIATE)."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._connection.execute("BEGIN IMMEDIATE")
+        return self._connection
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._connection.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,105 @@
+"""Access control: service tokens, the public endpoints, the caller's identity and the key-choice rule."""
+
+import pytest
+
+from access import TokenRegistry
+from config import Settings
+from tests.keys import SERVER_KEY, client_key, secret
+
+TOKEN = secret("tok-" + "a" * 40)
+ADMIN = secret("adm-" + "b" * 40)
+
+PROTECTED = [("get", "/models", None), ("post", "/chat", {"message": "hi"}),
+             ("post", "/chat/stream", {"message": "hi"}), ("get", "/usage", None), ("get", "/metrics", None)]
+PUBLIC = ["/", "/health"]
+
+
+@pytest.fixture
+def guarded(make_app):
+    return make_app(api_tokens=(TOKEN,), admin_tokens=(ADMIN,)).test_client()
+
+
+@pytest.mark.parametrize("method, path, body", PROTECTED)
+def test_protected_endpoints_need_a_token(guarded, upstream, method, path, body):
+    response = getattr(guarded, method)(path, json=body)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="openai-chat-api"'
+    assert response.get_json()["error"].startswith("A valid service token is required")
+    assert upstream.chat_requests() == []
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {TOKEN}"}, {"X-API-Key": TOKEN},
+                                     {"Authorization": f"bearer {ADMIN}"}])
+@pytest.mark.parametrize("method, path, body", PROTECTED)
+def test_a_token_opens_every_endpoint(guarded, method, path, body, headers):
+    assert getattr(guarded, method)(path, json=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"X-API-Key": TOKEN[:-1]},
+                                     {"Authorization": TOKEN}, {"Authorization": "Basic " + TOKEN}])
+def test_wrong_tokens_are_refused(guarded, headers):
+    assert guarded.get("/models", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_public_endpoints_stay_open(guarded, path):
+    assert guarded.get(path).status_code == 200
+
+
+def test_cors_preflight_needs_no_token(guarded):
+    response = guarded.options("/chat", headers={"Origin": "http://app.example",
+                                                 "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 200
+
+
+def test_without_tokens_the_service_is_open_and_warns_once(make_app, caplog):
+    caplog.clear()
+    client = make_app().test_client()
+    assert client.get("/models").status_code == 200
+    warnings = [r for r in caplog.records if "API_TOKENS is not set" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_token_registry_matches_only_exact_tokens():
+    registry = TokenRegistry(Settings(api_tokens=("t1", "t2"), admin_tokens=("adm",)))
+    assert registry.is_token("t1") and registry.is_token("t2") and registry.is_token("adm")
+    assert not registry.is_token("t") and not registry.is_token("t1 ") and not registry.is_token(None)
+    assert registry.is_admin("adm") and not registry.is_admin("t1")
+
+
+def test_tokens_are_compared_with_hmac_compare_digest():
+    import inspect
+
+    import access
+    assert "compare_digest" in inspect.getsource(access.TokenRegistry._matches)
+
+
+KEY = client_key()
+
+# (access control on?, ALLOW_CLIENT_KEYS, headers) -> key the upstream sees
+KEY_CHOICE = [
+    (False, True, {}, SERVER_KEY),
+    (False, True, {"X-OpenAI-Key": KEY}, KEY),
+    (False, True, {"Authorization": f"Bearer {KEY}"}, KEY),
+    (False, False, {"X-OpenAI-Key": KEY}, SERVER_KEY),
+    (True, True, {"X-API-Key": TOKEN}, SERVER_KEY),
+    (True, True, {"X-API-Key": TOKEN, "X-OpenAI-Key": KEY}, KEY),
+    (True, True, {"X-API-Key": TOKEN, "Authorization": f"Bearer {KEY}"}, KEY),
+    (True, True, {"Authorization": f"Bearer {TOKEN}", "X-OpenAI-Key": KEY}, KEY),
+    (True, False, {"X-API-Key": TOKEN, "X-OpenAI-Key": KEY}, SERVER_KEY),
+]
+
+
+@pytest.mark.parametrize("guard, allow, headers, expected", KEY_CHOICE)
+def test_key_choice_table(make_app, upstream, guard, allow, headers, expected):
+    app = make_app(api_tokens=(TOKEN,) if guard else (), allow_client_keys=allow)
+    response = app.test_client().post("/chat", json={"message": "hi"}, headers=headers)
+    assert response.status_code == 200
+    assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {expected}"
+
+
+def test_a_client_key_alone_does_not_pass_access_control(make_app, upstream):
+    app = make_app(api_tokens=(TOKEN,))
+    response = app.test_client().post("/chat", json={"message": "hi"}, headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 401
+    assert upstream.chat_requests() == []

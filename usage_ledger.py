@@ -1,0 +1,93 @@
+"""The usage ledger: prompt and completion tokens of every finished call, by caller and model."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask, g, has_request_context
+
+from config import Settings
+from sqlite_db import connect, transaction
+from upstream import CallObserver
+
+FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS usage (
+    caller TEXT NOT NULL, model TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
+    estimated_calls INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (caller, model))"""
+
+
+def _increments(usage: dict, estimated: bool) -> dict[str, int]:
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+            "calls": 1, "estimated_calls": int(estimated)}
+
+
+class SQLiteLedger:
+    """Totals in the SQLite file of the sessions."""
+
+    def __init__(self, path: str):
+        self.path = path
+        connect(path).execute(_SCHEMA)
+
+    def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
+        add = _increments(usage, estimated)
+        updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
+        with transaction(connect(self.path)) as db:
+            db.execute(f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                       f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
+                       (caller, model, *(add[f] for f in FIELDS)))
+
+    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+        query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"
+        rows = connect(self.path).execute(query + (" WHERE caller = ?" if caller else ""),
+                                          (caller,) if caller else ()).fetchall()
+        result: dict = {}
+        for who, model, *values in rows:
+            result.setdefault(who, {})[model] = dict(zip(FIELDS, values))
+        return result
+
+
+class RedisLedger:
+    """Totals in Redis hashes, one per caller, shared by every instance."""
+
+    PREFIX = "usage:"
+
+    def __init__(self, url: str):
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+
+    def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        for field, amount in _increments(usage, estimated).items():
+            pipe.hincrby(self.PREFIX + caller, f"{model}\t{field}", amount)
+        pipe.execute()
+
+    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+        keys = [self.PREFIX + caller] if caller else list(self.redis.scan_iter(self.PREFIX + "*"))
+        result: dict = {}
+        for key in keys:
+            for name, value in self.redis.hgetall(key).items():
+                model, field = name.split("\t")
+                result.setdefault(key.removeprefix(self.PREFIX), {}).setdefault(model, {})[field] = int(value)
+        return result
+
+
+class LedgerObserver(CallObserver):
+    """Write each call's usage to the ledger under the calling request's caller."""
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
+        caller = g.get("caller", "unknown") if has_request_context() else "unknown"
+        self.ledger.record(caller, model, usage, estimated)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Keep the ledger in Redis when configured, else in SQLite, and record every call."""
+    ledger = RedisLedger(settings.redis_url) if settings.redis_url else SQLiteLedger(settings.session_db_path)
+    app.extensions["usage_ledger"] = ledger
+    app.extensions["chat_client"].observe(LedgerObserver(ledger))
