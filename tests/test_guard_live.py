@@ -1,0 +1,46 @@
+"""Limits and metrics under real gunicorn with two workers: exact across processes."""
+
+import concurrent.futures
+import re
+import urllib.error
+import urllib.request
+
+from tests.keys import secret
+from tests.live import gunicorn, service_env
+
+TOKEN = secret("tok-live-" + "9" * 30)
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
+    env = service_env(upstream.base_url, RATE_LIMIT="25/minute", API_TOKENS=TOKEN,
+                      SESSION_DB_PATH=str(tmp_path / "db.sqlite3"))
+    with gunicorn(tmp_path, env, "--workers", "2") as server, \
+            concurrent.futures.ThreadPoolExecutor(40) as pool:
+        results = list(pool.map(lambda _: get(f"{server.url}/models", {"X-API-Key": TOKEN}), range(100)))
+        log = server.log()
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] * 25 + [429] * 75
+    pids = set(re.findall(r"Booting worker with pid: (\d+)", log))
+    assert len(pids) == 2
+    assert TOKEN not in log
+
+
+def test_metrics_sum_over_both_workers(upstream, tmp_path):
+    env = service_env(upstream.base_url, SESSION_DB_PATH=str(tmp_path / "db.sqlite3"))
+    with gunicorn(tmp_path, env, "--workers", "2") as server, \
+            concurrent.futures.ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda _: get(f"{server.url}/models"), range(60)))
+        status, headers, text = get(f"{server.url}/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    match = re.search(r'^chat_api_requests_total\{method="GET",route="/models",status="200"\} ([0-9.]+)$', text, re.M)
+    assert match and float(match.group(1)) == 60.0

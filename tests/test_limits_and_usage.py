@@ -1,0 +1,120 @@
+"""Rate and token limits per caller, the usage ledger, and /metrics, in one process."""
+
+import re
+import threading
+
+import pytest
+
+from tests.keys import secret
+
+TOKEN_A = secret("tok-a-" + "1" * 30)
+TOKEN_B = secret("tok-b-" + "2" * 30)
+ADMIN = secret("adm-" + "3" * 30)
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_request_rate_is_per_caller_with_headers(make_app):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B), rate_limit="3/minute").test_client()
+    statuses = [client.get("/models", headers=auth(TOKEN_A)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert client.get("/models", headers=auth(TOKEN_B)).status_code == 200
+    ok = client.get("/models", headers=auth(TOKEN_B))
+    assert ok.headers["X-RateLimit-Limit"] == "3"
+    assert ok.headers["X-RateLimit-Remaining"] == "1"
+    assert int(ok.headers["X-RateLimit-Reset"]) > 0
+
+
+def test_over_the_limit_is_429_with_retry_after_in_the_surface_shape(make_app, upstream):
+    client = make_app(rate_limit="1/hour").test_client()
+    client.post("/chat", json={"message": "hi"})
+    refused = client.post("/chat", json={"message": "hi"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.get_json()["error"].startswith("Rate limit exceeded: at most 1 per 1 hour requests.")
+    assert len(upstream.chat_requests()) == 1
+
+
+def test_public_endpoints_are_not_limited(make_app):
+    client = make_app(rate_limit="1/hour").test_client()
+    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_concurrent_burst_never_admits_more_than_the_limit(make_app):
+    app = make_app(rate_limit="10/minute")
+    results = []
+
+    def call():
+        results.append(app.test_client().get("/models").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200] * 10 + [429] * 30
+
+
+def test_token_limit_bites_after_real_usage_streamed_included(make_app, upstream):
+    # The fake counts a word a token: "hi" is 1 prompt token, the 5-word reply 5 completion tokens.
+    client = make_app(token_limit="10/hour").test_client()
+    assert client.post("/chat", json={"message": "hi"}).status_code == 200  # 6 tokens spent
+    first = client.post("/chat/stream", json={"message": "hi"})
+    assert first.status_code == 200 and b'"done":true' in first.data  # 12 spent, over the budget
+    refused = client.post("/chat/stream", json={"message": "hi"})
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Remaining-Tokens"] == "0"
+    assert "tokens" in refused.get_json()["error"]
+    assert len(upstream.chat_requests()) == 2
+
+
+def test_ledger_records_plain_streamed_and_abandoned_calls(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A, ADMIN), admin_tokens=(ADMIN,)).test_client()
+    client.post("/chat", json={"message": "one two"}, headers=auth(TOKEN_A))
+    client.post("/chat/stream", json={"message": "three", "model": "gpt-4o"}, headers=auth(TOKEN_A)).get_data()
+    release = threading.Event()
+    upstream.queue(reply="a b c d", wait_for=release)
+    abandoned = client.post("/chat/stream", json={"message": "x" * 40, "model": "gpt-4o"}, headers=auth(TOKEN_A),
+                            buffered=False)
+    abandoned.close()
+    release.set()
+
+    mine = client.get("/usage", headers=auth(TOKEN_A)).get_json()
+    assert mine["scope"] == "caller" and mine["caller"].startswith("token:")
+    assert TOKEN_A not in str(mine)
+    assert mine["usage"]["gpt-4o-mini"] == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7,
+                                            "calls": 1, "estimated_calls": 0}
+    # the streamed call counted the upstream's real usage; the abandoned one an estimate (40 chars ~ 10 tokens)
+    assert mine["usage"]["gpt-4o"] == {"prompt_tokens": 1 + 10, "completion_tokens": 5, "total_tokens": 16,
+                                       "calls": 2, "estimated_calls": 1}
+    everyone = client.get("/usage", headers=auth(ADMIN)).get_json()
+    assert everyone["scope"] == "all"
+    assert everyone["usage"][mine["caller"]] == mine["usage"]
+
+
+def metric(client, name, **labels):
+    text = client.get("/metrics").get_data(as_text=True)
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = rf"^{name}{{{wanted}}} ([0-9.e+]+)$" if labels else rf"^{name} ([0-9.e+]+)$"
+    match = re.search(pattern, text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_move_as_calls_are_made(make_app, upstream):
+    client = make_app(rate_limit="2/hour").test_client()
+    reader = make_app().test_client()  # metrics are per process, so any app of it can read them
+    chats = metric(reader, "chat_api_requests_total", method="POST", route="/chat", status="200")
+    tokens = metric(reader, "chat_api_tokens_total", model="gpt-4o-mini", kind="completion")
+    ttft = metric(reader, "chat_api_time_to_first_token_seconds_count", model="gpt-4o-mini")
+    refusals = metric(reader, "chat_api_rate_limit_refusals_total", limit="requests")
+    client.post("/chat", json={"message": "hi"})
+    client.post("/chat/stream", json={"message": "hi"}).get_data()
+    client.post("/chat", json={"message": "hi"})  # refused: 2 per hour, and /metrics does not count
+    assert metric(reader, "chat_api_requests_total", method="POST", route="/chat", status="200") == chats + 1
+    assert metric(reader, "chat_api_tokens_total", model="gpt-4o-mini", kind="completion") == tokens + 10
+    assert metric(reader, "chat_api_time_to_first_token_seconds_count", model="gpt-4o-mini") == ttft + 1
+    assert metric(reader, "chat_api_rate_limit_refusals_total", limit="requests") == refusals + 1
+    assert metric(reader, "chat_api_open_streams") == 0
