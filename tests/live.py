@@ -8,6 +8,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from tests.keys import SERVER_KEY
@@ -46,10 +47,12 @@ class LiveServer:
 
 
 def service_env(upstream_url: str, **extra: str) -> dict[str, str]:
-    """A clean environment for the service: the server key, the fake upstream, and `extra`."""
+    """A clean environment for the service: the server key, the fake upstream, its own store, and `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "API_TOKENS", "REDIS_URL"))}
     env.update({"OPENAI_API_KEY_CYB_SEC": SERVER_KEY, "OPENAI_BASE_URL": upstream_url,
-                "UPSTREAM_MAX_RETRIES": "0", "PYTHONUNBUFFERED": "1"})
+                "UPSTREAM_MAX_RETRIES": "0", "PYTHONUNBUFFERED": "1",
+                # Never the checkout's sessions.sqlite3: servers of parallel tests must not share limits.
+                "SESSION_DB_PATH": tempfile.mkdtemp(prefix="live-store-") + "/store.sqlite3"})
     env.update(extra)
     return env
 
