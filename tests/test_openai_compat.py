@@ -1,0 +1,196 @@
+"""The OpenAI-compatible surface (seed 004): wire format, relaying, errors in OpenAI's shape."""
+
+import json
+
+import pytest
+
+from tests.keys import SERVER_KEY, client_key
+
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def events(response) -> list[bytes]:
+    """The `data:` payloads of an SSE body, in order."""
+    body = response.get_data()
+    return [frame[len(b"data: "):] for frame in body.split(b"\n\n") if frame]
+
+
+def test_plain_completion_is_openais_answer(client, upstream):
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO})
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["object"] == "chat.completion"
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "Hello from the fake upstream.",
+                                               "refusal": None}
+    assert answer["usage"]["total_tokens"] == answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
+    assert upstream.last_chat_body() == {"model": "gpt-4o-mini", "messages": HELLO}
+
+
+def test_standard_parameters_and_unknown_ones_are_forwarded(client, upstream):
+    params = {"temperature": 0.5, "top_p": 0.9, "max_tokens": 12, "stop": ["\n"], "n": 1, "seed": 7, "user": "u1",
+              "response_format": {"type": "json_object"}, "presence_penalty": 0.1, "frequency_penalty": -0.1,
+              "logit_bias": {"50256": -100}, "logprobs": True, "top_logprobs": 2, "a_future_parameter": {"x": 1},
+              "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+              "tool_choice": "auto"}
+    body = {"model": "gpt-4o", "messages": HELLO, **params}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    assert upstream.last_chat_body() == body
+
+
+def test_stream_relays_the_upstreams_events_byte_for_byte(client, upstream):
+    with upstream.behave(reply="one two three"):
+        response = client.post("/v1/chat/completions",
+                               json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    payloads = events(response)
+    assert payloads[-1] == b"[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "one two three"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    # The ledger needs usage, so it is always asked for; the client that did not ask never sees it.
+    assert upstream.last_chat_body()["stream_options"] == {"include_usage": True}
+    assert all(c["choices"] for c in chunks)
+    # Relayed, not re-encoded: the upstream's own spacing survives.
+    assert b'"object": "chat.completion.chunk"' in payloads[0]
+
+
+def test_stream_with_include_usage_ends_with_the_usage_chunk(client):
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True,
+                                                         "stream_options": {"include_usage": True}})
+    payloads = events(response)
+    assert payloads[-1] == b"[DONE]"
+    last = json.loads(payloads[-2])
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] == 5
+
+
+def test_o1_quirks_apply_here_too(client, upstream):
+    body = {"model": "o1-mini", "temperature": 0.3, "max_tokens": 50,
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    sent = upstream.last_chat_body()
+    assert "temperature" not in sent and "max_tokens" not in sent
+    assert sent["max_completion_tokens"] == 50
+    assert [m["role"] for m in sent["messages"]] == ["user"]
+
+
+def test_models_are_the_catalogue_in_openais_list_format(client):
+    listing = client.get("/v1/models").get_json()
+    assert listing["object"] == "list"
+    assert [m["id"] for m in listing["data"]] == client.get("/models").get_json()["models"]
+    assert all(m["object"] == "model" and isinstance(m["created"], int) for m in listing["data"])
+    assert client.get("/v1/models/gpt-4o").get_json()["id"] == "gpt-4o"
+
+
+def openai_error(message, type_="invalid_request_error", param=None, code="invalid_request_error"):
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+UNKNOWN = "The model `gpt-9` does not exist or you do not have access to it."
+BAD_INPUT = [
+    ({"model": "gpt-9", "messages": HELLO}, 404, openai_error(UNKNOWN, code="model_not_found")),
+    ({"messages": HELLO}, 400, openai_error("Invalid request body: 'model': Field required.", param="model")),
+    ({"model": "gpt-4o"}, 400, openai_error("Invalid request body: 'messages': Field required.", param="messages")),
+    ({"model": "gpt-4o", "messages": []}, 400,
+     openai_error("Invalid request body: 'messages': List should have at least 1 item after validation, not 0.",
+                  param="messages")),
+    ({"model": "gpt-4o", "messages": [{"role": "robot", "content": "x"}]}, 400,
+     openai_error("Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user', "
+                  "'assistant', 'tool' or 'function'.", param="messages.0.role")),
+    ({"model": "gpt-4o", "messages": HELLO, "temperature": False}, 400,
+     openai_error("Invalid request body: 'temperature': Input should be a valid number.", param="temperature")),
+    ({"model": "gpt-4o", "messages": HELLO, "temperature": 3}, 400,
+     openai_error("Invalid request body: 'temperature': Input should be less than or equal to 2.",
+                  param="temperature")),
+    ({"model": "gpt-4o", "messages": HELLO, "max_tokens": "10"}, 400,
+     openai_error("Invalid request body: 'max_tokens': Input should be a valid integer.", param="max_tokens")),
+    ({"model": "gpt-4o", "messages": HELLO, "stream": "yes"}, 400,
+     openai_error("Invalid request body: 'stream': Input should be a valid boolean.", param="stream")),
+    ({"model": "gpt-4o", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]}, 400,
+     openai_error("Invalid request body: 'stop.str': Input should be a valid string.", param="stop.str")),
+]
+
+
+@pytest.mark.parametrize("body, status, expected", BAD_INPUT)
+def test_bad_input_table(client, upstream, body, status, expected):
+    response = client.post("/v1/chat/completions", json=body)
+    assert (response.status_code, response.get_json()) == (status, expected)
+    assert upstream.chat_requests() == []
+
+
+@pytest.mark.parametrize("send, status, expected", [
+    (dict(data="{not json", content_type="application/json"), 400, "The request body is not valid JSON"),
+    (dict(data="hi", content_type="text/plain"), 415, "The request body must be JSON"),
+    (dict(json=[1, 2]), 400, "The request body must be a JSON object."),
+])
+def test_malformed_bodies_get_openai_errors(client, send, status, expected):
+    response = client.post("/v1/chat/completions", **send)
+    assert response.status_code == status
+    assert response.get_json()["error"]["message"].startswith(expected)
+    assert set(response.get_json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_unknown_paths_and_methods_answer_in_openais_shape(client):
+    missing = client.get("/v1/embeddings")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    wrong = client.get("/v1/chat/completions")
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] == "method_not_allowed"
+    assert client.get("/v1/models/gpt-9").get_json() == openai_error(UNKNOWN, code="model_not_found")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_rate_limit_passes_status_and_retry_after(client, upstream, stream):
+    upstream.queue(status=429, retry_after="7", error_type="rate_limit_error")
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, "stream": stream})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert response.get_json()["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.parametrize("fault, status", [(dict(delay=2), 504), (dict(garbage=True), 502), (dict(status=500), 502)])
+def test_upstream_faults_before_the_start(client, upstream, fault, status):
+    upstream.queue(**fault)
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    assert response.status_code == status
+    assert set(response.get_json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_cut_mid_stream_ends_with_an_error_event_and_no_done(client, upstream):
+    upstream.queue(cut_after=2, reply="a b c d")
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, "stream": True})
+    assert response.status_code == 200
+    payloads = events(response)
+    assert b"[DONE]" not in payloads
+    assert json.loads(payloads[-1])["error"]["code"] == "upstream_error"
+
+
+def test_a_bearer_client_key_is_forwarded_and_never_echoed(client, upstream):
+    key = client_key()
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO},
+                           headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {key}"
+
+
+def test_without_a_key_the_server_key_is_used(client, upstream):
+    client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {SERVER_KEY}"
+
+
+def test_a_rejected_client_key_is_a_401_that_does_not_echo_it(client, upstream):
+    key = client_key("sk-invalid")
+    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO},
+                           headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 401
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_api_key"  # OpenAI's own type and code, passed on
+    assert key[-4:] + "." not in error["message"]
+
+
+def test_no_server_key_is_a_503_naming_the_variable(make_app):
+    response = make_app(openai_api_key=None).test_client().post(
+        "/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    assert response.status_code == 503
+    assert "OPENAI_API_KEY_CYB_SEC" in response.get_json()["error"]["message"]
