@@ -1,0 +1,62 @@
+"""Seed 004's server information: GET /info, with nothing secret in it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app
+from pydantic import BaseModel
+
+from openapi import documented
+from routes.info import SERVICE_NAME, VERSION
+from upstream import chat_client
+
+bp = Blueprint("service_info", __name__)
+
+OPENAI_HOST = "api.openai.com"
+
+# Seed 004's "theme tokens": the colours the playground uses, for frontends that match it.
+THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "text": "#0f172a",
+         "muted": "#64748b", "error": "#b91c1c"}
+
+
+class ServiceInfo(BaseModel):
+    """What the service is and how it is set up (no secret, ever)."""
+
+    name: str
+    version: str
+    default_model: str
+    models: list[str]
+    upstream: dict
+    cors: dict
+    features: dict[str, bool | str | None]
+    theme: dict[str, str]
+
+
+@bp.get("/info")
+@documented(responses={200: ServiceInfo}, tags=["Service"])
+def info():
+    """Show server information and theme tokens (no secrets)."""
+    settings = current_app.extensions["settings"]
+    catalogue = chat_client().catalogue
+    # Only the host: a base URL may carry credentials (https://user:pass@host/v1).
+    host = urlsplit(settings.openai_base_url).hostname if settings.openai_base_url else OPENAI_HOST
+    return {
+        "name": SERVICE_NAME,
+        "version": VERSION,
+        "default_model": catalogue.default,
+        "models": list(catalogue.names),
+        "upstream": {"host": host, "is_openai": settings.upstream_is_openai,
+                     "key_configured": bool(settings.openai_api_key)},
+        "cors": {"allow_origins": list(settings.allow_origins)},
+        "features": {
+            "access_control": settings.access_control,
+            "client_keys": settings.allow_client_keys,
+            "rate_limit": settings.rate_limit,
+            "token_limit": settings.token_limit,
+            "session_store": "redis" if settings.redis_url else "sqlite",
+            "metrics": True,
+            "streaming": True,
+        },
+        "theme": THEME,
+    }
