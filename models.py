@@ -45,17 +45,28 @@ def _reasoning_model(name: str) -> ModelSpec:
 QUIRKS = {spec.name: spec for spec in (_reasoning_model("o1-preview"), _reasoning_model("o1-mini"))}
 
 
+def _text_of(content) -> str:
+    """The text of a message's content: a string, or OpenAI's list of content parts."""
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return "" if content is None else str(content)
+
+
 def fold_system_messages(messages: list[dict]) -> list[dict]:
     """Move system and developer messages into the first user turn, for models that refuse them."""
-    instructions = [m["content"] for m in messages if m.get("role") in ("system", "developer")]
+    instructions = [_text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
     rest = [m for m in messages if m.get("role") not in ("system", "developer")]
     if not instructions:
         return messages
-    preamble = "\n\n".join(str(text) for text in instructions)
+    preamble = "\n\n".join(instructions)
     for index, message in enumerate(rest):
         if message.get("role") == "user":
-            folded = {**message, "content": f"{preamble}\n\n{message['content']}"}
-            return rest[:index] + [folded] + rest[index + 1:]
+            content = message.get("content")
+            if isinstance(content, list):
+                folded_content = [{"type": "text", "text": preamble}] + content
+            else:
+                folded_content = f"{preamble}\n\n{_text_of(content)}"
+            return rest[:index] + [{**message, "content": folded_content}] + rest[index + 1:]
     return [{"role": "user", "content": preamble}] + rest
 
 

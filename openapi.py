@@ -1,14 +1,39 @@
-"""OpenAPI facts a view declares about itself; the spec builder reads them from the view."""
+"""The OpenAPI 3.1 document, built from the app's routes and the pydantic models that validate them.
+
+Views declare what the spec cannot see in the code with `@documented`; request
+bodies come from `view.body_model` (set by `@json_body`), so the document and the
+validation cannot drift. Each surface names its error model with `error_schema`.
+"""
 
 from __future__ import annotations
+
+import re
+
+from flask import Flask
+from pydantic import BaseModel
+
+from access import is_public
+
+# A path parameter in werkzeug's syntax: <name> or <converter:name>.
+_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+# Marks a request field that takes a model name: the document lists this deployment's catalogue there.
+CATALOGUE_MODEL = {"x-catalogue-model": True}
+
+
+class CoreError(BaseModel):
+    """The core surface's error: one clear sentence."""
+
+    error: str
 
 
 def documented(*, responses: dict | None = None, summary: str | None = None,
                tags: list[str] | None = None, streams: str | None = None):
     """Decorate a view with what the OpenAPI document should say about it.
 
-    `responses` maps a status code to a pydantic model, a JSON-schema dict or a media
-    type string (e.g. "text/event-stream"); `streams` names the media type of a
+    `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict`
+    (any JSON object) or a media type string; `streams` names the media type of a
     streamed 200. Applied above or below `@json_body`: functools.wraps copies it.
     """
 
@@ -18,3 +43,124 @@ def documented(*, responses: dict | None = None, summary: str | None = None,
         return view
 
     return attach
+
+
+def hidden(view):
+    """Keep a view (a static asset, say) out of the OpenAPI document and the endpoint map."""
+    view.openapi_hidden = True
+    return view
+
+
+def error_schema(app: Flask, path_prefix: str, model: type[BaseModel]) -> None:
+    """Document the errors of every operation under `path_prefix` with `model`."""
+    app.extensions.setdefault("openapi_errors", {})[path_prefix] = model
+
+
+class _SpecBuilder:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.schemas: dict[str, dict] = {}
+        self.errors: dict[str, type[BaseModel]] = app.extensions.get("openapi_errors", {})
+
+    def ref(self, model: type[BaseModel]) -> dict:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        self.schemas.update(schema.pop("$defs", {}))
+        self.schemas[model.__name__] = schema
+        for field in schema.get("properties", {}).values():
+            if field.pop("x-catalogue-model", False):
+                self.list_catalogue(field)
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    def list_catalogue(self, field: dict) -> None:
+        names = list(self.app.extensions["chat_client"].catalogue.names)
+        for option in field.get("anyOf", [field]):
+            if option.get("type") == "string":
+                option["enum"] = names
+
+    def content(self, what) -> dict:
+        if what == "text/event-stream":  # each event's data is JSON, the last may be [DONE]
+            return {what: {"schema": {"description": "Server-Sent Events, one JSON payload per event"}}}
+        if isinstance(what, str):
+            return {what: {"schema": {"type": "string"}}}
+        if what is dict:
+            return {"application/json": {"schema": {"type": "object"}}}
+        if isinstance(what, dict):
+            return {"application/json": {"schema": what}}
+        return {"application/json": {"schema": self.ref(what)}}
+
+    def error_model(self, path: str) -> type[BaseModel]:
+        matches = [p for p in self.errors if path == p or path.startswith(p.rstrip("/") + "/")]
+        return self.errors[max(matches, key=len)] if matches else CoreError
+
+    def operation(self, rule, method: str, view) -> dict:
+        declared = getattr(view, "openapi", None) or {"responses": {}, "summary": None, "tags": [], "streams": None}
+        lines = (view.__doc__ or "").strip().splitlines()
+        operation = {
+            "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
+            "summary": declared["summary"] or (lines[0].rstrip(".") if lines else rule.endpoint),
+            "tags": declared["tags"] or [rule.endpoint.split(".")[0]],
+        }
+        if len(lines) > 1:
+            operation["description"] = "\n".join(line.strip() for line in lines[1:]).strip()
+        parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for name in _PARAMETER.findall(rule.rule)]
+        if parameters:
+            operation["parameters"] = parameters
+        if body_model := getattr(view, "body_model", None):
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": self.ref(body_model)}}}
+        responses = {}
+        ok = {"description": "Success"}
+        if declared["streams"]:
+            ok["content"] = self.content(declared["streams"])
+            if 200 in declared["responses"]:  # a view that answers JSON or a stream, as asked
+                ok["content"].update(self.content(declared["responses"][200]))
+        elif 200 in declared["responses"]:
+            ok["content"] = self.content(declared["responses"][200])
+        responses["200"] = ok
+        for status, what in declared["responses"].items():
+            if status != 200:
+                responses[str(status)] = {"description": "Error", "content": self.content(what)}
+        responses["default"] = {"description": "An error, in this surface's shape",
+                                "content": self.content(self.error_model(rule.rule))}
+        operation["responses"] = responses
+        if is_public(rule.rule):
+            operation["security"] = []
+        return operation
+
+    def build(self) -> dict:
+        paths: dict[str, dict] = {}
+        for rule in sorted(self.app.url_map.iter_rules(), key=lambda r: r.rule):
+            view = self.app.view_functions[rule.endpoint]
+            if rule.endpoint.endswith("static") or getattr(view, "openapi_hidden", False):
+                continue
+            path = _PARAMETER.sub(r"{\1}", rule.rule)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                paths.setdefault(path, {})[method.lower()] = self.operation(rule, method, view)
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "OpenAI Chat API",
+                "version": "1.0.0",
+                "description": "OpenAI chat models behind one small REST service: the core `/chat` API, "
+                               "an OpenAI-compatible `/v1`, server-side sessions under `/api`, and `/ask`. "
+                               "Try it in the [playground](/playground).",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": self.schemas,
+                "securitySchemes": {
+                    "bearerToken": {"type": "http", "scheme": "bearer",
+                                    "description": "A service token (API_TOKENS), or on /v1 your own OpenAI key."},
+                    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                     "description": "A service token (API_TOKENS)."},
+                },
+            },
+            # Optional: the service is open unless API_TOKENS is set.
+            "security": [{}, {"bearerToken": []}, {"apiKeyHeader": []}],
+        }
+
+
+def build_spec(app: Flask) -> dict:
+    """The OpenAPI 3.1 document of every route `app` serves."""
+    return _SpecBuilder(app).build()

@@ -6,9 +6,26 @@ import functools
 
 import orjson
 from flask import request
-from pydantic import BaseModel, ValidationError
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from errors import ApiError, BadRequest, InvalidBody
+
+
+def _whole_float_to_int(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def json_int(**constraints):
+    """An integer as JSON Schema means it: 3 and 3.0 are the same integer, "3" and true are not.
+
+    The constraints (ge, le...) go before the validator, or they vanish from the JSON schema.
+    """
+    return Annotated[int, Field(**constraints), BeforeValidator(_whole_float_to_int)]
+
+
+JsonInt = json_int()
 
 
 def describe(error: dict) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from credentials import request_upstream_key
 from errors import ApiError, register_shape
-from openapi import documented
+from openapi import documented, error_schema
 from streaming import relay, streamed_response
 from upstream import UpstreamStream, chat_client
 from validation import json_body
@@ -100,3 +100,4 @@ def init_app(app: Flask) -> None:
     """Register /ask with seed 003's error shape."""
     app.register_blueprint(bp)
     register_shape(app, "/ask", render_ask_error)
+    error_schema(app, "/ask", AskError)

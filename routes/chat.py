@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 import sse
 from credentials import request_upstream_key
 from errors import ApiError, BadRequest
+from openapi import CATALOGUE_MODEL
 from streaming import relay, streamed_response
 from upstream import UpstreamStream, chat_client
 from validation import json_body
@@ -31,8 +32,10 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    message: str = Field(description="The user's message (required, not blank).")
-    model: str | None = Field(default=None, description="A model from GET /models; default: the catalogue's default.")
+    message: str = Field(description="The user's message (required, not blank).",
+                         json_schema_extra={"pattern": r"\S"})
+    model: str | None = Field(default=None, description="A model from GET /models; default: the catalogue's default.",
+                              json_schema_extra=CATALOGUE_MODEL)
     messages: list[ChatMessage] = Field(default_factory=list, description="Conversation history.")
 
     @field_validator("message")

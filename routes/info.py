@@ -15,7 +15,7 @@ def endpoint_map() -> dict[str, str]:
     endpoints = {}
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
         view = current_app.view_functions[rule.endpoint]
-        if rule.endpoint == "static" or not view.__doc__:
+        if rule.endpoint.endswith("static") or not view.__doc__ or getattr(view, "openapi_hidden", False):
             continue
         summary = view.__doc__.strip().splitlines()[0].rstrip(".")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 import sse
 from credentials import request_upstream_key
 from errors import ApiError, NotFound, register_shape
-from openapi import documented
+from openapi import CATALOGUE_MODEL, documented, error_schema
 from streaming import relay, streamed_response
 from upstream import UpstreamStream, chat_client
-from validation import json_body
+from validation import JsonInt, json_body, json_int
 
 bp = Blueprint("openai_compat", __name__, url_prefix="/v1")
 
@@ -63,7 +63,7 @@ class StreamOptions(BaseModel):
 
 
 Penalty = Annotated[float, Field(ge=-2, le=2)]
-PositiveInt = Annotated[int, Field(ge=1)]
+PositiveInt = json_int(ge=1)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -75,25 +75,25 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="allow")
 
-    model: str
+    model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     messages: list[Message] = Field(min_length=1)
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    n: json_int(ge=1, le=128) | None = None
     max_tokens: PositiveInt | None = None
     max_completion_tokens: PositiveInt | None = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    seed: int | None = None
+    seed: JsonInt | None = None
     user: str | None = None
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
-    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    top_logprobs: json_int(ge=0, le=20) | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
+    logit_bias: dict[str, json_int(ge=-100, le=100)] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
     reasoning_effort: str | None = None
@@ -151,7 +151,8 @@ def chat_completions(body: ChatCompletionRequest):
     """Create a chat completion in OpenAI's wire format, plain or streamed."""
     if body.model not in chat_client().catalogue:
         raise _unknown_model(body.model)
-    payload = body.model_dump(exclude_unset=True)
+    # An explicit null means "the default", which is what leaving it out says to every upstream.
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = request_upstream_key()
     if not body.stream:
         return current_app.json.response(chat_client().complete(payload, key))
@@ -183,3 +184,4 @@ def init_app(app: Flask) -> None:
     """Register the /v1 blueprint and OpenAI's error shape for everything under /v1."""
     app.register_blueprint(bp)
     register_shape(app, "/v1", render_openai_error)
+    error_schema(app, "/v1", OpenAIErrorResponse)

@@ -1,0 +1,79 @@
+"""Live API documentation: the OpenAPI document, Swagger UI and ReDoc, served with no CDN."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+from flask import Blueprint, Response, current_app, send_from_directory
+
+from openapi import build_spec, hidden
+
+bp = Blueprint("docs", __name__)
+
+# The UI bundles ship inside these pip packages, so the docs work with the network cut off.
+SWAGGER_ASSETS = importlib.resources.files("flask_openapi3_swagger") / "templates" / "swagger"
+REDOC_ASSETS = importlib.resources.files("flask_openapi3_redoc") / "templates" / "redoc"
+
+SWAGGER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>OpenAI Chat API: Swagger UI</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs/assets/css/swagger-ui.css"></head>
+<body><p style="font-family:sans-serif;margin:1em">Try it live in the <a href="/playground">playground</a>.</p>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/js/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/js/swagger-ui-standalone-preset.js"></script>
+<script>
+window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
+</script></body></html>
+"""
+
+REDOC_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>OpenAI Chat API: ReDoc</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="/redoc/assets/js/redoc.standalone.js"></script></body></html>
+"""
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """Show the OpenAPI 3.1 document of every endpoint."""
+    spec = current_app.extensions.get("openapi_spec")
+    if spec is None:  # the routes are fixed once the app serves, so build it once
+        spec = current_app.extensions["openapi_spec"] = build_spec(current_app)
+    return spec
+
+
+@bp.get("/docs")
+def swagger_ui():
+    """Show the interactive API documentation (Swagger UI)."""
+    return Response(SWAGGER_PAGE, mimetype="text/html")
+
+
+@bp.get("/redoc")
+def redoc():
+    """Show the API reference (ReDoc)."""
+    return Response(REDOC_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/websocket")
+def websocket_note():
+    """Explain that streaming uses Server-Sent Events, not WebSockets."""
+    return {"websocket": False,
+            "message": "This service has no WebSocket endpoint. Stream replies with Server-Sent Events: "
+                       "POST /chat/stream, or POST /v1/chat/completions with \"stream\": true."}
+
+
+@bp.get("/docs/assets/<path:filename>")
+@hidden
+def swagger_asset(filename: str):
+    """Serve a Swagger UI asset."""
+    return send_from_directory(str(SWAGGER_ASSETS), filename, max_age=86400)
+
+
+@bp.get("/redoc/assets/<path:filename>")
+@hidden
+def redoc_asset(filename: str):
+    """Serve a ReDoc asset."""
+    return send_from_directory(str(REDOC_ASSETS), filename, max_age=86400)

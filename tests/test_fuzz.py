@@ -1,0 +1,30 @@
+"""Schemathesis fuzzes every operation of the OpenAPI document, with valid and invalid data.
+
+Every answer must be a non-5xx response that conforms to the document: a documented
+status, the documented content type, a body that matches the schema.
+"""
+
+import tempfile
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+
+from config import Settings
+from main import create_app
+from tests.fake_upstream import FakeUpstream
+from tests.keys import SERVER_KEY
+
+# Built at import: schemathesis parametrizes from the schema while pytest collects.
+_upstream = FakeUpstream().start()
+_app = create_app(Settings(openai_api_key=SERVER_KEY, openai_base_url=_upstream.base_url, upstream_timeout=5,
+                           upstream_max_retries=0, session_db_path=tempfile.mkdtemp() + "/fuzz.sqlite3"))
+schema = schemathesis.openapi.from_wsgi("/openapi.json", _app)
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=40,
+                                deterministic=True)
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+def test_every_operation_answers_as_documented(case):
+    case.call_and_validate()
