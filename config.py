@@ -50,6 +50,7 @@ class Settings:
     api_tokens: tuple[str, ...] = ()
     admin_tokens: tuple[str, ...] = ()
     allow_client_keys: bool = True
+    client_key_format: str = "auto"  # "openai": always check the shape, "any": never, "auto": when upstream is OpenAI
     rate_limit: str | None = None  # e.g. "60/minute"
     token_limit: str | None = None  # e.g. "100000/hour"
     metrics_dir: str | None = None  # prometheus multiprocess directory
@@ -58,6 +59,13 @@ class Settings:
     def upstream_is_openai(self) -> bool:
         """Whether the upstream is OpenAI's own API (and so checks OpenAI key formats)."""
         return self.openai_base_url is None or "api.openai.com" in self.openai_base_url
+
+    @property
+    def checks_client_key_format(self) -> bool:
+        """Whether a client's own key must have OpenAI's shape."""
+        if self.client_key_format == "auto":
+            return self.upstream_is_openai
+        return self.client_key_format == "openai"
 
     @property
     def access_control(self) -> bool:
@@ -93,6 +101,7 @@ class Settings:
             api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
             admin_tokens=env.csv("ADMIN_TOKENS"),
             allow_client_keys=env.flag("ALLOW_CLIENT_KEYS", True),
+            client_key_format=env.choice("CLIENT_KEY_FORMAT", ("auto", "openai", "any"), cls.client_key_format),
             rate_limit=env.get("RATE_LIMIT"),
             token_limit=env.get("TOKEN_LIMIT"),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),

@@ -22,11 +22,12 @@ def looks_like_openai_key(value: str) -> bool:
 
 
 def check_key_format(key: str) -> None:
-    """Refuse a malformed client key, but only when the upstream is OpenAI's own API.
+    """Refuse a malformed client key, by default only when the upstream is OpenAI's own API.
 
-    vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is.
+    vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is
+    (CLIENT_KEY_FORMAT=openai or any overrides the guess).
     """
-    if current_app.extensions["settings"].upstream_is_openai and not looks_like_openai_key(key):
+    if current_app.extensions["settings"].checks_client_key_format and not looks_like_openai_key(key):
         raise BadRequest(f"Invalid API Key format. {KEY_FORMAT_HELP}", param="api_key")
 
 

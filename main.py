@@ -11,6 +11,7 @@ import metrics
 import rate_limits
 import request_log
 import routes
+import sessions
 import upstream
 import usage_ledger
 from config import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     access.init_app(app, settings)
     rate_limits.init_app(app, settings)
     usage_ledger.init_app(app, settings)
+    sessions.init_app(app, settings)
     metrics.init_app(app, settings)
     routes.init_app(app)
     return app

@@ -44,7 +44,7 @@ def read_json_object() -> dict:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+        raise BadRequest(f"The request body is not valid JSON: {exc}.", code="json_invalid") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
     return data

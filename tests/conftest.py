@@ -13,6 +13,8 @@ from main import create_app
 from tests.fake_upstream import FakeUpstream
 from tests.keys import KNOWN_SECRETS, SERVER_KEY
 
+pytest_plugins = ["tests.redis_server"]
+
 # Variables that would let a developer's shell or .env leak into a test.
 _ENV_PREFIXES = ("OPENAI_", "API_TOKENS", "ADMIN_TOKENS", "REDIS_URL", "RATE_LIMIT", "TOKEN_LIMIT", "MODELS",
                  "DEFAULT_MODEL", "ALLOW_ORIGINS", "ALLOWED_ORIGIN", "SESSION_", "LOG_", "ALLOW_CLIENT_KEYS",
