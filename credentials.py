@@ -21,13 +21,18 @@ def looks_like_openai_key(value: str) -> bool:
     return bool(_OPENAI_KEY.match(value))
 
 
+# Whatever the upstream, a key travels in an HTTP header: visible ASCII only.
+_SENDABLE = re.compile(r"^[\x21-\x7e]+$")
+
+
 def check_key_format(key: str) -> None:
     """Refuse a malformed client key, by default only when the upstream is OpenAI's own API.
 
     vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is
     (CLIENT_KEY_FORMAT=openai or any overrides the guess).
     """
-    if current_app.extensions["settings"].checks_client_key_format and not looks_like_openai_key(key):
+    settings = current_app.extensions["settings"]
+    if not _SENDABLE.match(key) or (settings.checks_client_key_format and not looks_like_openai_key(key)):
         raise BadRequest(f"Invalid API Key format. {KEY_FORMAT_HELP}", param="api_key")
 
 
@@ -58,4 +63,7 @@ def client_key_from_request(body_key: str | None = None) -> str | None:
 
 def request_upstream_key(body_key: str | None = None) -> str | None:
     """The upstream key for the current request (None: the server key). Every surface asks this."""
-    return upstream_key_for(client_key_from_request(body_key))
+    key = upstream_key_for(client_key_from_request(body_key))
+    if key is not None:
+        check_key_format(key)
+    return key

@@ -23,6 +23,10 @@ _UPSTREAM_LIMIT_HEADERS = {"X-RateLimit-Limit": "x-ratelimit-limit-requests",
                            "X-RateLimit-Remaining": "x-ratelimit-remaining-requests"}
 
 
+# Documented, not validated here: a malformed key gets the seed's 400, not a 422.
+KEY_SCHEMA = {"pattern": "^[!-~]+$"}
+
+
 class Detail(BaseModel):
     """FastAPI's error: `{"detail": "<sentence>"}`."""
 
@@ -95,7 +99,8 @@ class SessionChatRequest(BaseModel):
     user_message: str = Field(min_length=1, description="The user's new message.")
     model: str | None = Field(default=None, description="A model from GET /models.",
                               json_schema_extra=CATALOGUE_MODEL)
-    api_key: str | None = Field(default=None, description="Your own OpenAI key (never stored or logged).")
+    api_key: str | None = Field(default=None, description="Your own OpenAI key (never stored or logged).",
+                                json_schema_extra=KEY_SCHEMA)
     session_id: str | None = Field(default=None, description="Continue this session; a new one if absent.")
 
 
@@ -104,7 +109,7 @@ class TestKeyRequest(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    api_key: str
+    api_key: str = Field(json_schema_extra=KEY_SCHEMA)
 
 
 class KeyCheck(BaseModel):
@@ -135,7 +140,7 @@ def create_session(body: CreateSessionRequest):
 def _known_session(session_id: str) -> Session:
     session = session_store().get(session_id)
     if session is None:
-        raise NotFound("Session not found")
+        raise NotFound("Session not found", code="session_not_found")
     return session
 
 
@@ -154,7 +159,7 @@ def get_session(session_id: str):
 def delete_session(session_id: str):
     """Delete a session and its history."""
     if not session_store().delete(session_id):
-        raise NotFound("Session not found")
+        raise NotFound("Session not found", code="session_not_found")
     return {"message": "Session deleted successfully"}
 
 

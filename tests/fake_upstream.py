@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from werkzeug.datastructures import Headers
 
 INVALID_KEY_PREFIX = "sk-invalid"
+# What OpenAI reports of the caller's request budget on every answer.
+RATE_LIMIT_HEADERS = {"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "9999"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +297,8 @@ def _make_handler(fake: FakeUpstream):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
+            for name, value in RATE_LIMIT_HEADERS.items():
+                self.send_header(name, value)
             self.end_headers()
             fake._stream_opened(+1)
             try:
