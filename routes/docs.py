@@ -36,6 +36,12 @@ REDOC_PAGE = """<!doctype html>
 """
 
 
+# The pages may load nothing from elsewhere: ReDoc's bundle, for one, fetches its logo from a CDN.
+OFFLINE_POLICY = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                             "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+                                             "worker-src 'self' blob:; connect-src 'self'"}
+
+
 @bp.get("/openapi.json")
 def openapi_document():
     """Show the OpenAPI 3.1 document of every endpoint."""
@@ -48,13 +54,13 @@ def openapi_document():
 @bp.get("/docs")
 def swagger_ui():
     """Show the interactive API documentation (Swagger UI)."""
-    return Response(SWAGGER_PAGE, mimetype="text/html")
+    return Response(SWAGGER_PAGE, mimetype="text/html", headers=OFFLINE_POLICY)
 
 
 @bp.get("/redoc")
 def redoc():
     """Show the API reference (ReDoc)."""
-    return Response(REDOC_PAGE, mimetype="text/html")
+    return Response(REDOC_PAGE, mimetype="text/html", headers=OFFLINE_POLICY)
 
 
 @bp.get("/docs/websocket")

@@ -1,0 +1,180 @@
+"""The playground in a real browser (Chromium) against gunicorn and the fake upstream."""
+
+import re
+import urllib.parse
+
+import pytest
+
+from models import MODELS
+from tests.browser import browser, page  # noqa: F401  (fixtures)
+from tests.keys import secret
+from tests.live import gunicorn, service_env
+
+TOKEN = secret("tok-playground-" + "p" * 24)
+WORDS = "one two three four five six"
+
+
+@pytest.fixture(scope="module")
+def server(fake_upstream, tmp_path_factory):
+    with gunicorn(tmp_path_factory.mktemp("playground"), service_env(fake_upstream.base_url)) as live:
+        yield live
+
+
+@pytest.fixture
+def playground(page, server, upstream):  # noqa: F811
+    page.goto(f"{server.url}/playground")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    return page
+
+
+def record_reply_growth(page):  # noqa: F811
+    """Note the reply's text at every change the page makes to the conversation."""
+    page.evaluate("""() => {
+        window.seen = [];
+        new MutationObserver(() => {
+            const replies = document.querySelectorAll('#conversation li.assistant .content');
+            if (replies.length) window.seen.push(replies[replies.length - 1].textContent);
+        }).observe(document.getElementById('conversation'), {childList: true, subtree: true, characterData: true});
+    }""")
+
+
+def send(page, text):  # noqa: F811
+    page.fill("#message", text)
+    page.press("#message", "Enter")
+
+
+def last_reply(page):  # noqa: F811
+    return page.locator("#conversation li.assistant .content").last
+
+
+def test_the_model_picker_is_the_catalogue(playground):
+    options = playground.locator("#model option").all_text_contents()
+    assert options == list(MODELS)
+    assert playground.locator("#model").input_value() == "gpt-4o-mini"
+
+
+def test_the_reply_grows_in_steps_and_shows_usage(playground, upstream):
+    record_reply_growth(playground)
+    with upstream.behave(reply=WORDS, chunk_delay=0.1):
+        send(playground, "Count to six")
+        playground.wait_for_function("document.getElementById('usage').textContent.includes('total')")
+    assert last_reply(playground).text_content() == WORDS
+    growth = [text for text in dict.fromkeys(playground.evaluate("window.seen")) if text]
+    assert len(growth) >= 4, growth
+    assert all(later.startswith(earlier) for earlier, later in zip(growth, growth[1:]))
+    assert playground.locator("#usage").text_content() == "Tokens: 3 prompt · 6 completion · 9 total"
+    sent = upstream.last_chat_body()
+    assert sent["model"] == "gpt-4o-mini" and sent["messages"][-1] == {"role": "user", "content": "Count to six"}
+
+
+def test_the_conversation_and_system_prompt_go_with_the_next_message(playground, upstream):
+    playground.fill("#system", "Be brief.")
+    playground.select_option("#model", "gpt-4o")
+    send(playground, "first")
+    playground.wait_for_function("document.getElementById('send').disabled === false"
+                                 " && document.querySelectorAll('#conversation li').length === 2")
+    send(playground, "second")
+    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 4"
+                                 " && document.getElementById('send').disabled === false")
+    assert upstream.last_chat_body()["messages"] == [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "Hello from the fake upstream."}, {"role": "user", "content": "second"}]
+    assert upstream.last_chat_body()["model"] == "gpt-4o"
+
+
+def test_stop_closes_the_upstream_stream(playground, upstream):
+    with upstream.behave(reply=" ".join(f"w{n}" for n in range(200)), chunk_delay=0.05):
+        send(playground, "Talk for a long time")
+        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+                                     "?.textContent.includes('w3')")
+        playground.click("#stop")
+        assert upstream.stream_aborted.wait(15), "the upstream stream stayed open after Stop"
+    assert last_reply(playground).text_content().endswith("[stopped]")
+    assert playground.locator("#send").is_enabled()
+
+
+@pytest.mark.parametrize("fault, shown", [
+    (dict(status=429, retry_after="1"), re.compile(r"^Error 429: The upstream is rate limiting requests")),
+    (dict(status=500), re.compile(r"^Error 502: The upstream failed with status 500")),
+])
+def test_an_upstream_failure_is_shown_in_plain_words(playground, upstream, fault, shown):
+    upstream.queue(**fault)
+    send(playground, "hello")
+    playground.wait_for_selector("#error:not([hidden])")
+    assert shown.match(playground.locator("#error").text_content())
+
+
+def test_a_failure_mid_stream_is_shown(playground, upstream):
+    upstream.queue(cut_after=2, reply="a b c d")
+    send(playground, "hello")
+    playground.wait_for_selector("#error:not([hidden])")
+    assert "cut in the middle" in playground.locator("#error").text_content()
+
+
+def test_server_side_sessions_carry_the_conversation(playground, upstream):
+    playground.check("#use-sessions")
+    send(playground, "I am Ada")
+    playground.wait_for_function("document.getElementById('session').textContent.startsWith('Session ')"
+                                 " && document.getElementById('send').disabled === false")
+    send(playground, "Who am I?")
+    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 4"
+                                 " && document.getElementById('send').disabled === false")
+    chats = upstream.chat_requests()
+    assert len(chats) == 2
+    assert chats[-1].body["messages"] == [
+        {"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "I am Ada"},
+        {"role": "assistant", "content": "Hello from the fake upstream."}, {"role": "user", "content": "Who am I?"}]
+
+
+def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # noqa: F811
+    with gunicorn(tmp_path, service_env(upstream.base_url, API_TOKENS=TOKEN)) as guarded:
+        page.goto(f"{guarded.url}/playground")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#error").text_content().startswith("Error 401: A valid service token is required")
+        page.fill("#token", TOKEN)
+        page.press("#token", "Tab")  # the change event reloads the models with the token
+        page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+        send(page, "hello")
+        page.wait_for_function("document.querySelector('#conversation li.assistant .content')?.textContent"
+                               " === 'Hello from the fake upstream.'")
+        assert upstream.chat_requests()[-1].headers["Authorization"].startswith("Bearer sk-server-")
+        assert TOKEN not in guarded.log()
+
+
+def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # noqa: F811
+    page.set_viewport_size({"width": 375, "height": 700})
+    page.goto(f"{server.url}/playground")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    focused = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    assert {"model", "system", "token", "use-sessions", "new-conversation", "message", "send"} <= set(focused)
+    page.focus("#message")
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#conversation li.assistant .content')?.textContent"
+                           " === 'Hello from the fake upstream.'")
+    assert upstream.last_chat_body()["messages"][-1]["content"] == "first line\nsecond line"
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+
+
+@pytest.mark.parametrize("path, rendered", [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
+def test_the_docs_render_with_the_network_cut_off(page, server, path, rendered):  # noqa: F811
+    outside = []
+
+    def only_loopback(route):
+        if urllib.parse.urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.goto(f"{server.url}{path}")
+    page.wait_for_selector(rendered, timeout=30000)
+    assert outside == []
+    assert page.get_by_text("/v1/chat/completions").count() > 0
