@@ -44,3 +44,16 @@ def test_metrics_sum_over_both_workers(upstream, tmp_path):
     assert headers["Content-Type"].startswith("text/plain")
     match = re.search(r'^chat_api_requests_total\{method="GET",route="/models",status="200"\} ([0-9.]+)$', text, re.M)
     assert match and float(match.group(1)) == 60.0
+
+
+def test_burst_across_two_instances_sharing_redis_admits_exactly_the_limit(upstream, tmp_path, redis_url):
+    env = service_env(upstream.base_url, RATE_LIMIT="30/minute", API_TOKENS=TOKEN, REDIS_URL=redis_url)
+    with gunicorn(tmp_path, env, "--workers", "2") as first, gunicorn(tmp_path, env, "--workers", "2") as second, \
+            concurrent.futures.ThreadPoolExecutor(40) as pool:
+        urls = [f"{server.url}/models" for server in (first, second)] * 60
+        results = list(pool.map(lambda url: get(url, {"X-API-Key": TOKEN}), urls))
+    statuses = [status for status, _, _ in results]
+    # Separate counters would admit 30 on each instance; one shared counter admits 30 in all.
+    assert statuses.count(200) == 30 and statuses.count(429) == 90
+    for server in (first, second):
+        assert any(status == 429 for url, status in zip(urls, statuses) if url.startswith(server.url))
