@@ -30,5 +30,8 @@ dev: install  ## install, then run Flask's development server
 test: install-dev  ## install, then run every test
 	$(BIN)/python -m pytest
 
+bench: install-dev  ## install, then measure the service against a direct call; updates docs/benchmarks.md
+	$(BIN)/python -m bench --write docs/benchmarks.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache
