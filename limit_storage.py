@@ -14,7 +14,8 @@ from limits.storage import Storage
 
 from sqlite_db import connect, transaction
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
+           "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)")
 
 
 class SQLiteStorage(Storage):

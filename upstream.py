@@ -20,7 +20,16 @@ import orjson
 from flask import Flask, current_app
 
 from config import Settings
-from errors import ApiError, BadRequest, NotConfigured, RateLimited, Unauthorized, UpstreamFailed, UpstreamTimeout, redact
+from errors import (
+    ApiError,
+    BadRequest,
+    NotConfigured,
+    RateLimited,
+    Unauthorized,
+    UpstreamFailed,
+    UpstreamTimeout,
+    redact,
+)
 from models import Catalogue
 
 log = logging.getLogger(__name__)
@@ -302,7 +311,8 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
         body = body["error"]
     if not isinstance(body, dict):
         return {}
-    return {k: (str(v) if v is not None else None) for k, v in body.items() if k in ("message", "type", "code", "param")}
+    fields = ("message", "type", "code", "param")
+    return {k: (str(v) if v is not None else None) for k, v in body.items() if k in fields}
 
 
 def init_app(app: Flask, settings: Settings, catalogue: Catalogue) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
+from typing import Annotated
 
 import orjson
 from flask import request
-from typing import Annotated
-
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from errors import ApiError, BadRequest, InvalidBody

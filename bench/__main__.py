@@ -25,27 +25,11 @@ import orjson
 import uvloop
 
 from bench.client import Connection
+from tests.live import free_port, wait_until_listening
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Say hello"}]
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"nothing listened on {port}")
 
 
 def process_tree(root: int) -> list[int]:
@@ -192,7 +176,7 @@ def running(command: list[str], port: int, env: dict, log_path: pathlib.Path):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process)
+        wait_until_listening(port, process)
         yield process
     finally:
         process.terminate()
@@ -271,7 +255,7 @@ async def measure(args, upstream_port: int, service_port: int, service: subproce
         rows.append((f"{args.streams} concurrent streams {name}: completed / errors",
                      f"{result['completed']} / {result['errors']}", f"{direct_streams['completed']} / "
                      f"{direct_streams['errors']}", "all / 0", "met" if ok else "NOT met"))
-        rows.append((f"  wall time, ×direct", f"{result['wall']:.2f} s ({ratio:.2f}×)",
+        rows.append(("  wall time, ×direct", f"{result['wall']:.2f} s ({ratio:.2f}×)",
                      f"{direct_streams['wall']:.2f} s", "≤ 1.5×", "met" if ratio <= 1.5 else "NOT met"))
         if result["ttfb"]:
             rows.append(("  time to first byte p50 / p99", f"{ms(statistics.median(result['ttfb']))} / "
@@ -301,7 +285,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tiny run, for the smoke test")
     parser.add_argument("--write", type=pathlib.Path, help="also write the table to this markdown file")
-    parser.add_argument("--chunk-delay", type=float, default=0.1, help="seconds between streamed chunks (about 1 s a stream)")
+    parser.add_argument("--chunk-delay", type=float, default=0.1,
+                        help="seconds between streamed chunks (about 1 s a stream)")
     args = parser.parse_args()
     args.sequential, args.requests, args.streams, args.concurrency = (
         (30, 200, 20, 8) if args.quick else (1000, 6000, 1000, 32))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from credentials import request_upstream_key
 from errors import ApiError, register_shape
 from openapi import documented, error_schema
+from routes.chat import ChatMessage
 from streaming import relay, streamed_response
 from upstream import UpstreamStream, chat_client
 from validation import json_body
@@ -45,21 +46,12 @@ def render_ask_error(error: ApiError) -> tuple[dict, int]:
     return {"role": "assistant", "content": _FRIENDLY[code], "error": code, "details": error.message}, error.status
 
 
-class AskMessage(BaseModel):
-    """One turn of the conversation."""
-
-    model_config = ConfigDict(strict=True)
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str
-
-
 class AskRequest(BaseModel):
     """The conversation so far, ending with the user's new message."""
 
     model_config = ConfigDict(strict=True)
 
-    messages: list[AskMessage] = Field(min_length=1, description="The whole conversation, oldest first.")
+    messages: list[ChatMessage] = Field(min_length=1, description="The whole conversation, oldest first.")
 
 
 class AskError(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from flask import Blueprint, Flask, current_app, g
+from flask import Blueprint, Flask, g
 from pydantic import BaseModel, ConfigDict, Field
 
 from credentials import check_key_format, request_upstream_key

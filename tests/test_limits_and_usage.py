@@ -3,8 +3,6 @@
 import re
 import threading
 
-import pytest
-
 from tests.keys import secret
 
 TOKEN_A = secret("tok-a-" + "1" * 30)
