@@ -25,7 +25,7 @@ import orjson
 import uvloop
 
 from bench.client import Connection
-from tests.live import free_port, wait_until_listening
+from tests.live import free_port, serving, stop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -171,21 +171,6 @@ async def streams(target: Target, count: int) -> dict:
             "ttfb": [r[1] for r in good], "total": [r[2] for r in good]}
 
 
-@contextlib.contextmanager
-def running(command: list[str], port: int, env: dict, log_path: pathlib.Path):
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(port, process)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def time_until_ready(port: int, process: subprocess.Popen, started: float) -> float:
     """Seconds from starting gunicorn until GET /health answers 200."""
     deadline = time.monotonic() + 60
@@ -300,7 +285,7 @@ def main() -> None:
     upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port),
                     "--chunk-delay", str(args.chunk_delay)]
     service_cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{service_port}", "main:app"]
-    with running(upstream_cmd, upstream_port, env, workdir / "upstream.log"):
+    with serving(upstream_cmd, upstream_port, env, workdir / "upstream.log"):
         started = time.perf_counter()
         with open(workdir / "service.log", "wb") as log:
             service = subprocess.Popen(service_cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -309,8 +294,7 @@ def main() -> None:
             wait_for_workers(service.pid)
             rows = uvloop.run(measure(args, upstream_port, service_port, service))
         finally:
-            service.terminate()
-            service.wait(timeout=30)
+            stop(service)
     today = datetime.date.today().isoformat()
     output = (f"Measured {today} on {machine()}; fake upstream streams {10} chunks "
               f"{args.chunk_delay * 1000:.0f} ms apart.\n\n{table(rows, ready)}\n")

@@ -57,21 +57,33 @@ def service_env(upstream_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Ask a server to stop; kill it if it has not within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def serving(command: list[str], port: int, env: dict[str, str], log_path: pathlib.Path):
+    """Run `command` from the project root, once it listens on `port`, until the block ends."""
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        wait_until_listening(port, process)
+        yield process
+    finally:
+        stop(process)
+
+
 @contextlib.contextmanager
 def gunicorn(log_dir: pathlib.Path, env: dict[str, str], *args: str, port: int | None = None):
     """Run `gunicorn [args] main:app` from the project root on a free loopback port."""
     port = port or free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     command = [sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}", "main:app"]
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(port, process)
+    with serving(command, port, env, log_path) as process:
         yield LiveServer(port, log_path, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
