@@ -5,18 +5,15 @@ from __future__ import annotations
 from flask import Flask
 from flask_cors import CORS
 
-import access
 import errors
-import metrics
-import rate_limits
-import request_log
 import routes
 import sessions
-import upstream
-import usage_ledger
 from config import Settings
-from json_provider import OrjsonProvider
+from guard import access, metrics, rate_limits, usage_ledger
 from models import Catalogue
+from upstream import client as upstream
+from web import request_log
+from web.json_provider import OrjsonProvider
 
 EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
                    "X-RateLimit-Reset", "Retry-After"]

@@ -7,13 +7,13 @@ from typing import Literal
 from flask import Blueprint, Flask
 from pydantic import BaseModel, ConfigDict, Field
 
-from credentials import request_upstream_key
 from errors import ApiError, register_shape
-from openapi import documented, error_schema
+from guard.credentials import request_upstream_key
 from routes.chat import ChatMessage
-from streaming import relay, streamed_response
-from upstream import UpstreamStream, chat_client
-from validation import json_body
+from upstream.client import UpstreamStream, chat_client
+from web.openapi import documented, error_schema
+from web.streaming import relay, streamed_response
+from web.validation import json_body
 
 bp = Blueprint("ask", __name__)
 

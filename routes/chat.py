@@ -7,13 +7,13 @@ from typing import Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-import sse
-from credentials import request_upstream_key
 from errors import ApiError, BadRequest
-from openapi import CATALOGUE_MODEL
-from streaming import relay, streamed_response
-from upstream import UpstreamStream, chat_client
-from validation import json_body
+from guard.credentials import request_upstream_key
+from upstream.client import UpstreamStream, chat_client
+from web import sse
+from web.openapi import CATALOGUE_MODEL
+from web.streaming import relay, streamed_response
+from web.validation import json_body
 
 bp = Blueprint("chat", __name__)
 

@@ -6,7 +6,7 @@ import importlib.resources
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
-from openapi import build_spec, hidden
+from web.openapi import build_spec, hidden
 
 bp = Blueprint("docs", __name__)
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app
 
-from upstream import chat_client
+from upstream.client import chat_client
 
 bp = Blueprint("info", __name__)
 

@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Flask, current_app
 from pydantic import BaseModel, ConfigDict, Field
 
-import sse
-from credentials import request_upstream_key
 from errors import ApiError, NotFound, register_shape
-from openapi import CATALOGUE_MODEL, documented, error_schema
-from streaming import relay, streamed_response
-from upstream import UpstreamStream, chat_client
-from validation import JsonInt, json_body, json_int
+from guard.credentials import request_upstream_key
+from upstream.client import UpstreamStream, chat_client
+from web import sse
+from web.openapi import CATALOGUE_MODEL, documented, error_schema
+from web.streaming import relay, streamed_response
+from web.validation import JsonInt, json_body, json_int
 
 bp = Blueprint("openai_compat", __name__, url_prefix="/v1")
 

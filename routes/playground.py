@@ -6,7 +6,7 @@ import pathlib
 
 from flask import Blueprint, send_from_directory
 
-from openapi import documented
+from web.openapi import documented
 
 PAGE_DIR = pathlib.Path(__file__).resolve().parent.parent / "static" / "playground"
 

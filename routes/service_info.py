@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app
 from pydantic import BaseModel
 
-from openapi import documented
 from routes.info import SERVICE_NAME, VERSION
-from upstream import chat_client
+from upstream.client import chat_client
+from web.openapi import documented
 
 bp = Blueprint("service_info", __name__)
 

@@ -7,13 +7,13 @@ import datetime
 from flask import Blueprint, Flask, g
 from pydantic import BaseModel, ConfigDict, Field
 
-from credentials import check_key_format, request_upstream_key
 from errors import ApiError, BadRequest, InvalidBody, NotFound, Unauthorized, register_shape
-from openapi import CATALOGUE_MODEL, documented, error_schema
+from guard.credentials import check_key_format, request_upstream_key
 from sessions import Session, session_store
-from streaming import relay, streamed_response
-from upstream import UpstreamStream, chat_client
-from validation import json_body
+from upstream.client import UpstreamStream, chat_client
+from web.openapi import CATALOGUE_MODEL, documented, error_schema
+from web.streaming import relay, streamed_response
+from web.validation import json_body
 
 bp = Blueprint("sessions_api", __name__, url_prefix="/api")
 

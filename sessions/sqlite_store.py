@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from db import connect, transaction
 from sessions.store import Session, kept_messages, new_session_id, now
-from sqlite_db import connect, transaction
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (

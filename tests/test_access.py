@@ -2,8 +2,8 @@
 
 import pytest
 
-from access import TokenRegistry
 from config import Settings
+from guard.access import TokenRegistry
 from tests.keys import SERVER_KEY, client_key, secret
 
 TOKEN = secret("tok-" + "a" * 40)
@@ -70,7 +70,7 @@ def test_token_registry_matches_only_exact_tokens():
 def test_tokens_are_compared_with_hmac_compare_digest():
     import inspect
 
-    import access
+    from guard import access
     assert "compare_digest" in inspect.getsource(access.TokenRegistry._matches)
 
 

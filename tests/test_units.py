@@ -2,10 +2,10 @@
 
 import pytest
 
-import sse
 from config import ConfigError, Settings
 from errors import redact
 from models import Catalogue, fold_system_messages
+from web import sse
 
 
 def test_sse_event_is_one_data_line_and_a_blank_line():

@@ -12,7 +12,7 @@ import time
 
 from limits.storage import Storage
 
-from sqlite_db import connect, transaction
+from db import connect, transaction
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
            "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)")

@@ -12,7 +12,7 @@ import re
 from flask import Flask
 from pydantic import BaseModel
 
-from access import is_public
+from guard.access import is_public
 
 # A path parameter in werkzeug's syntax: <name> or <converter:name>.
 _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

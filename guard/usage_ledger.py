@@ -6,8 +6,8 @@ import redis
 from flask import Flask, g, has_request_context
 
 from config import Settings
-from sqlite_db import connect, transaction
-from upstream import CallObserver
+from db import connect, transaction
+from upstream.client import CallObserver
 
 FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
 

@@ -19,7 +19,7 @@ from prometheus_client import (
 )
 
 from config import Settings
-from upstream import CallObserver
+from upstream.client import CallObserver
 
 REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
 UPSTREAM_LATENCY = Histogram("chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call",

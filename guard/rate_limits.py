@@ -10,11 +10,11 @@ from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
-import access
 from config import Settings
 from errors import RateLimited
-from limit_storage import SQLiteStorage
-from upstream import CallObserver
+from guard import access
+from guard.limit_storage import SQLiteStorage
+from upstream.client import CallObserver
 
 
 def limit_storage(settings: Settings) -> Storage:

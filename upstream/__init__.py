@@ -1,0 +1,1 @@
+"""The one door to the upstream: the only package that imports `openai`."""

@@ -1,0 +1,1 @@
+"""What every request passes through: validation, streamed responses and their SSE framing, the OpenAPI document, the request log, JSON."""
