@@ -13,9 +13,9 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt tests/node_sdk/package-lock.json | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt tests/live/node_sdk/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	npm ci --prefix tests/node_sdk --no-audit --no-fund --loglevel=error
+	npm ci --prefix tests/live/node_sdk --no-audit --no-fund --loglevel=error
 	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.runtime

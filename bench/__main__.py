@@ -25,7 +25,7 @@ import orjson
 import uvloop
 
 from bench.client import Connection
-from tests.live import free_port, serving, stop
+from tests.support.processes import free_port, serving, stop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Say hello"}]

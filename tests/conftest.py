@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 
 from config import Settings
 from main import create_app
-from tests.fake_upstream import FakeUpstream
-from tests.keys import KNOWN_SECRETS, SERVER_KEY
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.keys import KNOWN_SECRETS, SERVER_KEY
 
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["tests.support.redis_server"]
 
 # Variables that would let a developer's shell or .env leak into a test.
 _ENV_PREFIXES = ("OPENAI_", "API_TOKENS", "ADMIN_TOKENS", "REDIS_URL", "RATE_LIMIT", "TOKEN_LIMIT", "MODELS",

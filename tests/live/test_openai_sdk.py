@@ -4,8 +4,8 @@ import openai
 import pytest
 
 from models import MODELS
-from tests.keys import client_key
-from tests.live import gunicorn, service_env
+from tests.support.keys import client_key
+from tests.support.processes import gunicorn, service_env
 
 HELLO = [{"role": "user", "content": "Hello"}]
 

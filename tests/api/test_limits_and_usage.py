@@ -3,7 +3,7 @@
 import re
 import threading
 
-from tests.keys import secret
+from tests.support.keys import secret
 
 TOKEN_A = secret("tok-a-" + "1" * 30)
 TOKEN_B = secret("tok-b-" + "2" * 30)

@@ -5,7 +5,7 @@ import json
 import re
 import urllib.request
 
-from tests.live import gunicorn, service_env
+from tests.support.processes import gunicorn, service_env
 
 
 def call(url: str, body: dict | None = None, method: str | None = None) -> tuple[int, dict, bytes]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.keys import secret
+from tests.support.keys import secret
 
 TOKEN = secret("tok-surfaces-" + "s" * 28)
 HELLO = [{"role": "user", "content": "hi"}]

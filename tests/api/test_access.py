@@ -4,7 +4,7 @@ import pytest
 
 from config import Settings
 from guard.access import TokenRegistry
-from tests.keys import SERVER_KEY, client_key, secret
+from tests.support.keys import SERVER_KEY, client_key, secret
 
 TOKEN = secret("tok-" + "a" * 40)
 ADMIN = secret("adm-" + "b" * 40)

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from tests.live import free_port
+from tests.support.processes import free_port
 
 
 class RedisServer:

@@ -4,7 +4,7 @@ import json
 import pathlib
 import subprocess
 
-from tests.live import gunicorn, service_env
+from tests.support.processes import gunicorn, service_env
 
 SCRIPT = pathlib.Path(__file__).parent / "node_sdk" / "check.mjs"
 

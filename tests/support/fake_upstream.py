@@ -7,7 +7,7 @@ any status with OpenAI's error JSON, a delay past the client's timeout, a
 connection cut mid-stream, a stream that ends without a finish reason, or a
 body that is not JSON.
 
-Run it alone with `python -m tests.fake_upstream --port 8900`.
+Run it alone with `python -m tests.support.fake_upstream --port 8900`.
 """
 
 from __future__ import annotations

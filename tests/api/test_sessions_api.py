@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tests.keys import client_key
+from tests.support.keys import client_key
 
 CHAT = {"developer_message": "You are a helpful assistant.", "user_message": "Hello, how are you?"}
 

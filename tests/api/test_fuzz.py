@@ -12,8 +12,8 @@ from schemathesis import GenerationMode
 
 from config import Settings
 from main import create_app
-from tests.fake_upstream import FakeUpstream
-from tests.keys import SERVER_KEY
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.keys import SERVER_KEY
 
 # Built at import: schemathesis parametrizes from the schema while pytest collects.
 _upstream = FakeUpstream().start()

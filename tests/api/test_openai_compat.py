@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.keys import SERVER_KEY, client_key
+from tests.support.keys import SERVER_KEY, client_key
 
 HELLO = [{"role": "user", "content": "Hello"}]
 

@@ -6,9 +6,9 @@ import urllib.parse
 import pytest
 
 from models import MODELS
-from tests.browser import browser, page  # noqa: F401  (fixtures)
-from tests.keys import secret
-from tests.live import gunicorn, service_env
+from tests.support.browser import browser, page  # noqa: F401  (fixtures)
+from tests.support.keys import secret
+from tests.support.processes import gunicorn, service_env
 
 TOKEN = secret("tok-playground-" + "p" * 24)
 WORDS = "one two three four five six"

@@ -5,8 +5,8 @@ import re
 import urllib.error
 import urllib.request
 
-from tests.keys import secret
-from tests.live import gunicorn, service_env
+from tests.support.keys import secret
+from tests.support.processes import gunicorn, service_env
 
 TOKEN = secret("tok-live-" + "9" * 30)
 

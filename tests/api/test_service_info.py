@@ -1,6 +1,6 @@
 """GET /info (seed 004): what the service is and how it is set up, never a secret."""
 
-from tests.keys import SERVER_KEY, secret
+from tests.support.keys import SERVER_KEY, secret
 
 
 def test_info_describes_the_service(client, upstream):

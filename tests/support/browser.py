@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
-OUTPUT = pathlib.Path(__file__).resolve().parent.parent / "test-output"
+OUTPUT = pathlib.Path(__file__).resolve().parents[2] / "test-output"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import TEST_TIMEOUT
-from tests.keys import SERVER_KEY
+from tests.support.keys import SERVER_KEY
 
 ALLOWED = "gpt-4o, gpt-4o-mini, gpt-4-turbo, gpt-4, gpt-3.5-turbo, o1-preview, o1-mini"
 

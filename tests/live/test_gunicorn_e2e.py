@@ -5,7 +5,7 @@ import http.client
 import json
 import threading
 
-from tests.live import gunicorn, service_env
+from tests.support.processes import gunicorn, service_env
 
 STREAMS = 200
 

@@ -11,9 +11,9 @@ import sys
 import tempfile
 import time
 
-from tests.keys import SERVER_KEY
+from tests.support.keys import SERVER_KEY
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
