@@ -1,4 +1,4 @@
-"""The service's settings: the one place that reads the environment (and `.env`)."""
+"""The service's settings: the one place that reads the environment (and `.env`), and never writes it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
+from flask import current_app
 
 MIB = 1024 * 1024
+SERVICE_NAME = "OpenAI Chat API"
+VERSION = "1.0.0"
+_KEY = "settings"
 
 
 class ConfigError(ValueError):
@@ -21,7 +25,6 @@ class Settings:
 
     # The upstream OpenAI-compatible API.
     openai_api_key: str | None = None
-    openai_api_key_variable: str | None = None  # which variable held the key, for messages
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 2
@@ -75,14 +78,16 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> "Settings":
         """Build settings from `environ` (default: the process environment plus `.env`)."""
         if environ is None:
-            if dotenv:
-                load_dotenv(override=False)
-            environ = os.environ
-        env = _Env(environ)
+            # `.env` fills in what the environment leaves unset, as load_dotenv would, without writing os.environ.
+            from_file = {k: v for k, v in dotenv_values().items() if v is not None} if dotenv else {}
+            environ = {**from_file, **os.environ}
+        return cls._read(_Env(environ))
+
+    @classmethod
+    def _read(cls, env: "_Env") -> "Settings":
         key_variable = env.first_set("OPENAI_API_KEY_CYB_SEC", "OPENAI_API_KEY")
         return cls(
             openai_api_key=env.get(key_variable) if key_variable else None,
-            openai_api_key_variable=key_variable,
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
@@ -109,12 +114,15 @@ class Settings:
 
 
 class _Env:
-    """Typed reads of environment variables; an empty value counts as unset."""
+    """Typed reads of environment variables; an empty value counts as unset. It notes every name it is asked."""
 
     def __init__(self, environ: Mapping[str, str]):
         self._environ = environ
+        self.asked: list[str] = []
 
     def get(self, name: str) -> str | None:
+        if name and name not in self.asked:
+            self.asked.append(name)
         value = self._environ.get(name, "").strip() if name else ""
         return value or None
 
@@ -159,3 +167,24 @@ class _Env:
             return ()
         with open(path, encoding="utf-8") as handle:
             return tuple(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+
+
+def _variables() -> tuple[str, ...]:
+    env = _Env({})
+    Settings._read(env)
+    return tuple(env.asked)
+
+
+# Every environment variable the service reads, derived from the reading itself: the tests clear
+# these, and the live servers and the benchmark set only the ones they mean.
+VARIABLES = _variables()
+
+
+def install(app, settings: Settings) -> None:
+    """Make `settings` the app's settings."""
+    app.extensions[_KEY] = settings
+
+
+def current_settings() -> Settings:
+    """The current app's settings."""
+    return current_app.extensions[_KEY]

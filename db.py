@@ -1,4 +1,5 @@
-"""SQLite connections shared by every worker of one machine: one per thread (or greenlet), WAL mode."""
+"""SQLite files shared by every worker of one machine: a connection per thread (or greenlet), WAL mode,
+and each user's schema made on first use rather than at import."""
 
 from __future__ import annotations
 
@@ -20,6 +21,27 @@ def connect(path: str) -> sqlite3.Connection:
         connection.execute("PRAGMA busy_timeout=30000")
         connections[path] = connection
     return connection
+
+
+class Database:
+    """One SQLite file and the tables its owner needs, created by the first connection that asks."""
+
+    def __init__(self, path: str, schema: tuple[str, ...]):
+        self.path = path
+        self._schema = schema
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, with the schema in place."""
+        db = connect(self.path)
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    for statement in self._schema:
+                        db.execute(statement)
+                    self._ready = True
+        return db
 
 
 class transaction:

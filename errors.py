@@ -1,13 +1,15 @@
 """The one error mechanism: error types, secret scrubbing, and per-surface rendering.
 
 Views and services raise `ApiError`s. Each API surface (the core, `/v1`, `/api`,
-`/ask`) registers a renderer for its path prefix that turns an error into that
-seed's JSON shape; unknown paths, wrong methods, oversized bodies and crashes go
-through the same renderers, so every answer on a surface has its shape.
+`/ask`) has an `ErrorShape` for its path prefix that turns an error into that
+seed's JSON shape (`routes/__init__.py` lists them); unknown paths, wrong methods,
+oversized bodies and crashes go through the same shapes, so every answer on a
+surface has its shape.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -56,6 +58,13 @@ class InvalidBody(BadRequest):
         self.errors = errors
 
 
+class UnsupportedMediaType(ApiError):
+    status, code, type = 415, "unsupported_media_type", "invalid_request_error"
+
+    def __init__(self, message: str = "The request body must be JSON, sent with Content-Type: application/json."):
+        super().__init__(message)
+
+
 class Unauthorized(ApiError):
     status, code, type = 401, "invalid_api_key", "authentication_error"
 
@@ -83,23 +92,41 @@ class UpstreamTimeout(ApiError):
 Renderer = Callable[[ApiError], tuple[dict, int]]
 
 
-def render_core(error: ApiError) -> tuple[dict, int]:
-    """The core surface's shape (seed 000): `{"error": "<sentence>"}`."""
-    return {"error": error.message}, error.status
+@dataclasses.dataclass(frozen=True)
+class ErrorShape:
+    """How one surface answers errors: its renderer, and the pydantic model that documents the shape."""
+
+    render: Renderer
+    model: type
+
+
+class ErrorShapes:
+    """Which shape answers for a path: the surface with the longest matching path prefix."""
+
+    def __init__(self, by_prefix: dict[str, ErrorShape]):
+        self._by_prefix = by_prefix
+        self.fallback = by_prefix["/"]
+
+    def for_path(self, path: str) -> ErrorShape:
+        matches = [prefix for prefix in self._by_prefix
+                   if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
+        return self._by_prefix[max(matches, key=len)] if matches else self.fallback
 
 
 _HTTP_MESSAGES = {
     404: lambda: f"Not found: there is no endpoint at {request.path}.",
     405: lambda: f"Method {request.method} is not allowed on {request.path}.",
     413: lambda: f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes.",
-    415: lambda: "The request body must be JSON, sent with Content-Type: application/json.",
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+_KEY = "error_shapes"
 
 
 def from_http_exception(exc: HTTPException) -> ApiError:
     """Turn werkzeug's routing and size errors into an ApiError with a clear sentence."""
     status = exc.code or 500
+    if status == 415:
+        return UnsupportedMediaType()
     message = _HTTP_MESSAGES[status]() if status in _HTTP_MESSAGES else (exc.description or exc.name)
     headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
     error_type = "invalid_request_error" if status < 500 else "server_error"
@@ -107,29 +134,23 @@ def from_http_exception(exc: HTTPException) -> ApiError:
                     headers=headers)
 
 
-def register_shape(app: Flask, path_prefix: str, renderer: Renderer) -> None:
-    """Render errors for paths starting with `path_prefix` with `renderer`."""
-    app.extensions.setdefault("error_renderers", {})[path_prefix] = renderer
-
-
-def renderer_for(path: str) -> Renderer:
-    """The renderer of the surface that owns `path`: the longest registered prefix wins."""
-    renderers: dict[str, Renderer] = current_app.extensions.get("error_renderers", {})
-    matches = [prefix for prefix in renderers if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
-    return renderers[max(matches, key=len)] if matches else render_core
+def error_shapes() -> ErrorShapes:
+    """The current app's error shapes, by surface."""
+    return current_app.extensions[_KEY]
 
 
 def error_response(error: ApiError) -> Response:
     """Render `error` in the shape of the surface the current request is on."""
-    body, status = renderer_for(request.path)(error)
+    body, status = error_shapes().for_path(request.path).render(error)
     response = current_app.json.response(body)
     response.status_code = status
     response.headers.update(error.headers)
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Send every error, expected or not, through the surface renderers."""
+def init_app(app: Flask, shapes: ErrorShapes) -> None:
+    """Send every error, expected or not, through the shape of its surface."""
+    app.extensions[_KEY] = shapes
 
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError):

@@ -21,5 +21,5 @@ class GeventWorkerWithRealSelect(GeventWorker):
 
     def patch(self):
         monkey.patch_all(select=False)
-        # What GeventWorker.patch does after patching: re-wrap the listening sockets.
+        # What GeventWorker.patch does after patching (as of gunicorn 27.0.1): re-wrap the listening sockets.
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from config import ConfigError, Settings
+from errors import BadRequest
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -92,5 +93,10 @@ class Catalogue:
     def spec(self, name: str) -> ModelSpec:
         return self._specs[name]
 
-    def unknown_model_message(self, name: object) -> str:
-        return f"Model {name!r} is not available. Allowed models: {', '.join(self.names)}."
+    def resolve(self, name: str | None) -> str:
+        """The model a request asked for, or the default when it named none; an unknown one is a 400."""
+        model = name or self.default
+        if model not in self._specs:
+            raise BadRequest(f"Model {model!r} is not available. Allowed models: {', '.join(self.names)}.",
+                             param="model")
+        return model

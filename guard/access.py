@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, has_request_context, request
 
-from config import Settings
+from config import SERVICE_NAME, Settings
 from errors import Unauthorized
 
 log = logging.getLogger(__name__)
@@ -16,19 +16,23 @@ log = logging.getLogger(__name__)
 # Open to everyone even with access control on: the service's description, its health, and the docs.
 PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json", "/docs", "/redoc", "/playground"})
 PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="openai-chat-api"'}
+CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
+_KEY = "token_registry"
 
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def bearer_value() -> str | None:
+    """The value of the request's `Authorization: Bearer <value>` header, if it has one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return (value.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def presented_token() -> str | None:
     """The service token the request carries: `X-API-Key`, else `Authorization: Bearer`."""
-    if api_key := request.headers.get("X-API-Key", "").strip():
-        return api_key
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return request.headers.get("X-API-Key", "").strip() or bearer_value()
 
 
 def is_public(path: str) -> bool:
@@ -67,21 +71,37 @@ def caller_of(token: str | None, registry: TokenRegistry) -> str:
     return f"ip:{request.remote_addr or 'unknown'}"
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Identify every caller, and refuse callers without a token when access control is on."""
-    registry = TokenRegistry(settings)
-    app.extensions["token_registry"] = registry
+def token_registry() -> TokenRegistry:
+    """The current app's service tokens."""
+    return current_app.extensions[_KEY]
+
+
+def current_caller() -> str:
+    """Who is calling: the name limits, the ledger and the logs use."""
+    return g.get("caller", "unknown") if has_request_context() else "unknown"
+
+
+def caller_is_admin() -> bool:
+    """Whether the caller presented an admin token."""
+    return g.is_admin
+
+
+def admit(registry: TokenRegistry, settings: Settings) -> None:
+    """Name the caller of this request; refuse it without a valid token when access control is on."""
+    token = presented_token()
+    g.caller = caller_of(token, registry)
+    g.is_admin = registry.is_admin(token)
+    if not settings.access_control or request.method == "OPTIONS" or is_public(request.path):
+        return
+    if not registry.is_token(token):
+        message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
+                   "or 'X-API-Key: <token>'.")
+        raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
+
+
+def init_app(app: Flask, settings: Settings) -> TokenRegistry:
+    """Give the app its service tokens; warn when there are none and the server key is open to all."""
+    registry = app.extensions[_KEY] = TokenRegistry(settings)
     if not settings.access_control and settings.openai_api_key:
         log.warning("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
-
-    @app.before_request
-    def identify_caller():
-        token = presented_token()
-        g.caller = caller_of(token, registry)
-        g.is_admin = registry.is_admin(token)
-        if not settings.access_control or request.method == "OPTIONS" or is_public(request.path):
-            return
-        if not registry.is_token(token):
-            message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
-                       "or 'X-API-Key: <token>'.")
-            raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
+    return registry

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
+from config import Settings
 from errors import BadRequest
+from guard.access import TokenRegistry, bearer_value
 
 # Every key shape OpenAI issues: project (sk-proj-), service account (sk-svcacct-),
 # admin (sk-admin-) and the older user keys (sk-...).
 _OPENAI_KEY = re.compile(r"^sk-(proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}$")
+# Whatever the upstream, a key travels in an HTTP header: visible ASCII only.
+_SENDABLE = re.compile(r"^[\x21-\x7e]+$")
+_KEY = "credentials"
 
 KEY_FORMAT_HELP = ("The key should start with 'sk-' (for example 'sk-proj-...') and contain only letters, "
                    "numbers, hyphens and underscores.")
@@ -21,49 +26,51 @@ def looks_like_openai_key(value: str) -> bool:
     return bool(_OPENAI_KEY.match(value))
 
 
-# Whatever the upstream, a key travels in an HTTP header: visible ASCII only.
-_SENDABLE = re.compile(r"^[\x21-\x7e]+$")
+class Credentials:
+    """The key choice: the caller's own key when it sent one and client keys are allowed, else the server's."""
+
+    def __init__(self, settings: Settings, tokens: TokenRegistry):
+        self.settings = settings
+        self.tokens = tokens
+
+    def check_format(self, key: str) -> None:
+        """Refuse a malformed client key, by default only when the upstream is OpenAI's own API.
+
+        vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is
+        (CLIENT_KEY_FORMAT=openai or any overrides the guess).
+        """
+        if not _SENDABLE.match(key) or (self.settings.checks_client_key_format and not looks_like_openai_key(key)):
+            raise BadRequest(f"Invalid API Key format. {KEY_FORMAT_HELP}", param="api_key")
+
+    def client_key(self, body_key: str | None = None) -> str | None:
+        """The caller's own OpenAI key, if it sent one: in the body, in `X-OpenAI-Key`, or as `Bearer sk-...`.
+
+        A Bearer value that is one of our service tokens is never taken for a client key.
+        """
+        if body_key:
+            return body_key
+        if header_key := request.headers.get("X-OpenAI-Key", "").strip():
+            return header_key
+        bearer = bearer_value()
+        if bearer and bearer.startswith("sk-") and not self.tokens.is_token(bearer):
+            return bearer
+        return None
+
+    def upstream_key(self, body_key: str | None = None) -> str | None:
+        """The upstream key for the current request (None: the server key). Every surface asks this."""
+        key = self.client_key(body_key)
+        if not (key and self.settings.allow_client_keys):
+            return None
+        self.check_format(key)
+        return key
 
 
-def check_key_format(key: str) -> None:
-    """Refuse a malformed client key, by default only when the upstream is OpenAI's own API.
-
-    vLLM, Ollama and llama.cpp take any key, so a key for them is passed on as it is
-    (CLIENT_KEY_FORMAT=openai or any overrides the guess).
-    """
-    settings = current_app.extensions["settings"]
-    if not _SENDABLE.match(key) or (settings.checks_client_key_format and not looks_like_openai_key(key)):
-        raise BadRequest(f"Invalid API Key format. {KEY_FORMAT_HELP}", param="api_key")
+def init_app(app: Flask, settings: Settings, tokens: TokenRegistry) -> Credentials:
+    """Give the app its key choice, which must tell service tokens from client keys."""
+    chosen = app.extensions[_KEY] = Credentials(settings, tokens)
+    return chosen
 
 
-def upstream_key_for(client_key: str | None) -> str | None:
-    """The key to send upstream: the caller's own key when allowed, else None for the server key."""
-    settings = current_app.extensions["settings"]
-    if client_key and settings.allow_client_keys:
-        return client_key
-    return None
-
-
-def client_key_from_request(body_key: str | None = None) -> str | None:
-    """The caller's own OpenAI key, if it sent one: in the body, in `X-OpenAI-Key`, or as `Bearer sk-...`.
-
-    A Bearer value that is one of our service tokens is never taken for a client key.
-    """
-    if body_key:
-        return body_key
-    if header_key := request.headers.get("X-OpenAI-Key", "").strip():
-        return header_key
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value.startswith("sk-"):
-        if not current_app.extensions["token_registry"].is_token(value):
-            return value
-    return None
-
-
-def request_upstream_key(body_key: str | None = None) -> str | None:
-    """The upstream key for the current request (None: the server key). Every surface asks this."""
-    key = upstream_key_for(client_key_from_request(body_key))
-    if key is not None:
-        check_key_format(key)
-    return key
+def credentials() -> Credentials:
+    """The current app's key choice."""
+    return current_app.extensions[_KEY]

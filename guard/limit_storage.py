@@ -12,10 +12,10 @@ import time
 
 from limits.storage import Storage
 
-from db import connect, transaction
+from db import Database, transaction
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
-           "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)")
+           "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",)
 
 
 class SQLiteStorage(Storage):
@@ -25,8 +25,7 @@ class SQLiteStorage(Storage):
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.path = uri.removeprefix("sqlite:///")
-        connect(self.path).execute(_SCHEMA)
+        self.db = Database(uri.removeprefix("sqlite:///"), _SCHEMA)
 
     @property
     def base_exceptions(self):
@@ -34,7 +33,7 @@ class SQLiteStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        with transaction(connect(self.path)) as db:
+        with transaction(self.db.connection()) as db:
             db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
             (count,) = db.execute(
                 "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
@@ -43,22 +42,22 @@ class SQLiteStorage(Storage):
         return count
 
     def get(self, key: str) -> int:
-        row = connect(self.path).execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
+        row = self.db.connection().execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
                                          (key, time.time())).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = connect(self.path).execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
+        row = self.db.connection().execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
                                          (key, time.time())).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:
-        return connect(self.path).execute("SELECT 1").fetchone() == (1,)
+        return self.db.connection().execute("SELECT 1").fetchone() == (1,)
 
     def reset(self) -> int | None:
-        with transaction(connect(self.path)) as db:
+        with transaction(self.db.connection()) as db:
             return db.execute("DELETE FROM rate_limits").rowcount
 
     def clear(self, key: str) -> None:
-        with transaction(connect(self.path)) as db:
+        with transaction(self.db.connection()) as db:
             db.execute("DELETE FROM rate_limits WHERE key = ?", (key,))

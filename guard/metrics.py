@@ -6,9 +6,8 @@ imported: gunicorn.conf.py sets it for the workers, and removes each dead worker
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -19,7 +18,7 @@ from prometheus_client import (
 )
 
 from config import Settings
-from upstream.client import CallObserver
+from upstream import CallHook
 
 REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
 UPSTREAM_LATENCY = Histogram("chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call",
@@ -31,7 +30,7 @@ TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["mo
 RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
 
 
-class MetricsObserver(CallObserver):
+class MetricsHook(CallHook):
     """Count upstream calls, their latency and their tokens."""
 
     def on_response(self, model: str, seconds: float, streaming: bool) -> None:
@@ -58,11 +57,13 @@ def exposition(settings: Settings) -> bytes:
     return generate_latest(REGISTRY)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Count every request and upstream call, and serve GET /metrics."""
-    app.extensions["chat_client"].observe(MetricsObserver())
-    if limits := app.extensions.get("rate_limits"):
-        limits.refusals.append(lambda limit: RATE_LIMIT_REFUSALS.labels(limit).inc())
+def count_refusal(limit: str) -> None:
+    """A limit refused a request."""
+    RATE_LIMIT_REFUSALS.labels(limit).inc()
+
+
+def init_app(app: Flask) -> MetricsHook:
+    """Count every request; the returned hook counts every upstream call."""
 
     @app.after_request
     def count_request(response):
@@ -70,7 +71,4 @@ def init_app(app: Flask, settings: Settings) -> None:
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         return response
 
-    @app.get("/metrics")
-    def metrics():
-        """Show Prometheus metrics."""
-        return Response(exposition(settings), mimetype=CONTENT_TYPE_LATEST)
+    return MetricsHook()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from flask import Flask, g, request
 from limits import RateLimitItem, parse
@@ -12,9 +13,9 @@ from limits.strategies import FixedWindowRateLimiter
 
 from config import Settings
 from errors import RateLimited
-from guard import access
+from guard.access import current_caller, is_public
 from guard.limit_storage import SQLiteStorage
-from upstream.client import CallObserver
+from upstream import CallHook
 
 
 def limit_storage(settings: Settings) -> Storage:
@@ -36,60 +37,53 @@ def _refusal(what: str, item: RateLimitItem, headers: dict[str, str], reset_at: 
                        headers={**headers, "Retry-After": str(retry_after)})
 
 
-class RateLimits(CallObserver):
-    """The two limits; as a call observer it checks and spends the token budget around each upstream call."""
+class RateLimits(CallHook):
+    """The two limits; as a call hook it checks and spends the token budget around each upstream call."""
 
-    def __init__(self, settings: Settings, storage: Storage):
+    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
         self.limiter = FixedWindowRateLimiter(storage)
         self.requests = parse(settings.rate_limit) if settings.rate_limit else None
         self.tokens = parse(settings.token_limit) if settings.token_limit else None
-        self.refusals: list = []  # callbacks told of each refusal, with the limit's name
+        self._on_refusal = on_refusal  # told the limit's name at each refusal
 
-    def check_request(self) -> dict[str, str]:
-        """Count this request against the caller's request rate; refuse it when over."""
-        allowed = self.limiter.hit(self.requests, g.caller)
-        reset_at, remaining = self.limiter.get_window_stats(self.requests, g.caller)
+    def admit(self) -> None:
+        """Count this request against the caller's request rate (public pages aside); refuse it when over."""
+        if self.requests is not None and request.method != "OPTIONS" and not is_public(request.path):
+            g.rate_limit_headers = self._check_request()
+
+    def _check_request(self) -> dict[str, str]:
+        allowed = self.limiter.hit(self.requests, current_caller())
+        reset_at, remaining = self.limiter.get_window_stats(self.requests, current_caller())
         headers = _headers(self.requests, remaining, reset_at)
         if not allowed:
-            self._refused("requests")
+            self._on_refusal("requests")
             raise _refusal("requests", self.requests, headers, reset_at)
         return headers
 
     def before_call(self, payload: dict) -> None:
         if self.tokens is None:
             return
-        reset_at, remaining = self.limiter.get_window_stats(self.tokens, g.caller)
+        reset_at, remaining = self.limiter.get_window_stats(self.tokens, current_caller())
         headers = _headers(self.tokens, remaining, reset_at, "-Tokens")
         g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
         if remaining <= 0:
-            self._refused("tokens")
+            self._on_refusal("tokens")
             raise _refusal("tokens", self.tokens, headers, reset_at)
 
     def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
         spent = int(usage.get("total_tokens") or 0)
         if self.tokens is not None and spent > 0:
-            self.limiter.hit(self.tokens, g.caller, cost=spent)
-
-    def _refused(self, limit: str) -> None:
-        for callback in self.refusals:
-            callback(limit)
+            self.limiter.hit(self.tokens, current_caller(), cost=spent)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Apply RATE_LIMIT to every non-public request and TOKEN_LIMIT to every upstream call."""
+def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> RateLimits | None:
+    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, with their headers on every answer; None when neither is set."""
     if not (settings.rate_limit or settings.token_limit):
-        return
-    limits = RateLimits(settings, limit_storage(settings))
-    app.extensions["rate_limits"] = limits
-    app.extensions["chat_client"].observe(limits)
-
-    if limits.requests is not None:
-        @app.before_request
-        def limit_request_rate():
-            if request.method != "OPTIONS" and not access.is_public(request.path):
-                g.rate_limit_headers = limits.check_request()
+        return None
 
     @app.after_request
     def add_rate_limit_headers(response):
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
+
+    return RateLimits(settings, limit_storage(settings), on_refusal)

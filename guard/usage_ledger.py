@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import redis
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app
 
 from config import Settings
-from db import connect, transaction
-from upstream.client import CallObserver
+from db import Database, transaction
+from guard.access import current_caller
+from upstream import CallHook
 
+_KEY = "usage_ledger"
 FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS usage (
+_SCHEMA = ("""CREATE TABLE IF NOT EXISTS usage (
     caller TEXT NOT NULL, model TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
     total_tokens INTEGER NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
     estimated_calls INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (caller, model))"""
+    PRIMARY KEY (caller, model))""",)
 
 
 def _increments(usage: dict, estimated: bool) -> dict[str, int]:
@@ -30,20 +32,19 @@ class SQLiteLedger:
     """Totals in the SQLite file of the sessions."""
 
     def __init__(self, path: str):
-        self.path = path
-        connect(path).execute(_SCHEMA)
+        self.db = Database(path, _SCHEMA)
 
     def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
         add = _increments(usage, estimated)
         updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
-        with transaction(connect(self.path)) as db:
+        with transaction(self.db.connection()) as db:
             db.execute(f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
                        f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
                        (caller, model, *(add[f] for f in FIELDS)))
 
     def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
         query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"
-        rows = connect(self.path).execute(query + (" WHERE caller = ?" if caller else ""),
+        rows = self.db.connection().execute(query + (" WHERE caller = ?" if caller else ""),
                                           (caller,) if caller else ()).fetchall()
         result: dict = {}
         for who, model, *values in rows:
@@ -75,19 +76,23 @@ class RedisLedger:
         return result
 
 
-class LedgerObserver(CallObserver):
+class LedgerHook(CallHook):
     """Write each call's usage to the ledger under the calling request's caller."""
 
     def __init__(self, ledger):
         self.ledger = ledger
 
     def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
-        caller = g.get("caller", "unknown") if has_request_context() else "unknown"
-        self.ledger.record(caller, model, usage, estimated)
+        self.ledger.record(current_caller(), model, usage, estimated)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Keep the ledger in Redis when configured, else in SQLite, and record every call."""
-    ledger = RedisLedger(settings.redis_url) if settings.redis_url else SQLiteLedger(settings.session_db_path)
-    app.extensions["usage_ledger"] = ledger
-    app.extensions["chat_client"].observe(LedgerObserver(ledger))
+def init_app(app: Flask, settings: Settings) -> SQLiteLedger | RedisLedger:
+    """Keep the ledger in Redis when configured, else in SQLite."""
+    ledger = app.extensions[_KEY] = RedisLedger(settings.redis_url) if settings.redis_url \
+        else SQLiteLedger(settings.session_db_path)
+    return ledger
+
+
+def usage_ledger() -> SQLiteLedger | RedisLedger:
+    """The current app's usage ledger."""
+    return current_app.extensions[_KEY]

@@ -1,17 +1,37 @@
-"""The API's blueprints, one module per resource, each exposing `bp`."""
+"""Every surface the service answers on: its path prefix, its seed's error shape, and its blueprints."""
 
-import importlib
-import pkgutil
+from __future__ import annotations
 
-from flask import Flask
+import dataclasses
+
+from flask import Blueprint, Flask
+
+from errors import ErrorShape, ErrorShapes
+from routes import ask, chat, docs, info, metrics, openai_compat, playground, service_info, sessions_api, usage
+from routes.schemas.ask import ASK_ERROR
+from routes.schemas.core import CORE_ERROR
+from routes.schemas.openai import OPENAI_ERROR
+from routes.schemas.sessions import FASTAPI_ERROR
+
+
+@dataclasses.dataclass(frozen=True)
+class Surface:
+    prefix: str
+    error_shape: ErrorShape
+    blueprints: tuple[Blueprint, ...]
+
+
+SURFACES = (
+    Surface("/", CORE_ERROR, (info.bp, chat.bp, service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
+    Surface("/v1", OPENAI_ERROR, (openai_compat.bp,)),  # seed 004: OpenAI's error object
+    Surface("/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
+    Surface("/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message with an error code
+)
+ERROR_SHAPES = ErrorShapes({surface.prefix: surface.error_shape for surface in SURFACES})
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint of every module in this package."""
-    # Discovered rather than listed, so adding a resource means adding one module.
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        if hasattr(module, "init_app"):
-            module.init_app(app)
-        else:
-            app.register_blueprint(module.bp)
+    """Register every surface's blueprints under its prefix."""
+    for surface in SURFACES:
+        for blueprint in surface.blueprints:
+            app.register_blueprint(blueprint, url_prefix=surface.prefix.rstrip("/") or None)

@@ -6,16 +6,20 @@ import importlib.resources
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
+from config import SERVICE_NAME
+from errors import error_shapes
+from upstream import chat_client
 from web.openapi import build_spec, hidden
 
 bp = Blueprint("docs", __name__)
+_SPEC_KEY = "openapi_spec"
 
 # The UI bundles ship inside these pip packages, so the docs work with the network cut off.
 SWAGGER_ASSETS = importlib.resources.files("flask_openapi3_swagger") / "templates" / "swagger"
 REDOC_ASSETS = importlib.resources.files("flask_openapi3_redoc") / "templates" / "redoc"
 
 SWAGGER_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>OpenAI Chat API: Swagger UI</title>
+<html lang="en"><head><meta charset="utf-8"><title>%(name)s: Swagger UI</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/docs/assets/css/swagger-ui.css"></head>
 <body><p style="font-family:sans-serif;margin:1em">Try it live in the <a href="/playground">playground</a>.</p>
@@ -26,14 +30,14 @@ SWAGGER_PAGE = """<!doctype html>
 window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
 </script></body></html>
-"""
+""" % {"name": SERVICE_NAME}
 
 REDOC_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>OpenAI Chat API: ReDoc</title>
+<html lang="en"><head><meta charset="utf-8"><title>%(name)s: ReDoc</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
 <script src="/redoc/assets/js/redoc.standalone.js"></script></body></html>
-"""
+""" % {"name": SERVICE_NAME}
 
 
 # The pages may load nothing from elsewhere: ReDoc's bundle, for one, fetches its logo from a CDN.
@@ -45,9 +49,10 @@ OFFLINE_POLICY = {"Content-Security-Policy": "default-src 'self'; img-src 'self'
 @bp.get("/openapi.json")
 def openapi_document():
     """Show the OpenAPI 3.1 document of every endpoint."""
-    spec = current_app.extensions.get("openapi_spec")
+    spec = current_app.extensions.get(_SPEC_KEY)
     if spec is None:  # the routes are fixed once the app serves, so build it once
-        spec = current_app.extensions["openapi_spec"] = build_spec(current_app)
+        spec = current_app.extensions[_SPEC_KEY] = build_spec(current_app, error_shapes(),
+                                                               chat_client().catalogue.names)
     return spec
 
 

@@ -2,25 +2,16 @@
 
 from flask import Blueprint, current_app
 
-from upstream.client import chat_client
+from config import SERVICE_NAME, VERSION
+from upstream import chat_client
+from web.openapi import operations, summary_of
 
 bp = Blueprint("info", __name__)
 
-SERVICE_NAME = "OpenAI Chat API"
-VERSION = "1.0.0"
-
 
 def endpoint_map() -> dict[str, str]:
-    """Every public endpoint with the first line of its view's docstring, read from the URL map."""
-    endpoints = {}
-    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
-        view = current_app.view_functions[rule.endpoint]
-        if rule.endpoint.endswith("static") or not view.__doc__ or getattr(view, "openapi_hidden", False):
-            continue
-        summary = view.__doc__.strip().splitlines()[0].rstrip(".")
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            endpoints[f"{method} {rule.rule}"] = summary
-    return endpoints
+    """Every endpoint with the first line of its view's docstring, as the OpenAPI document lists them."""
+    return {f"{method} {rule.rule}": summary_of(view) for rule, method, view in operations(current_app)}
 
 
 @bp.get("/")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app
-from pydantic import BaseModel
+from flask import Blueprint
 
-from routes.info import SERVICE_NAME, VERSION
-from upstream.client import chat_client
+from config import SERVICE_NAME, VERSION, current_settings
+from routes.schemas.core import ServiceInfo
+from upstream import chat_client
 from web.openapi import documented
 
 bp = Blueprint("service_info", __name__)
@@ -20,24 +20,11 @@ THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "t
          "muted": "#64748b", "error": "#b91c1c"}
 
 
-class ServiceInfo(BaseModel):
-    """What the service is and how it is set up (no secret, ever)."""
-
-    name: str
-    version: str
-    default_model: str
-    models: list[str]
-    upstream: dict
-    cors: dict
-    features: dict[str, bool | str | None]
-    theme: dict[str, str]
-
-
 @bp.get("/info")
 @documented(responses={200: ServiceInfo}, tags=["Service"])
 def info():
     """Show server information and theme tokens (no secrets)."""
-    settings = current_app.extensions["settings"]
+    settings = current_settings()
     catalogue = chat_client().catalogue
     # Only the host: a base URL may carry credentials (https://user:pass@host/v1).
     host = urlsplit(settings.openai_base_url).hostname if settings.openai_base_url else OPENAI_HOST

@@ -6,6 +6,7 @@ from flask import Flask, current_app
 
 from config import Settings
 from sessions.store import Session, SessionStore
+from sessions.turn import Turn
 
 
 def open_store(settings: Settings) -> SessionStore:
@@ -20,14 +21,18 @@ def open_store(settings: Settings) -> SessionStore:
     return SQLiteSessionStore(settings.session_db_path, **limits)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Give the app its session store."""
-    app.extensions["session_store"] = open_store(settings)
+_KEY = "session_store"
+
+
+def init_app(app: Flask, settings: Settings) -> SessionStore:
+    """Give the app its session store (it touches no file or server before its first use)."""
+    store = app.extensions[_KEY] = open_store(settings)
+    return store
 
 
 def session_store() -> SessionStore:
     """The current app's session store."""
-    return current_app.extensions["session_store"]
+    return current_app.extensions[_KEY]
 
 
-__all__ = ["Session", "SessionStore", "open_store", "init_app", "session_store"]
+__all__ = ["Session", "SessionStore", "Turn", "init_app", "open_store", "session_store"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db import connect, transaction
+from db import Database, transaction
 from sessions.store import Session, kept_messages, new_session_id, now
 
 _SCHEMA = (
@@ -22,15 +22,12 @@ class SQLiteSessionStore:
     """The embedded default: no set-up, correct under every gunicorn worker of one machine."""
 
     def __init__(self, path: str, ttl_seconds: int, max_messages: int):
-        self.path = path
+        self.database = Database(path, _SCHEMA)
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
-        db = self._db()
-        for statement in _SCHEMA:
-            db.execute(statement)
 
     def _db(self):
-        db = connect(self.path)
+        db = self.database.connection()
         db.execute("PRAGMA foreign_keys=ON")
         return db
 

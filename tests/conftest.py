@@ -61,7 +61,6 @@ def upstream(fake_upstream):
 def settings(upstream, tmp_path) -> Settings:
     return Settings(
         openai_api_key=SERVER_KEY,
-        openai_api_key_variable="OPENAI_API_KEY_CYB_SEC",
         openai_base_url=upstream.base_url,
         upstream_timeout=TEST_TIMEOUT,
         upstream_max_retries=0,

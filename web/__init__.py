@@ -1,1 +1,22 @@
-"""What every request passes through: validation, streamed responses and their SSE framing, the OpenAPI document, the request log, JSON."""
+"""What every request passes through: JSON, CORS, request ids and the access log, validation, streamed responses
+and their SSE framing, the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_cors import CORS
+
+from config import Settings
+from web import request_log
+from web.json_provider import OrjsonProvider
+
+EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                   "X-RateLimit-Reset", "Retry-After"]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """JSON through orjson, the body size cap, CORS for the allowed origins, and a logged id for every request."""
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json = OrjsonProvider(app)
+    CORS(app, origins=list(settings.allow_origins), expose_headers=EXPOSED_HEADERS)
+    request_log.init_app(app, settings)

@@ -2,16 +2,21 @@
 
 Views declare what the spec cannot see in the code with `@documented`; request
 bodies come from `view.body_model` (set by `@json_body`), so the document and the
-validation cannot drift. Each surface names its error model with `error_schema`.
+validation cannot drift. Each operation's error model is its surface's `ErrorShape`.
 """
 
 from __future__ import annotations
 
 import re
 
+from collections.abc import Iterator
+
 from flask import Flask
 from pydantic import BaseModel
+from werkzeug.routing import Rule
 
+from config import SERVICE_NAME, VERSION
+from errors import ErrorShapes
 from guard.access import is_public
 
 # A path parameter in werkzeug's syntax: <name> or <converter:name>.
@@ -20,12 +25,6 @@ _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 # Marks a request field that takes a model name: the document lists this deployment's catalogue there.
 CATALOGUE_MODEL = {"x-catalogue-model": True}
-
-
-class CoreError(BaseModel):
-    """The core surface's error: one clear sentence."""
-
-    error: str
 
 
 def documented(*, responses: dict | None = None, summary: str | None = None,
@@ -51,16 +50,28 @@ def hidden(view):
     return view
 
 
-def error_schema(app: Flask, path_prefix: str, model: type[BaseModel]) -> None:
-    """Document the errors of every operation under `path_prefix` with `model`."""
-    app.extensions.setdefault("openapi_errors", {})[path_prefix] = model
+def operations(app: Flask) -> Iterator[tuple[Rule, str, object]]:
+    """Every documented operation of `app` as (rule, method, view), by path: the one walk of the URL map."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint.endswith("static") or getattr(view, "openapi_hidden", False):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method, view
+
+
+def summary_of(view, fallback: str = "") -> str:
+    """The first line of a view's docstring, which the index and the document both show."""
+    lines = (view.__doc__ or "").strip().splitlines()
+    return lines[0].rstrip(".") if lines else fallback
 
 
 class _SpecBuilder:
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, shapes: ErrorShapes, model_names: tuple[str, ...]):
         self.app = app
+        self.shapes = shapes
+        self.model_names = list(model_names)
         self.schemas: dict[str, dict] = {}
-        self.errors: dict[str, type[BaseModel]] = app.extensions.get("openapi_errors", {})
 
     def ref(self, model: type[BaseModel]) -> dict:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -72,10 +83,9 @@ class _SpecBuilder:
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     def list_catalogue(self, field: dict) -> None:
-        names = list(self.app.extensions["chat_client"].catalogue.names)
         for option in field.get("anyOf", [field]):
             if option.get("type") == "string":
-                option["enum"] = names
+                option["enum"] = self.model_names
 
     def content(self, what) -> dict:
         if what == "text/event-stream":  # each event's data is JSON, the last may be [DONE]
@@ -88,16 +98,12 @@ class _SpecBuilder:
             return {"application/json": {"schema": what}}
         return {"application/json": {"schema": self.ref(what)}}
 
-    def error_model(self, path: str) -> type[BaseModel]:
-        matches = [p for p in self.errors if path == p or path.startswith(p.rstrip("/") + "/")]
-        return self.errors[max(matches, key=len)] if matches else CoreError
-
     def operation(self, rule, method: str, view) -> dict:
         declared = getattr(view, "openapi", None) or {"responses": {}, "summary": None, "tags": [], "streams": None}
         lines = (view.__doc__ or "").strip().splitlines()
         operation = {
             "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
-            "summary": declared["summary"] or (lines[0].rstrip(".") if lines else rule.endpoint),
+            "summary": declared["summary"] or summary_of(view, rule.endpoint),
             "tags": declared["tags"] or [rule.endpoint.split(".")[0]],
         }
         if len(lines) > 1:
@@ -122,7 +128,7 @@ class _SpecBuilder:
             if status != 200:
                 responses[str(status)] = {"description": "Error", "content": self.content(what)}
         responses["default"] = {"description": "An error, in this surface's shape",
-                                "content": self.content(self.error_model(rule.rule))}
+                                "content": self.content(self.shapes.for_path(rule.rule).model)}
         operation["responses"] = responses
         if is_public(rule.rule):
             operation["security"] = []
@@ -130,18 +136,13 @@ class _SpecBuilder:
 
     def build(self) -> dict:
         paths: dict[str, dict] = {}
-        for rule in sorted(self.app.url_map.iter_rules(), key=lambda r: r.rule):
-            view = self.app.view_functions[rule.endpoint]
-            if rule.endpoint.endswith("static") or getattr(view, "openapi_hidden", False):
-                continue
-            path = _PARAMETER.sub(r"{\1}", rule.rule)
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                paths.setdefault(path, {})[method.lower()] = self.operation(rule, method, view)
+        for rule, method, view in operations(self.app):
+            paths.setdefault(_PARAMETER.sub(r"{\1}", rule.rule), {})[method.lower()] = self.operation(rule, method, view)
         return {
             "openapi": "3.1.0",
             "info": {
-                "title": "OpenAI Chat API",
-                "version": "1.0.0",
+                "title": SERVICE_NAME,
+                "version": VERSION,
                 "description": "OpenAI chat models behind one small REST service: the core `/chat` API, "
                                "an OpenAI-compatible `/v1`, server-side sessions under `/api`, and `/ask`. "
                                "Try it in the [playground](/playground).",
@@ -161,6 +162,6 @@ class _SpecBuilder:
         }
 
 
-def build_spec(app: Flask) -> dict:
-    """The OpenAPI 3.1 document of every route `app` serves."""
-    return _SpecBuilder(app).build()
+def build_spec(app: Flask, shapes: ErrorShapes, model_names: tuple[str, ...]) -> dict:
+    """The OpenAPI 3.1 document of every route `app` serves, each error in its surface's shape."""
+    return _SpecBuilder(app, shapes, model_names).build()

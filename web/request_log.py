@@ -68,11 +68,14 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Give every request an id and log one line when its response is ready."""
     configure_logging(settings)
 
-    @app.before_request
     def start_request():
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
         g.started = time.perf_counter()
+
+    # First of all before-request functions, whatever registers later: a request refused by
+    # the guard still has its id and its timing.
+    app.before_request_funcs.setdefault(None, []).insert(0, start_request)
 
     @app.after_request
     def finish_request(response):

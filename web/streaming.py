@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from flask import Response, stream_with_context
 
 from errors import ApiError
-from upstream.client import UpstreamStream
+from upstream import UpstreamStream
 
 log = logging.getLogger(__name__)
 

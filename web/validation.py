@@ -9,7 +9,7 @@ import orjson
 from flask import request
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
-from errors import ApiError, BadRequest, InvalidBody
+from errors import BadRequest, InvalidBody, UnsupportedMediaType
 
 
 def _whole_float_to_int(value):
@@ -37,8 +37,7 @@ def describe(error: dict) -> str:
 def read_json_object() -> dict:
     """The request's JSON object, or the right 400/415 when it is missing or malformed."""
     if not request.is_json:
-        raise ApiError("The request body must be JSON, sent with Content-Type: application/json.",
-                       status=415, code="unsupported_media_type", type="invalid_request_error")
+        raise UnsupportedMediaType()
     raw = request.get_data(cache=True)
     try:
         data = orjson.loads(raw)

@@ -103,11 +103,11 @@ def test_a_failure_mid_stream_stores_nothing(client, upstream):
     assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 0
 
 
-def test_a_client_key_is_used_and_never_stored(app, client, upstream):
+def test_a_client_key_is_used_and_never_stored(settings, client, upstream):
     key = client_key()
     response = chat(client, api_key=key)
     assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {key}"
-    store_file = app.extensions["settings"].session_db_path
+    store_file = settings.session_db_path
     for path in (store_file, store_file + "-wal"):
         try:
             assert key.encode() not in open(path, "rb").read()

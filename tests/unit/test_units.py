@@ -59,7 +59,6 @@ def test_settings_read_every_variable_and_alias():
         "UPSTREAM_TIMEOUT": "30", "MAX_REQUEST_BYTES": "2048", "LOG_FORMAT": "JSON", "ALLOW_CLIENT_KEYS": "off",
     })
     assert settings.openai_api_key == "sk-fallback"
-    assert settings.openai_api_key_variable == "OPENAI_API_KEY"
     assert settings.openai_base_url == "http://localhost:11434/v1"
     assert not settings.upstream_is_openai
     assert (settings.models, settings.default_model) == (("llama3", "qwen2"), "llama3")

@@ -1,0 +1,15 @@
+"""GET /metrics: Prometheus metrics, summed over every worker."""
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from config import current_settings
+from guard.metrics import exposition
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics():
+    """Show Prometheus metrics."""
+    return Response(exposition(current_settings()), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,65 @@
+"""The core surface (seed 000): chat requests and answers, and `{"error": "<sentence>"}`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from errors import ApiError, ErrorShape
+from web.openapi import CATALOGUE_MODEL
+
+
+class CoreError(BaseModel):
+    """The core surface's error: one clear sentence."""
+
+    error: str
+
+
+def render_core_error(error: ApiError) -> tuple[dict, int]:
+    """The core surface's shape (seed 000): `{"error": "<sentence>"}`."""
+    return {"error": error.message}, error.status
+
+
+CORE_ERROR = ErrorShape(render_core_error, CoreError)
+
+
+class ChatMessage(BaseModel):
+    """One earlier turn of the conversation."""
+
+    model_config = ConfigDict(strict=True)
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """A new user message, with the conversation so far."""
+
+    model_config = ConfigDict(strict=True)
+
+    message: str = Field(description="The user's message (required, not blank).",
+                         json_schema_extra={"pattern": r"\S"})
+    model: str | None = Field(default=None, description="A model from GET /models; default: the catalogue's default.",
+                              json_schema_extra=CATALOGUE_MODEL)
+    messages: list[ChatMessage] = Field(default_factory=list, description="Conversation history.")
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class ServiceInfo(BaseModel):
+    """What the service is and how it is set up (no secret, ever)."""
+
+    name: str
+    version: str
+    default_model: str
+    models: list[str]
+    upstream: dict
+    cors: dict
+    features: dict[str, bool | str | None]
+    theme: dict[str, str]

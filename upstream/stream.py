@@ -1,0 +1,183 @@
+"""An open upstream stream: the SSE framing parser, its events, and usage reported exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import httpx2
+import orjson
+
+from errors import ApiError, UpstreamFailed, UpstreamTimeout
+from upstream.hooks import CallHook
+
+DONE = b"[DONE]"
+_FIELDS = (b"data", b"event", b"id", b"retry")
+
+
+class NotAnEventStream(ValueError):
+    """A line that is neither an SSE field, a comment nor a blank line."""
+
+
+def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The data of each event in an SSE byte stream, framed as the spec says.
+
+    Lines end with LF, CR or CRLF, even when a chunk boundary splits the CRLF; a blank
+    line ends an event; `data:` lines of one event are joined with LF; comments and the
+    other fields are skipped. An event left open when the bytes end is still delivered:
+    some servers close without the final blank line.
+    """
+    buffer = b""
+    data: list[bytes] = []
+    for chunk in chunks:
+        lines = (buffer + chunk).splitlines(keepends=True)
+        # A last line without LF is unfinished, or a CR whose LF may come in the next chunk.
+        buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            if (event := _take_line(line.rstrip(b"\r\n"), data)) is not None:
+                yield event
+    for line in [*buffer.splitlines(), b""]:
+        if (event := _take_line(line, data)) is not None:
+            yield event
+
+
+def _take_line(line: bytes, data: list[bytes]) -> bytes | None:
+    """Add one line to the event being read; return the event's data when the line ends it."""
+    if not line:
+        if not data:
+            return None
+        event = b"\n".join(data)
+        data.clear()
+        return event
+    if line.startswith(b":"):
+        return None
+    field, _, value = line.partition(b":")
+    if field not in _FIELDS:
+        raise NotAnEventStream(line[:40])
+    if field == b"data":
+        data.append(value[1:] if value.startswith(b" ") else value)
+    return None
+
+
+def decode_json(data: bytes) -> dict:
+    """An upstream JSON object, or UpstreamFailed."""
+    try:
+        decoded = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamFailed("The upstream answered with something that is not valid JSON.") from None
+    if not isinstance(decoded, dict):
+        raise UpstreamFailed("The upstream answered with JSON that is not an object.")
+    return decoded
+
+
+def estimate_tokens(characters: int) -> int:
+    """A rough token count for text the upstream never counted (about four characters a token)."""
+    return max(1, round(characters / 4)) if characters else 0
+
+
+class StreamEvent:
+    """One upstream SSE event: its raw JSON bytes and the decoded chunk."""
+
+    __slots__ = ("chunk", "raw")
+
+    def __init__(self, raw: bytes, chunk: dict):
+        self.raw = raw
+        self.chunk = chunk
+
+    @property
+    def content(self) -> str:
+        choices = self.chunk.get("choices") or ()
+        return "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+
+    @property
+    def usage(self) -> dict | None:
+        return self.chunk.get("usage")
+
+    @property
+    def finished(self) -> bool:
+        return any(c.get("finish_reason") for c in self.chunk.get("choices") or ())
+
+
+class UpstreamStream:
+    """An open upstream stream whose first event has already been read.
+
+    Iterating yields `StreamEvent`s; a cut, a timeout or garbage raises an ApiError.
+    A stream that ends before any choice finished is a failure too. `close()`
+    closes the upstream connection at once, and reports the usage exactly once:
+    the upstream's figures when it sent them, else an estimate marked as such.
+    """
+
+    def __init__(self, response: httpx2.Response, timeout: float, payload: dict, hooks: tuple[CallHook, ...] = ()):
+        self._response = response
+        self._timeout = timeout
+        self._events = sse_data(response.iter_bytes())
+        self._payload = payload
+        self._hooks = hooks
+        self._closed = False
+        self._completion_chars = 0
+        self.finished = False
+        self.usage: dict | None = None
+        self.headers = response.headers
+        for hook in hooks:
+            hook.on_stream_open()
+        self._first = self._next_event()
+        if self._first is None:
+            self.close()
+            raise UpstreamFailed("The upstream ended the stream without sending any event.")
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        event = self._first
+        self._first = None
+        while event is not None:
+            yield event
+            event = self._next_event()
+        if not self.finished:
+            raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._response.close()
+        if self._hooks:
+            self._report_usage()
+            for hook in self._hooks:
+                hook.on_stream_close()
+
+    def _report_usage(self) -> None:
+        model = self._payload.get("model", "")
+        if self.usage:
+            usage, estimated = self.usage, False
+        else:
+            prompt_chars = sum(len(str(m.get("content") or "")) for m in self._payload.get("messages") or ()
+                               if isinstance(m, dict))
+            prompt, completion = estimate_tokens(prompt_chars), estimate_tokens(self._completion_chars)
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+            estimated = True
+        for hook in self._hooks:
+            hook.on_usage(model, usage, estimated)
+
+    def _next_event(self) -> StreamEvent | None:
+        try:
+            data = next(self._events, DONE)
+            if data == DONE:
+                return None
+            event = StreamEvent(data, decode_json(data))
+        except NotAnEventStream:
+            self.close()
+            raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None
+        except httpx2.TimeoutException:
+            self.close()
+            raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
+        except httpx2.HTTPError:
+            self.close()
+            raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
+        except ApiError:
+            self.close()
+            raise
+        if event.usage:
+            self.usage = event.usage
+        if event.finished:
+            self.finished = True
+        if self._hooks:
+            self._completion_chars += len(event.content)
+        return event
