@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run dev test bench clean
+.PHONY: install install-dev run dev test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ dev: install  ## install, then run Flask's development server
 
 test: install-dev  ## install, then run every test
 	$(BIN)/python -m pytest
+
+test-fast: install-dev  ## install, then run the unit and in-process API tests only (no gunicorn, Redis, browser)
+	$(BIN)/python -m pytest tests/unit tests/api
 
 bench: install-dev  ## install, then measure the service against a direct call; updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md

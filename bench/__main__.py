@@ -25,9 +25,9 @@ import orjson
 import uvloop
 
 from bench.client import Connection
-from tests.support.processes import free_port, serving, stop
+from bench.fast_upstream import WORDS
+from bench.processes import ROOT, clean_environment, free_port, serving, stop
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 HELLO = [{"role": "user", "content": "Say hello"}]
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -278,10 +278,9 @@ def main() -> None:
 
     upstream_port, service_port = free_port(), free_port()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "API_TOKENS", "RATE_LIMIT",
-                                                                      "TOKEN_LIMIT", "REDIS_URL"))}
-    env.update({"OPENAI_API_KEY": "sk-bench-" + "x" * 40, "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-                "SESSION_DB_PATH": str(workdir / "store.sqlite3"), "UPSTREAM_MAX_RETRIES": "0"})
+    env = clean_environment(OPENAI_API_KEY="sk-bench-" + "x" * 40,
+                            OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
+                            SESSION_DB_PATH=str(workdir / "store.sqlite3"), UPSTREAM_MAX_RETRIES="0")
     upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port),
                     "--chunk-delay", str(args.chunk_delay)]
     service_cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{service_port}", "main:app"]
@@ -296,7 +295,7 @@ def main() -> None:
         finally:
             stop(service)
     today = datetime.date.today().isoformat()
-    output = (f"Measured {today} on {machine()}; fake upstream streams {10} chunks "
+    output = (f"Measured {today} on {machine()}; fake upstream streams {len(WORDS)} chunks "
               f"{args.chunk_delay * 1000:.0f} ms apart.\n\n{table(rows, ready)}\n")
     print(output)
     if args.write:

@@ -1,8 +1,8 @@
 """A fast fake OpenAI upstream for the benchmark: asyncio on uvloop, keep-alive, JSON and SSE.
 
 The tests' fake is threaded and records everything; this one only answers, so that
-it is never what the benchmark measures. Streams send CHUNKS content events, each
-CHUNK_DELAY apart, like a model producing tokens.
+it is never what the benchmark measures. Streams send one content event per word of
+WORDS, `--chunk-delay` apart, like a model producing tokens.
 
 Run alone: `python -m bench.fast_upstream --port 8901`.
 """

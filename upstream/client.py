@@ -19,7 +19,16 @@ import orjson
 from flask import Flask, current_app
 
 from config import Settings
-from errors import ApiError, BadRequest, NotConfigured, RateLimited, Unauthorized, UpstreamFailed, UpstreamTimeout, redact
+from errors import (
+    ApiError,
+    BadRequest,
+    NotConfigured,
+    RateLimited,
+    Unauthorized,
+    UpstreamFailed,
+    UpstreamTimeout,
+    redact,
+)
 from models import Catalogue
 from upstream.hooks import CallHook
 from upstream.stream import UpstreamStream, decode_json

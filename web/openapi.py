@@ -8,7 +8,6 @@ validation cannot drift. Each operation's error model is its surface's `ErrorSha
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 
 from flask import Flask
@@ -137,7 +136,8 @@ class _SpecBuilder:
     def build(self) -> dict:
         paths: dict[str, dict] = {}
         for rule, method, view in operations(self.app):
-            paths.setdefault(_PARAMETER.sub(r"{\1}", rule.rule), {})[method.lower()] = self.operation(rule, method, view)
+            path = _PARAMETER.sub(r"{\1}", rule.rule)
+            paths.setdefault(path, {})[method.lower()] = self.operation(rule, method, view)
         return {
             "openapi": "3.1.0",
             "info": {

@@ -1,8 +1,11 @@
 """Access control: service tokens, the public endpoints, the caller's identity and the key-choice rule."""
 
+import hmac
+
 import pytest
 
 from config import Settings
+from guard import access
 from guard.access import TokenRegistry
 from tests.support.keys import SERVER_KEY, client_key, secret
 
@@ -67,11 +70,19 @@ def test_token_registry_matches_only_exact_tokens():
     assert registry.is_admin("adm") and not registry.is_admin("t1")
 
 
-def test_tokens_are_compared_with_hmac_compare_digest():
-    import inspect
+@pytest.mark.parametrize("presented", ["t1", "t3", "adm", "nobody"])
+def test_every_lookup_compares_with_every_token_in_constant_time(monkeypatch, presented):
+    compared, compare_digest = [], hmac.compare_digest
 
-    from guard import access
-    assert "compare_digest" in inspect.getsource(access.TokenRegistry._matches)
+    def counting_compare_digest(a, b):
+        compared.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr(access.hmac, "compare_digest", counting_compare_digest)
+    registry = TokenRegistry(Settings(api_tokens=("t1", "t2", "t3"), admin_tokens=("adm",)))
+    registry.is_token(presented)
+    # No early exit: where the token is in the list, or whether it is there at all, changes nothing.
+    assert len(compared) == 4 and all(isinstance(a, bytes) and len(a) == 32 for a, _ in compared)
 
 
 KEY = client_key()

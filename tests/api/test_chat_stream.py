@@ -1,20 +1,10 @@
 """POST /chat/stream: SSE framing, usage, failures after the start, and closing the upstream."""
 
-import json
 import threading
 
 import pytest
 
-
-def events(body: bytes) -> list[dict]:
-    """Decode an SSE body, checking every frame is exactly `data: <json>` followed by a blank line."""
-    frames = body.decode().split("\n\n")
-    assert frames[-1] == "", "the stream must end with a complete frame"
-    decoded = []
-    for frame in frames[:-1]:
-        assert frame.startswith("data: ") and "\n" not in frame
-        decoded.append(json.loads(frame.removeprefix("data: ")))
-    return decoded
+from tests.support.sse import sse_json
 
 
 def test_stream_sends_each_delta_then_done_with_usage(client, upstream):
@@ -24,7 +14,7 @@ def test_stream_sends_each_delta_then_done_with_usage(client, upstream):
     assert response.mimetype == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Accel-Buffering"] == "no"
-    assert events(response.data) == [
+    assert sse_json(response.data) == [
         {"content": "Roses"}, {"content": " are"}, {"content": " red"},
         {"done": True, "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}},
     ]
@@ -43,7 +33,7 @@ def test_stream_asks_the_upstream_for_usage(client, upstream):
 ])
 def test_failure_after_the_start_is_an_error_event_and_never_done(client, upstream, fault, error):
     upstream.queue(reply="one two three four", **fault)
-    received = events(client.post("/chat/stream", json={"message": "hi"}).data)
+    received = sse_json(client.post("/chat/stream", json={"message": "hi"}).data)
     assert received == [{"content": "one"}, {"content": " two"}, {"error": error}]
 
 
@@ -51,7 +41,7 @@ def test_upstream_that_stalls_mid_stream_is_a_timeout_event(client, upstream):
     release = threading.Event()
     upstream.queue(reply="one two", wait_for=release)  # holds the first word past the 1 s timeout
     try:
-        received = events(client.post("/chat/stream", json={"message": "hi"}).data)
+        received = sse_json(client.post("/chat/stream", json={"message": "hi"}).data)
     finally:
         release.set()
     assert received == [{"error": "The upstream stopped sending for more than 1 s."}]

@@ -5,14 +5,9 @@ import json
 import pytest
 
 from tests.support.keys import SERVER_KEY, client_key
+from tests.support.sse import sse_payloads
 
 HELLO = [{"role": "user", "content": "Hello"}]
-
-
-def events(response) -> list[bytes]:
-    """The `data:` payloads of an SSE body, in order."""
-    body = response.get_data()
-    return [frame[len(b"data: "):] for frame in body.split(b"\n\n") if frame]
 
 
 def test_plain_completion_is_openais_answer(client, upstream):
@@ -44,7 +39,7 @@ def test_stream_relays_the_upstreams_events_byte_for_byte(client, upstream):
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
-    payloads = events(response)
+    payloads = sse_payloads(response.get_data())
     assert payloads[-1] == b"[DONE]"
     chunks = [json.loads(p) for p in payloads[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -60,7 +55,7 @@ def test_stream_relays_the_upstreams_events_byte_for_byte(client, upstream):
 def test_stream_with_include_usage_ends_with_the_usage_chunk(client):
     response = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True,
                                                          "stream_options": {"include_usage": True}})
-    payloads = events(response)
+    payloads = sse_payloads(response.get_data())
     assert payloads[-1] == b"[DONE]"
     last = json.loads(payloads[-2])
     assert last["choices"] == [] and last["usage"]["completion_tokens"] == 5
@@ -161,7 +156,7 @@ def test_a_cut_mid_stream_ends_with_an_error_event_and_no_done(client, upstream)
     upstream.queue(cut_after=2, reply="a b c d")
     response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, "stream": True})
     assert response.status_code == 200
-    payloads = events(response)
+    payloads = sse_payloads(response.get_data())
     assert b"[DONE]" not in payloads
     assert json.loads(payloads[-1])["error"]["code"] == "upstream_error"
 

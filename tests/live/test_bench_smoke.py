@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.support.processes import ROOT
+from bench.processes import ROOT
 
 
 def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):

@@ -6,6 +6,7 @@ import json
 import threading
 
 from tests.support.processes import gunicorn, service_env
+from tests.support.sse import sse_json
 
 STREAMS = 200
 
@@ -18,10 +19,10 @@ def stream_chat(port: int) -> list[dict]:
                            headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         assert response.status == 200
-        body = response.read().decode()
+        body = response.read()
     finally:
         connection.close()
-    return [json.loads(frame.removeprefix("data: ")) for frame in body.split("\n\n") if frame]
+    return sse_json(body)
 
 
 def test_seed_command_holds_200_concurrent_streams(upstream, tmp_path):

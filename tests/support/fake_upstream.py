@@ -1,6 +1,7 @@
 """A real HTTP server that speaks OpenAI's chat wire format, with faults on demand.
 
-Used by the tests, the browser tests and the benchmark. It answers
+Used by the in-process, live and browser tests (the benchmark has its own, faster
+one in `bench/fast_upstream.py`). It answers
 `POST /v1/chat/completions` (plain JSON or SSE ending in `data: [DONE]`) and
 `GET /v1/models`, records every request it gets, and misbehaves when told to:
 any status with OpenAI's error JSON, a delay past the client's timeout, a
@@ -72,7 +73,6 @@ class FakeUpstream:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.default = Behaviour()
         self.requests: list[RecordedRequest] = []
-        self.aborted_streams = 0
         self.stream_aborted = threading.Event()
         self.finished_streams = 0
         self.open_streams = 0
@@ -106,7 +106,6 @@ class FakeUpstream:
             self.default = Behaviour()
             self.requests.clear()
             self._queue.clear()
-            self.aborted_streams = 0
             self.finished_streams = 0
             self.stream_aborted.clear()
 
@@ -154,7 +153,6 @@ class FakeUpstream:
     def _count_stream(self, aborted: bool) -> None:
         with self._lock:
             if aborted:
-                self.aborted_streams += 1
                 self.stream_aborted.set()
             else:
                 self.finished_streams += 1

@@ -1,0 +1,19 @@
+"""The one SSE decoder of the tests: our streams' bodies, checked frame by frame."""
+
+from __future__ import annotations
+
+import json
+
+
+def sse_payloads(body: bytes) -> list[bytes]:
+    """The data of each frame, checking every frame is exactly `data: <payload>` and a blank line."""
+    frames = body.split(b"\n\n")
+    assert frames[-1] == b"", "the stream must end with a complete frame"
+    for frame in frames[:-1]:
+        assert frame.startswith(b"data: ") and b"\n" not in frame, frame
+    return [frame.removeprefix(b"data: ") for frame in frames[:-1]]
+
+
+def sse_json(body: bytes) -> list[dict]:
+    """Each frame's payload, decoded: for streams whose every frame is JSON."""
+    return [json.loads(payload) for payload in sse_payloads(body)]

@@ -1,0 +1,59 @@
+"""The architecture as the folders show it: layers only look down, and importing the app changes nothing."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+from bench.processes import ROOT
+
+# routes -> web -> guard -> upstream -> models/sessions -> config, errors, db
+LAYERS = {"routes": 6, "web": 5, "guard": 4, "upstream": 3, "models": 2, "sessions": 2,
+          "config": 1, "errors": 1, "db": 1}
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    modules = {}
+    for top in LAYERS:
+        for path in [ROOT / f"{top}.py", *sorted((ROOT / top).rglob("*.py"))]:
+            if path.is_file():
+                parts = path.relative_to(ROOT).with_suffix("").parts
+                modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _project_imports(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] in LAYERS}
+
+
+def test_layers_only_look_down_and_no_two_modules_import_each_other():
+    modules = _modules()
+    imports = {name: _project_imports(path) & set(modules) for name, path in modules.items()}
+    for name, imported in imports.items():
+        for other in imported:
+            if other.split(".")[0] == name.split(".")[0]:
+                continue  # within one package
+            assert LAYERS[other.split(".")[0]] < LAYERS[name.split(".")[0]], f"{name} imports {other}, a layer up"
+    for name, imported in imports.items():
+        for other in imported:
+            assert name not in imports.get(other, ()) or other == name, f"{name} and {other} import each other"
+
+
+def test_importing_main_writes_no_file_and_no_environment(tmp_path):
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-the-dotenv-file\nRATE_LIMIT=5/minute\n")
+    probe = ("import os, main\n"
+             "print(main.app.extensions['settings'].openai_api_key, main.app.extensions['settings'].rate_limit)\n"
+             "print('OPENAI_API_KEY' in os.environ, 'RATE_LIMIT' in os.environ)\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["sk-from-the-dotenv-file 5/minute", "False False"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
