@@ -37,6 +37,9 @@ class Settings:
     port: int = 5000
     allow_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 10 * MIB
+    max_messages: int = 2048  # messages in one request
+    body_timeout: float = 15.0  # seconds to receive a request body
+    max_concurrent_per_caller: int = 64  # requests in flight per caller, per worker process
 
     # Logging.
     log_level: str = "INFO"
@@ -56,6 +59,8 @@ class Settings:
     client_key_format: str = "auto"  # "openai": always check the shape, "any": never, "auto": when upstream is OpenAI
     rate_limit: str | None = None  # e.g. "60/minute"
     token_limit: str | None = None  # e.g. "100000/hour"
+    completion_reservation: int = 1024  # tokens a call reserves for its reply when it sets no max_tokens
+    auth_failure_limit: str = "20/minute"  # failed authentications per client address
     metrics_dir: str | None = None  # prometheus multiprocess directory
 
     @property
@@ -72,7 +77,8 @@ class Settings:
 
     @property
     def access_control(self) -> bool:
-        return bool(self.api_tokens)
+        """Tokens of either kind turn access control on: an admin token must never leave the service open."""
+        return bool(self.api_tokens or self.admin_tokens)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> "Settings":
@@ -96,6 +102,9 @@ class Settings:
             port=env.number("PORT", cls.port, int),
             allow_origins=env.csv(env.first_set("ALLOW_ORIGINS", "ALLOWED_ORIGIN") or "") or ("*",),
             max_request_bytes=env.number("MAX_REQUEST_BYTES", cls.max_request_bytes, int),
+            max_messages=env.number("MAX_MESSAGES", cls.max_messages, int),
+            body_timeout=env.number("BODY_TIMEOUT", cls.body_timeout, float),
+            max_concurrent_per_caller=env.number("MAX_CONCURRENT_PER_CALLER", cls.max_concurrent_per_caller, int),
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
             log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
             log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
@@ -109,6 +118,8 @@ class Settings:
             client_key_format=env.choice("CLIENT_KEY_FORMAT", ("auto", "openai", "any"), cls.client_key_format),
             rate_limit=env.get("RATE_LIMIT"),
             token_limit=env.get("TOKEN_LIMIT"),
+            completion_reservation=env.number("COMPLETION_RESERVATION", cls.completion_reservation, int),
+            auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
         )
 

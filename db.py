@@ -3,8 +3,10 @@ and each user's schema made on first use rather than at import."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import time
 
 _local = threading.local()  # under gevent's patching, one per greenlet
 
@@ -16,19 +18,36 @@ def connect(path: str) -> sqlite3.Connection:
     if connection is None:
         # isolation_level=None: we open transactions ourselves, with BEGIN IMMEDIATE where we write.
         connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=30000")
+        _switch_to_wal(connection)
+        connection.execute("PRAGMA synchronous=NORMAL")
         connections[path] = connection
     return connection
+
+
+def _switch_to_wal(connection: sqlite3.Connection, deadline_s: float = 30.0) -> None:
+    """Put the file in WAL mode. Two processes switching a new file at once: SQLite answers the loser "database
+    is locked" at once, without its busy handler, so the switch is tried again until it holds."""
+    deadline = time.monotonic() + deadline_s
+    pause = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(0.2, pause * 2)
 
 
 class Database:
     """One SQLite file and the tables its owner needs, created by the first connection that asks."""
 
-    def __init__(self, path: str, schema: tuple[str, ...]):
+    def __init__(self, path: str, schema: tuple[str, ...], upgrades: tuple[str, ...] = ()):
         self.path = path
         self._schema = schema
+        self._upgrades = upgrades  # ALTER TABLE ... ADD COLUMN, for files an older version made
         self._ready = False
         self._lock = threading.Lock()
 
@@ -40,6 +59,9 @@ class Database:
                 if not self._ready:
                     for statement in self._schema:
                         db.execute(statement)
+                    for statement in self._upgrades:
+                        with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": done before
+                            db.execute(statement)
                     self._ready = True
         return db
 

@@ -65,6 +65,14 @@ class UnsupportedMediaType(ApiError):
         super().__init__(message)
 
 
+class BodyTooSlow(ApiError):
+    status, code, type = 408, "request_timeout", "invalid_request_error"
+
+
+class BodyTooLarge(ApiError):
+    status, code, type = 413, "request_too_large", "invalid_request_error"
+
+
 class Unauthorized(ApiError):
     status, code, type = 401, "invalid_api_key", "authentication_error"
 
@@ -113,12 +121,16 @@ class ErrorShapes:
         return self._by_prefix[max(matches, key=len)] if matches else self.fallback
 
 
+def too_large() -> BodyTooLarge:
+    return BodyTooLarge(f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} "
+                        "bytes.")
+
+
 _HTTP_MESSAGES = {
     404: lambda: f"Not found: there is no endpoint at {request.path}.",
     405: lambda: f"Method {request.method} is not allowed on {request.path}.",
-    413: lambda: f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes.",
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 _KEY = "error_shapes"
 
 
@@ -127,6 +139,8 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     status = exc.code or 500
     if status == 415:
         return UnsupportedMediaType()
+    if status == 413:
+        return too_large()
     message = _HTTP_MESSAGES[status]() if status in _HTTP_MESSAGES else (exc.description or exc.name)
     headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
     error_type = "invalid_request_error" if status < 500 else "server_error"

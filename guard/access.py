@@ -86,14 +86,21 @@ def caller_is_admin() -> bool:
     return g.is_admin
 
 
-def admit(registry: TokenRegistry, settings: Settings) -> None:
-    """Name the caller of this request; refuse it without a valid token when access control is on."""
+def identify(registry: TokenRegistry) -> None:
+    """Name the caller of this request (nothing is refused yet)."""
     token = presented_token()
     g.caller = caller_of(token, registry)
     g.is_admin = registry.is_admin(token)
-    if not settings.access_control or request.method == "OPTIONS" or is_public(request.path):
-        return
-    if not registry.is_token(token):
+
+
+def needs_token(settings: Settings) -> bool:
+    """Whether this request must carry a service token."""
+    return settings.access_control and request.method != "OPTIONS" and not is_public(request.path)
+
+
+def admit(registry: TokenRegistry, settings: Settings) -> None:
+    """Refuse the request without a valid token when access control is on."""
+    if needs_token(settings) and not registry.is_token(presented_token()):
         message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
                    "or 'X-API-Key: <token>'.")
         raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)

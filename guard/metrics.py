@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 
 from config import Settings
-from upstream import CallHook
+from upstream import Call, CallHook
 
 REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
 UPSTREAM_LATENCY = Histogram("chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call",
@@ -33,13 +33,13 @@ RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests re
 class MetricsHook(CallHook):
     """Count upstream calls, their latency and their tokens."""
 
-    def on_response(self, model: str, seconds: float, streaming: bool) -> None:
-        (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(model).observe(seconds)
+    def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
+        (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(call.model).observe(seconds)
 
-    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
         for kind in ("prompt_tokens", "completion_tokens"):
             if amount := int(usage.get(kind) or 0):
-                TOKENS.labels(model, kind.removesuffix("_tokens")).inc(amount)
+                TOKENS.labels(call.model, kind.removesuffix("_tokens")).inc(amount)
 
     def on_stream_open(self) -> None:
         OPEN_STREAMS.inc()

@@ -15,7 +15,7 @@ from config import Settings
 from errors import RateLimited
 from guard.access import current_caller, is_public
 from guard.limit_storage import SQLiteStorage
-from upstream import CallHook
+from upstream import Call, CallHook
 
 
 def limit_storage(settings: Settings) -> Storage:
@@ -38,12 +38,16 @@ def _refusal(what: str, item: RateLimitItem, headers: dict[str, str], reset_at: 
 
 
 class RateLimits(CallHook):
-    """The two limits; as a call hook it checks and spends the token budget around each upstream call."""
+    """The two limits. As a call hook it reserves each upstream call's most possible cost from the caller's
+    token budget before the call, atomically across workers and instances, and settles to the real usage
+    after: a burst of calls spends at most the budget, plus what the estimates missed."""
 
     def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+        self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
         self.requests = parse(settings.rate_limit) if settings.rate_limit else None
         self.tokens = parse(settings.token_limit) if settings.token_limit else None
+        self.completion_reservation = settings.completion_reservation
         self._on_refusal = on_refusal  # told the limit's name at each refusal
 
     def admit(self) -> None:
@@ -60,23 +64,72 @@ class RateLimits(CallHook):
             raise _refusal("requests", self.requests, headers, reset_at)
         return headers
 
-    def before_call(self, payload: dict) -> None:
+    def before_call(self, call: Call) -> None:
         if self.tokens is None:
             return
-        reset_at, remaining = self.limiter.get_window_stats(self.tokens, current_caller())
-        headers = _headers(self.tokens, remaining, reset_at, "-Tokens")
-        g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
-        if remaining <= 0:
+        key, expiry = self.tokens.key_for(current_caller()), self.tokens.get_expiry()
+        reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
+        total = self.storage.incr(key, expiry, amount=reserved)
+        window_ends = self.storage.get_expiry(key)
+        if total > self.tokens.amount:
+            left = self.tokens.amount - self.storage.incr(key, expiry, amount=-reserved)
+            headers = _headers(self.tokens, left, window_ends, "-Tokens")
+            g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
             self._on_refusal("tokens")
-            raise _refusal("tokens", self.tokens, headers, reset_at)
+            refusal = _refusal("tokens", self.tokens, headers, window_ends)
+            refusal.message += (f" This call may cost up to {reserved} tokens (its prompt, estimated, and its "
+                                f"max_tokens or {self.completion_reservation}); {max(0, left)} are left.")
+            raise refusal
+        call.notes[self] = (key, expiry, reserved, window_ends)
+        headers = _headers(self.tokens, self.tokens.amount - total, window_ends, "-Tokens")
+        g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
 
-    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
-        spent = int(usage.get("total_tokens") or 0)
-        if self.tokens is not None and spent > 0:
-            self.limiter.hit(self.tokens, current_caller(), cost=spent)
+    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+        self._settle(call, int(usage.get("total_tokens") or 0))
+
+    def on_failure(self, call: Call) -> None:
+        self._settle(call, 0)
+
+    def _settle(self, call: Call, spent: int) -> None:
+        if self not in call.notes:
+            return
+        key, expiry, reserved, window_ends = call.notes.pop(self)
+        same_window = abs(self.storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
+        # In the window the reservation was made in, give back what was not spent (or take the excess);
+        # once that window has ended, only an excess is owed, to the new one.
+        change = spent - reserved if same_window else max(0, spent - reserved)
+        if change:
+            self.storage.incr(key, expiry, amount=change)
 
 
-def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> RateLimits | None:
+class AuthFailureLimit:
+    """Failed authentications per client address: past AUTH_FAILURE_LIMIT an address may not try again until the
+    window ends, with a right token or not, so that guessing tokens is as slow as the limit says."""
+
+    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+        self.limiter = FixedWindowRateLimiter(storage)
+        self.failures = parse(settings.auth_failure_limit)
+        self._on_refusal = on_refusal
+
+    def _key(self) -> str:
+        return f"auth-failures:{request.remote_addr or 'unknown'}"
+
+    def admit(self) -> None:
+        """Refuse an address that has failed too often, before its token is even looked at."""
+        if not self.limiter.test(self.failures, self._key()):
+            reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
+            self._on_refusal("auth_failures")
+            refusal = _refusal("failed authentications", self.failures, {}, reset_at)
+            refusal.message = (f"Too many failed authentications from this address (at most {self.failures}). "
+                               f"Try again in {refusal.headers['Retry-After']} s.")
+            raise refusal
+
+    def count_failure(self) -> None:
+        self.limiter.hit(self.failures, self._key())
+
+
+def init_app(app: Flask, settings: Settings, storage: Storage,
+             on_refusal: Callable[[str], None]) -> RateLimits | None:
     """The limits RATE_LIMIT and TOKEN_LIMIT ask for, with their headers on every answer; None when neither is set."""
     if not (settings.rate_limit or settings.token_limit):
         return None
@@ -86,4 +139,4 @@ def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) 
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
 
-    return RateLimits(settings, limit_storage(settings), on_refusal)
+    return RateLimits(settings, storage, on_refusal)

@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from config import Settings
 from db import Database, transaction
 from guard.access import current_caller
-from upstream import CallHook
+from upstream import Call, CallHook
 
 _KEY = "usage_ledger"
 FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
@@ -82,8 +82,8 @@ class LedgerHook(CallHook):
     def __init__(self, ledger):
         self.ledger = ledger
 
-    def on_usage(self, model: str, usage: dict, estimated: bool) -> None:
-        self.ledger.record(current_caller(), model, usage, estimated)
+    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+        self.ledger.record(current_caller(), call.model, usage, estimated)
 
 
 def init_app(app: Flask, settings: Settings) -> SQLiteLedger | RedisLedger:

@@ -21,7 +21,7 @@ from routes.schemas.sessions import (
     TestKeyRequest,
     ValidationDetail,
 )
-from sessions import Session, Turn, session_store
+from sessions import Session, Turn, owned_sessions
 from upstream import UpstreamStream, chat_client
 from web.openapi import documented
 from web.streaming import relay, streamed_response
@@ -34,11 +34,9 @@ _UPSTREAM_LIMIT_HEADERS = {"X-RateLimit-Limit": "x-ratelimit-limit-requests",
                            "X-RateLimit-Remaining": "x-ratelimit-remaining-requests"}
 
 
-def _known_session(session_id: str) -> Session:
-    session = session_store().get(session_id)
-    if session is None:
-        raise NotFound("Session not found", code="session_not_found")
-    return session
+def _session_not_found() -> NotFound:
+    # The same answer whether the session never existed, expired, or is someone else's.
+    return NotFound("Session not found", code="session_not_found")
 
 
 @bp.post("/sessions")
@@ -46,7 +44,7 @@ def _known_session(session_id: str) -> Session:
 @json_body(CreateSessionRequest)
 def create_session(body: CreateSessionRequest):
     """Create a conversation session."""
-    session = session_store().create(body.developer_message)
+    session = owned_sessions().create(body.developer_message, credentials().identities())
     return {"session_id": session.session_id, "message": "Session created successfully",
             "created_at": Session.iso(session.created_at)}
 
@@ -55,7 +53,9 @@ def create_session(body: CreateSessionRequest):
 @documented(responses={200: SessionInfo, 404: Detail}, tags=TAGS)
 def get_session(session_id: str):
     """Show a session's state."""
-    session = _known_session(session_id)
+    session = owned_sessions().get(session_id, credentials().identities())
+    if session is None:
+        raise _session_not_found()
     return {"session_id": session.session_id, "developer_message": session.developer_message,
             "message_count": len(session.messages), "created_at": Session.iso(session.created_at),
             "last_updated": Session.iso(session.last_updated)}
@@ -65,8 +65,8 @@ def get_session(session_id: str):
 @documented(responses={200: Deleted, 404: Detail}, tags=TAGS)
 def delete_session(session_id: str):
     """Delete a session and its history."""
-    if not session_store().delete(session_id):
-        raise NotFound("Session not found", code="session_not_found")
+    if not owned_sessions().delete(session_id, credentials().identities()):
+        raise _session_not_found()
     return {"message": "Session deleted successfully"}
 
 
@@ -89,10 +89,11 @@ def chat(body: SessionChatRequest):
     if body.api_key is not None:
         credentials().check_format(body.api_key)
     model = chat_client().catalogue.resolve(body.model)
-    turn = Turn.begin(session_store(), body.session_id, body.developer_message, body.user_message)
+    turn = Turn.begin(owned_sessions(), body.session_id, credentials().identities(body.api_key),
+                      body.developer_message, body.user_message)
     upstream = chat_client().stream({"model": model, "messages": turn.messages},
                                     credentials().upstream_key(body_key=body.api_key))
-    headers = {"X-Session-ID": turn.session.session_id}
+    headers = {"X-Session-ID": turn.start().session_id}
     if not current_settings().rate_limit:  # our own RATE_LIMIT's figures replace the upstream's
         headers.update({ours: upstream.headers[theirs] for ours, theirs in _UPSTREAM_LIMIT_HEADERS.items()
                         if theirs in upstream.headers})
@@ -105,6 +106,10 @@ def chat(body: SessionChatRequest):
 @json_body(TestKeyRequest)
 def test_key(body: TestKeyRequest):
     """Check an OpenAI key with a cheap upstream call (listing models), never a completion."""
+    if not current_settings().allow_client_keys:
+        # Never an upstream call with a key this server would not use: that would make it an oracle for keys.
+        return {"valid": False, "message": "Client keys are disabled on this server: it uses its own key, "
+                                           "so there is no key of yours to test."}
     try:
         credentials().check_format(body.api_key)
     except BadRequest:
@@ -120,5 +125,5 @@ def test_key(body: TestKeyRequest):
 @documented(responses={200: Health}, tags=TAGS)
 def health():
     """Show the sessions surface's status and its count of active sessions."""
-    return {"status": "ok", "active_sessions": session_store().active_count(),
+    return {"status": "ok", "active_sessions": owned_sessions().active_count(),
             "timestamp": datetime.datetime.now(datetime.UTC).isoformat()}

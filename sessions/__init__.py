@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from config import Settings
+from sessions.owned import OwnedSessions
 from sessions.store import Session, SessionStore
 from sessions.turn import Turn
 
@@ -24,15 +25,16 @@ def open_store(settings: Settings) -> SessionStore:
 _KEY = "session_store"
 
 
-def init_app(app: Flask, settings: Settings) -> SessionStore:
-    """Give the app its session store (it touches no file or server before its first use)."""
-    store = app.extensions[_KEY] = open_store(settings)
-    return store
+def init_app(app: Flask, settings: Settings) -> OwnedSessions:
+    """Give the app its sessions, each visible to its owners only (the store touches no file or server
+    before its first use)."""
+    sessions = app.extensions[_KEY] = OwnedSessions(open_store(settings))
+    return sessions
 
 
-def session_store() -> SessionStore:
-    """The current app's session store."""
+def owned_sessions() -> OwnedSessions:
+    """The current app's sessions, as callers see them."""
     return current_app.extensions[_KEY]
 
 
-__all__ = ["Session", "SessionStore", "Turn", "init_app", "open_store", "session_store"]
+__all__ = ["OwnedSessions", "Session", "SessionStore", "Turn", "init_app", "open_store", "owned_sessions"]

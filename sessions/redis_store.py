@@ -14,6 +14,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1], ARGV[2])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('HSET', KEYS[1], 'last_updated', ARGV[4])
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'developer_message', ARGV[8]) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
@@ -36,12 +37,12 @@ class RedisSessionStore:
     def _keys(session_id: str) -> tuple[str, str]:
         return f"session:{session_id}", f"session:{session_id}:messages"
 
-    def create(self, developer_message: str) -> Session:
-        session = Session(new_session_id(), developer_message, [], now(), now())
+    def create(self, developer_message: str, owners: frozenset[str] = frozenset()) -> Session:
+        session = Session(new_session_id(), developer_message, [], now(), now(), owners)
         info, _ = self._keys(session.session_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(info, mapping={"developer_message": developer_message, "created_at": session.created_at,
-                                 "last_updated": session.last_updated})
+                                 "last_updated": session.last_updated, "owners": " ".join(sorted(owners))})
         pipe.expire(info, self.ttl_seconds)
         pipe.zadd(self.ACTIVE, {session.session_id: session.last_updated})
         pipe.execute()
@@ -57,7 +58,8 @@ class RedisSessionStore:
             return None
         return Session(session_id, fields[b"developer_message"].decode(),
                        [orjson.loads(m) for m in raw_messages],
-                       float(fields[b"created_at"]), float(fields[b"last_updated"]))
+                       float(fields[b"created_at"]), float(fields[b"last_updated"]),
+                       frozenset(fields.get(b"owners", b"").decode().split()))
 
     def delete(self, session_id: str) -> bool:
         pipe = self.redis.pipeline(transaction=True)
@@ -66,12 +68,13 @@ class RedisSessionStore:
         deleted, _ = pipe.execute()
         return deleted > 0
 
-    def append_turn(self, session_id: str, user_message: str, reply: str) -> bool:
+    def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
         user = orjson.dumps({"role": "user", "content": user_message})
         assistant = orjson.dumps({"role": "assistant", "content": reply})
         return bool(self._append(keys=[*self._keys(session_id), self.ACTIVE],
                                  args=[user, assistant, kept_messages(self.max_messages), now(),
-                                       self.ttl_seconds, session_id]))
+                                       self.ttl_seconds, session_id,
+                                       "0" if developer_message is None else "1", developer_message or ""]))
 
     def active_count(self) -> int:
         pipe = self.redis.pipeline(transaction=True)

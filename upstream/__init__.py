@@ -2,7 +2,7 @@
 the guard plugs into every call."""
 
 from upstream.client import ChatClient, chat_client, init_app
-from upstream.hooks import CallHook
+from upstream.hooks import Call, CallHook
 from upstream.stream import StreamEvent, UpstreamStream
 
-__all__ = ["CallHook", "ChatClient", "StreamEvent", "UpstreamStream", "chat_client", "init_app"]
+__all__ = ["Call", "CallHook", "ChatClient", "StreamEvent", "UpstreamStream", "chat_client", "init_app"]

@@ -3,13 +3,18 @@
 It builds one SDK client per worker process (lazily, so that gevent's monkey
 patching comes first), applies the catalogue's model quirks, and turns every
 SDK and transport failure into our own `ApiError`s. Bodies are fetched through
-the SDK (auth, retries, timeouts, error classes) but decoded with orjson rather
-than into SDK models: that parsing costs more CPU than the whole HTTP call.
+the SDK (auth, timeouts, error classes) but decoded with orjson rather than into
+SDK models: that parsing costs more CPU than the whole HTTP call.
+
+Retries are ours, not the SDK's, because the SDK retries timeouts too: here
+UPSTREAM_TIMEOUT bounds a call with all its attempts, and a call that timed out is
+never sent again (the upstream may still be working on, and billing, the first).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
@@ -30,12 +35,15 @@ from errors import (
     redact,
 )
 from models import Catalogue
-from upstream.hooks import CallHook
+from upstream.hooks import Call, CallHook
 from upstream.stream import UpstreamStream, decode_json
 
 log = logging.getLogger(__name__)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# Worth another attempt: the upstream was unreachable, or failed in a way that may pass. Not a 429: the
+# caller gets it with its Retry-After and decides, rather than one call becoming several upstream.
+_RETRY_STATUSES = frozenset({408, 409, 500, 502, 503, 504})
 _KEY = "chat_client"
 
 
@@ -60,7 +68,7 @@ class ChatClient:
                         api_key=self.settings.openai_api_key or "no-server-key",
                         base_url=self.settings.openai_base_url,
                         timeout=self.settings.upstream_timeout,
-                        max_retries=self.settings.upstream_max_retries,
+                        max_retries=0,  # see the module's docstring
                     )
         return self._sdk
 
@@ -71,16 +79,21 @@ class ChatClient:
 
     def complete(self, payload: dict, api_key: str | None = None) -> dict:
         """Send a chat completion and return the upstream's decoded JSON answer."""
-        body = self.adapt(payload)
+        call = Call(self.adapt(payload))
         started = time.perf_counter()
-        response = self._post(body, api_key, stream=False)
-        answer = decode_json(response.content)
-        if self.hooks:
-            model = body.get("model", "")
-            for hook in self.hooks:
-                hook.on_response(model, time.perf_counter() - started, False)
-                if isinstance(answer.get("usage"), dict):
-                    hook.on_usage(model, answer["usage"], False)
+        response = self._post(call, api_key, stream=False)
+        try:
+            answer = decode_json(response.content)
+        except ApiError:
+            self._tell("on_failure", call)
+            raise
+        for hook in self.hooks:
+            hook.on_response(call, time.perf_counter() - started, False)
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            self._tell("on_usage", call, usage, False)
+        else:  # an upstream that reports no usage (some local servers) is metered by estimate
+            self._tell("on_usage", call, call.estimated_usage(len(str(answer.get("choices") or ""))), True)
         return answer
 
     def stream(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
@@ -90,16 +103,16 @@ class ChatClient:
         count real figures; surfaces whose clients did not ask drop that last chunk.
         """
         stream_options = {**payload.get("stream_options", {}), "include_usage": True}
-        body = {**self.adapt(payload), "stream": True, "stream_options": stream_options}
+        call = Call({**self.adapt(payload), "stream": True, "stream_options": stream_options})
         started = time.perf_counter()
-        response = self._post(body, api_key, stream=True)
+        response = self._post(call, api_key, stream=True)
         try:
-            stream = UpstreamStream(response, self.settings.upstream_timeout, body, self.hooks)
+            stream = UpstreamStream(response, self.settings.upstream_timeout, call, self.hooks)
         except BaseException:
-            response.close()
+            response.close()  # the stream reported its usage (an estimate) as it closed
             raise
         for hook in self.hooks:
-            hook.on_response(body.get("model", ""), time.perf_counter() - started, True)
+            hook.on_response(call, time.perf_counter() - started, True)
         return stream
 
     def list_models(self, api_key: str | None = None) -> list[dict]:
@@ -119,21 +132,52 @@ class ChatClient:
                                 "(or OPENAI_API_KEY) and restart the service.")
         return {}
 
-    def _post(self, body: dict, api_key: str | None, stream: bool) -> httpx2.Response:
-        headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
+    def _tell(self, event: str, call: Call, *args) -> None:
         for hook in self.hooks:
-            hook.before_call(body)
+            getattr(hook, event)(call, *args)
+
+    def _admit(self, call: Call) -> None:
+        """Ask every hook; when one refuses, those that already agreed let the call go."""
+        for index, hook in enumerate(self.hooks):
+            try:
+                hook.before_call(call)
+            except BaseException:
+                for earlier in self.hooks[:index]:
+                    earlier.on_failure(call)
+                raise
+
+    def _post(self, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
+        headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
+        content = orjson.dumps(call.payload)
+        self._admit(call)
         if self.settings.log_message_contents:
-            log.info("upstream request body: %s", orjson.dumps(body.get("messages")).decode())
-        try:
-            return self.sdk.post("/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(body),
-                                 options={"headers": headers}, stream=stream)
-        except openai.APIError as exc:
-            raise self._translate(exc, client_key=api_key is not None) from None
+            log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
+        deadline = time.monotonic() + self.settings.upstream_timeout
+        for attempt in range(self.settings.upstream_max_retries + 1):
+            try:
+                return self.sdk.post("/chat/completions", cast_to=httpx2.Response, content=content, stream=stream,
+                                     options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())})
+            except openai.APITimeoutError:
+                # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
+                self._tell("on_usage", call, call.estimated_usage(), True)
+                raise self._translate_timeout() from None
+            except openai.APIError as exc:
+                pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
+                if (attempt == self.settings.upstream_max_retries or not _worth_retrying(exc)
+                        or time.monotonic() + pause >= deadline):
+                    self._tell("on_failure", call)
+                    raise self._translate(exc, client_key=api_key is not None) from None
+                log.warning("upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1,
+                            type(exc).__name__, pause)
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _translate_timeout(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"The upstream did not answer within {self.settings.upstream_timeout:g} s.")
 
     def _translate(self, exc: openai.APIError, client_key: bool) -> ApiError:
         if isinstance(exc, openai.APITimeoutError):
-            return UpstreamTimeout(f"The upstream did not answer within {self.settings.upstream_timeout:g} s.")
+            return self._translate_timeout()
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamFailed("The upstream could not be reached.")
         if not isinstance(exc, openai.APIStatusError):
@@ -153,6 +197,12 @@ class ChatClient:
         if status in (400, 404, 409, 413, 422):
             return BadRequest(f"The upstream rejected the request: {detail}", status=status, **fields)
         return UpstreamFailed(f"The upstream failed with status {status}: {detail}")
+
+
+def _worth_retrying(exc: openai.APIError) -> bool:
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in _RETRY_STATUSES
 
 
 def _upstream_error_fields(exc: openai.APIStatusError) -> dict:

@@ -8,7 +8,7 @@ import httpx2
 import orjson
 
 from errors import ApiError, UpstreamFailed, UpstreamTimeout
-from upstream.hooks import CallHook
+from upstream.hooks import Call, CallHook
 
 DONE = b"[DONE]"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -69,11 +69,6 @@ def decode_json(data: bytes) -> dict:
     return decoded
 
 
-def estimate_tokens(characters: int) -> int:
-    """A rough token count for text the upstream never counted (about four characters a token)."""
-    return max(1, round(characters / 4)) if characters else 0
-
-
 class StreamEvent:
     """One upstream SSE event: its raw JSON bytes and the decoded chunk."""
 
@@ -106,11 +101,11 @@ class UpstreamStream:
     the upstream's figures when it sent them, else an estimate marked as such.
     """
 
-    def __init__(self, response: httpx2.Response, timeout: float, payload: dict, hooks: tuple[CallHook, ...] = ()):
+    def __init__(self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = ()):
         self._response = response
         self._timeout = timeout
         self._events = sse_data(response.iter_bytes())
-        self._payload = payload
+        self._call = call
         self._hooks = hooks
         self._closed = False
         self._completion_chars = 0
@@ -144,17 +139,12 @@ class UpstreamStream:
                 hook.on_stream_close()
 
     def _report_usage(self) -> None:
-        model = self._payload.get("model", "")
         if self.usage:
             usage, estimated = self.usage, False
         else:
-            prompt_chars = sum(len(str(m.get("content") or "")) for m in self._payload.get("messages") or ()
-                               if isinstance(m, dict))
-            prompt, completion = estimate_tokens(prompt_chars), estimate_tokens(self._completion_chars)
-            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-            estimated = True
+            usage, estimated = self._call.estimated_usage(self._completion_chars), True
         for hook in self._hooks:
-            hook.on_usage(model, usage, estimated)
+            hook.on_usage(self._call, usage, estimated)
 
     def _next_event(self) -> StreamEvent | None:
         try:

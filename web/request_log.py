@@ -29,6 +29,23 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Ids in paths (sessions, streams) are the keys to what they name: the log keeps a prefix, never the whole.
+_LONG_ID = re.compile(r"(?<=/)([A-Za-z0-9_-]{8})[A-Za-z0-9_-]{12,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message (a `%0a` in a path, say) are escaped,
+    so that no request can write a line of its own into the log."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        return super().formatMessage(record)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log collectors."""
 
@@ -61,7 +78,12 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(TextFormatter())
+
+
+def loggable_path(path: str) -> str:
+    """`path` with every id-like segment cut to its first eight characters."""
+    return _LONG_ID.sub(r"\1…", path)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -81,8 +103,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     def finish_request(response):
         response.headers["X-Request-ID"] = current_request_id()
         duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        fields = {"method": request.method, "path": request.path, "status": response.status_code,
+        path = loggable_path(request.path)
+        fields = {"method": request.method, "path": path, "status": response.status_code,
                   "duration_ms": round(duration_ms, 2)}
-        access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms,
+        access_log.info("%s %s %s %.1fms", request.method, path, response.status_code, duration_ms,
                         extra={"fields": fields})
         return response

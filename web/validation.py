@@ -9,18 +9,30 @@ import orjson
 from flask import request
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
+from config import current_settings
 from errors import BadRequest, InvalidBody, UnsupportedMediaType
+from web.body import read_body
+
+INT64 = (-(2**63), 2**63 - 1)  # what the upstream (and orjson) can take; 1e300 is no integer anyone serves
+MAX_DEPTH = 64  # nesting of a request body; far deeper than any real request, far below orjson's limit
+
+
+EXACT_FLOAT = 2**53  # beyond it a float is no longer the integer that was written (orjson reads 2**64 as one)
 
 
 def _whole_float_to_int(value):
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT:
+        return int(value)
+    return value
 
 
 def json_int(**constraints):
     """An integer as JSON Schema means it: 3 and 3.0 are the same integer, "3" and true are not.
 
-    The constraints (ge, le...) go before the validator, or they vanish from the JSON schema.
+    Integers are 64-bit unless the constraints say narrower. The constraints (ge, le...)
+    go before the validator, or they vanish from the JSON schema.
     """
+    constraints = {"ge": INT64[0], "le": INT64[1], **constraints}
     return Annotated[int, Field(**constraints), BeforeValidator(_whole_float_to_int)]
 
 
@@ -38,14 +50,33 @@ def read_json_object() -> dict:
     """The request's JSON object, or the right 400/415 when it is missing or malformed."""
     if not request.is_json:
         raise UnsupportedMediaType()
-    raw = request.get_data(cache=True)
+    raw = read_body()
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}.", code="json_invalid") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
+    messages, most = data.get("messages"), current_settings().max_messages
+    if isinstance(messages, list) and len(messages) > most:  # before anything walks them
+        raise BadRequest(f"'messages' has {len(messages)} messages; at most {most} are allowed in one request "
+                         "(MAX_MESSAGES).", param="messages")
+    if _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"The request body is nested more than {MAX_DEPTH} levels deep.")
     return data
+
+
+def _depth(value) -> int:
+    """How deeply `value` nests, found without recursion (a hostile body may nest thousands deep)."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:

@@ -56,15 +56,27 @@ def test_a_concurrent_burst_never_admits_more_than_the_limit(make_app):
     assert sorted(results) == [200] * 10 + [429] * 30
 
 
-def test_token_limit_bites_after_real_usage_streamed_included(make_app, upstream):
+def test_token_limit_refuses_a_call_that_may_not_fit_before_it_spends(make_app, upstream):
     # The fake counts a word a token: "hi" is 1 prompt token, the 5-word reply 5 completion tokens.
+    # Each call reserves its prompt estimate (1) and its max_tokens (5), and settles to the real 6.
     client = make_app(token_limit="10/hour").test_client()
-    assert client.post("/chat", json={"message": "hi"}).status_code == 200  # 6 tokens spent
-    first = client.post("/chat/stream", json={"message": "hi"})
-    assert first.status_code == 200 and b'"done":true' in first.data  # 12 spent, over the budget
+    body = {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    refused = client.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 429  # 6 spent, and 6 more might not fit in 10
+    assert refused.headers["X-RateLimit-Remaining-Tokens"] == "4"
+    assert "may cost up to 6 tokens" in refused.get_json()["error"]["message"]
+    assert len(upstream.chat_requests()) == 1
+
+
+def test_streamed_usage_settles_the_reservation(make_app, upstream):
+    # No max_tokens: a call reserves COMPLETION_RESERVATION (here 5) and settles to what it really used.
+    client = make_app(token_limit="12/hour", completion_reservation=5).test_client()
+    for _ in range(2):
+        streamed = client.post("/chat/stream", json={"message": "hi"})
+        assert streamed.status_code == 200 and b'"done":true' in streamed.data  # 6 a call
     refused = client.post("/chat/stream", json={"message": "hi"})
-    assert refused.status_code == 429
-    assert refused.headers["X-RateLimit-Remaining-Tokens"] == "0"
+    assert refused.status_code == 429 and refused.headers["X-RateLimit-Remaining-Tokens"] == "0"
     assert "tokens" in refused.get_json()["error"]
     assert len(upstream.chat_requests()) == 2
 

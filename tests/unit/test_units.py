@@ -2,7 +2,8 @@
 
 import pytest
 
-from config import ConfigError, Settings
+from bench.processes import ROOT
+from config import VARIABLES, ConfigError, Settings
 from errors import redact
 from models import Catalogue, fold_system_messages
 from web import sse
@@ -96,3 +97,8 @@ def test_api_tokens_come_from_the_list_and_the_file(tmp_path):
 def test_bad_settings_fail_at_start_with_the_variable_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_env_example_lists_every_variable_the_service_reads():
+    listed = (ROOT / ".env.example").read_text()
+    assert [name for name in VARIABLES if f"{name}=" not in listed] == []

@@ -1,0 +1,64 @@
+"""How many at once: a cap on each caller's requests in flight (streams included), per worker process.
+
+It is checked before a request's body is read, so that one caller's slow or endless
+requests hold its own slots and never the worker's connections that others need.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+
+from flask import Flask, g, request
+
+from config import Settings
+from errors import RateLimited
+from guard.access import current_caller, is_public
+
+
+class InFlight:
+    """Requests in flight by caller, in this process."""
+
+    def __init__(self, cap: int, on_refusal: Callable[[str], None]):
+        self.cap = cap
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._on_refusal = on_refusal
+
+    def admit(self) -> None:
+        """Take one of the caller's slots until the request (or its stream) ends; 429 when it has none left."""
+        if not self.cap or request.method == "OPTIONS" or is_public(request.path):
+            return
+        caller = current_caller()
+        with self._lock:
+            full = self.counts[caller] >= self.cap
+            if not full:
+                self.counts[caller] += 1
+        if full:
+            self._on_refusal("concurrency")
+            raise RateLimited(f"Too many requests in flight: at most {self.cap} at once per caller "
+                              "(MAX_CONCURRENT_PER_CALLER). Try again when one has finished.",
+                              # Close: the body is not read, and draining it would hold the connection after all.
+                              headers={"Retry-After": "1", "Connection": "close"})
+        g.in_flight_slot = caller
+
+    def release(self) -> None:
+        caller = g.pop("in_flight_slot", None)
+        if caller is not None:
+            with self._lock:
+                self.counts[caller] -= 1
+                if not self.counts[caller]:
+                    del self.counts[caller]
+
+
+def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> InFlight:
+    """Cap each caller's requests in flight at MAX_CONCURRENT_PER_CALLER (0: no cap)."""
+    in_flight = InFlight(settings.max_concurrent_per_caller, on_refusal)
+
+    @app.teardown_request
+    def release_slot(exc):
+        # For a stream this runs when the stream ends: stream_with_context keeps the request until then.
+        in_flight.release()
+
+    return in_flight

@@ -1,0 +1,234 @@
+"""What an attacker or a fault can reach, in one process: each test is one finding of the adversarial pass.
+
+The slow-body, start-up and Redis findings need real processes: tests/live/test_hardening_live.py.
+"""
+
+import concurrent.futures
+import json
+
+import pytest
+
+from tests.support.keys import client_key, secret
+from web.request_log import TextFormatter
+
+TOKEN_A = secret("tok-a-" + "4" * 30)
+TOKEN_B = secret("tok-b-" + "5" * 30)
+CHAT = {"developer_message": "You are A's assistant.", "user_message": "A's secret question"}
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_raw(client, path, body):
+    """Sent as the standard library writes it: the app's own encoder refuses what these bodies hold."""
+    return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+# 1. A session belongs to the caller that created it.
+
+def test_another_token_cannot_see_use_or_delete_a_session(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
+    made = client.post("/api/chat", json=CHAT, headers=auth(TOKEN_A))
+    made.get_data()
+    session_id = made.headers["X-Session-ID"]
+    for method in ("get", "delete"):
+        stranger = getattr(client, method)(f"/api/sessions/{session_id}", headers=auth(TOKEN_B))
+        assert (stranger.status_code, stranger.get_json()) == (404, {"detail": "Session not found"})
+    taken = client.post("/api/chat", json={**CHAT, "session_id": session_id, "user_message": "B here"},
+                        headers=auth(TOKEN_B))
+    taken.get_data()
+    assert taken.headers["X-Session-ID"] != session_id  # B got a session of its own
+    assert "A's secret question" not in str(upstream.last_chat_body())
+    mine = client.get(f"/api/sessions/{session_id}", headers=auth(TOKEN_A)).get_json()
+    assert mine["developer_message"] == "You are A's assistant." and mine["message_count"] == 2
+
+
+def test_without_tokens_a_session_is_its_key_holders_or_its_addresses(client, upstream):
+    key_a, key_b = client_key(), client_key()
+    made = client.post("/api/chat", json={**CHAT, "api_key": key_a}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    made.get_data()
+    session = f"/api/sessions/{made.headers['X-Session-ID']}"
+    assert client.get(session, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
+    assert client.get(session, headers={"X-OpenAI-Key": key_a}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+                      ).status_code == 200
+    assert client.get(session, headers={"X-OpenAI-Key": key_b}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+                      ).status_code == 404
+    assert client.delete(session, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 404
+
+
+def test_session_ids_are_logged_as_a_prefix_only(client, caplog):
+    session_id = client.post("/api/sessions", json={}).get_json()["session_id"]
+    client.get(f"/api/sessions/{session_id}")
+    access = [r.getMessage() for r in caplog.records if r.name == "access"]
+    assert any(f"/api/sessions/{session_id[:8]}…" in line for line in access)
+    assert session_id not in caplog.text
+
+
+# 2. TOKEN_LIMIT bounds spending.
+
+def test_one_huge_prompt_is_refused_before_it_spends(make_app, upstream):
+    client = make_app(token_limit="5000/hour").test_client()
+    refused = client.post("/chat", json={"message": "word " * 800_000})
+    assert refused.status_code == 429 and "may cost up to" in refused.get_json()["error"]
+    assert upstream.chat_requests() == []
+
+
+def test_a_parallel_burst_spends_at_most_the_budget(make_app, upstream):
+    client = make_app(token_limit="100/hour").test_client()
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5}  # reserves 1 + 5, spends 6
+    with concurrent.futures.ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(lambda _: client.post("/v1/chat/completions", json=body).status_code, range(30)))
+    assert statuses.count(200) == 16 and statuses.count(429) == 14  # 16 calls of 6 fit in 100
+    assert len(upstream.chat_requests()) == 16
+
+
+# 5. A timeout is not retried, and is metered.
+
+def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
+    client = make_app(upstream_max_retries=2, token_limit="5000/hour", api_tokens=(TOKEN_A,)).test_client()
+    upstream.queue(delay=5)
+    timed_out = client.post("/chat", json={"message": "x" * 400}, headers=auth(TOKEN_A))
+    assert timed_out.status_code == 504
+    assert len(upstream.chat_requests()) == 1
+    usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]["gpt-4o-mini"]
+    assert usage == {"prompt_tokens": 100, "completion_tokens": 0, "total_tokens": 100, "calls": 1,
+                     "estimated_calls": 1}
+    budget = client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_A))
+    assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - 100 - (1 + 1024))  # the timeout counted
+
+
+def test_a_failing_upstream_is_tried_again_within_the_deadline(make_app, upstream):
+    client = make_app(upstream_max_retries=2).test_client()
+    upstream.queue(status=503)
+    assert client.post("/chat", json={"message": "hi"}).status_code == 200
+    assert len(upstream.chat_requests()) == 2
+
+
+def test_an_upstream_429_is_passed_on_not_multiplied(make_app, upstream):
+    client = make_app(upstream_max_retries=2).test_client()
+    upstream.queue(status=429, retry_after="7")
+    refused = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "7"
+    assert len(upstream.chat_requests()) == 1
+
+
+# 6. Bad input is a 400 naming the parameter, never a 500.
+
+@pytest.mark.parametrize("field, value", [("max_tokens", 1e300), ("seed", 18446744073709551616),
+                                          ("seed", -9223372036854775809), ("n", 2**70)])
+def test_integers_beyond_64_bits_are_400(client, upstream, field, value):
+    response = post_raw(client, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, field: value})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["type"] == "invalid_request_error"
+    assert response.get_json()["error"]["param"] == field
+    assert upstream.chat_requests() == []
+
+
+def _nested(depth: int):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+SURFACES = [("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, lambda b: b["error"]["message"]),
+            ("/chat", {"message": "hi"}, lambda b: b["error"]),
+            ("/ask", {"messages": HELLO}, lambda b: b["details"]),
+            ("/api/chat", CHAT, lambda b: b["detail"])]
+
+
+@pytest.mark.parametrize("path, body, message_of", SURFACES)
+def test_deeply_nested_extra_fields_are_400_on_every_surface(client, upstream, path, body, message_of):
+    response = post_raw(client, path, {**body, "extra": _nested(300)})
+    assert response.status_code == 400
+    assert "nested more than 64 levels" in message_of(response.get_json())
+    assert upstream.chat_requests() == []
+
+
+@pytest.mark.parametrize("path, body, message_of", SURFACES[:3])
+def test_too_many_messages_are_400_on_every_surface(make_app, upstream, path, body, message_of):
+    client = make_app(max_messages=10).test_client()
+    many = [{"role": "user", "content": "x"}] * 11
+    response = client.post(path, json={**body, "messages": many})
+    assert response.status_code == 400 and "at most 10" in message_of(response.get_json())
+    assert upstream.chat_requests() == []
+
+
+# 7. Only ids the service could have made reach the store.
+
+@pytest.mark.parametrize("suffix", [":messages", "x", "/../x"])
+def test_crafted_session_ids_are_404_and_touch_nothing(client, suffix):
+    made = client.post("/api/chat", json=CHAT)
+    made.get_data()
+    session_id = made.headers["X-Session-ID"]
+    for method in ("get", "delete"):
+        response = getattr(client, method)(f"/api/sessions/{session_id}{suffix}")
+        assert response.status_code == 404
+    assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 2
+
+
+# 8. A failed call leaves no session behind.
+
+def test_failed_chats_make_no_sessions(client, upstream):
+    for _ in range(5):
+        assert client.post("/api/chat", json={**CHAT, "api_key": "sk-invalid-" + "k" * 40}).status_code == 401
+    upstream.queue(status=500)
+    assert client.post("/api/chat", json=CHAT).status_code == 502
+    assert client.get("/api/health").get_json()["active_sessions"] == 0
+
+
+# 9. Guessing tokens is slow.
+
+def test_failed_authentications_are_limited_per_address(make_app):
+    client = make_app(api_tokens=(TOKEN_A,), auth_failure_limit="5/minute").test_client()
+    guesser = {"REMOTE_ADDR": "10.0.0.66"}
+    for attempt in range(5):
+        assert client.get("/models", headers=auth(f"guess-{attempt}"), environ_base=guesser).status_code == 401
+    refused = client.get("/models", headers=auth(TOKEN_A), environ_base=guesser)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "failed authentications" in refused.get_json()["error"]
+    assert client.get("/models", headers=auth(TOKEN_A), environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 200
+    assert client.get("/health", environ_base=guesser).status_code == 200  # public pages stay open
+
+
+# 10. No request writes a log line of its own.
+
+def test_control_characters_in_a_path_cannot_forge_a_log_line(client, caplog):
+    client.get("/nothing%0a2026-01-01 INFO access [x] GET /admin 200")
+    record = next(r for r in caplog.records if r.name == "access")
+    record.request_id = "-"
+    line = TextFormatter().format(record)
+    assert "\n" not in line and "\\x0a2026-01-01" in line
+
+
+# 11. /api/test-key is no oracle when client keys are off.
+
+def test_test_key_calls_nothing_when_client_keys_are_disabled(make_app, upstream):
+    client = make_app(allow_client_keys=False).test_client()
+    response = client.post("/api/test-key", json={"api_key": client_key()})
+    assert response.status_code == 200 and response.get_json()["valid"] is False
+    assert "disabled" in response.get_json()["message"]
+    assert upstream.requests == []
+
+
+# 12. Admin tokens alone turn access control on.
+
+def test_admin_tokens_alone_close_the_service(make_app, upstream):
+    admin = secret("adm-" + "6" * 30)
+    client = make_app(admin_tokens=(admin,)).test_client()
+    assert client.post("/chat", json={"message": "hi"}).status_code == 401
+    assert client.post("/chat", json={"message": "hi"}, headers=auth(admin)).status_code == 200
+
+
+# 14. The developer message of the latest turn is the session's.
+
+def test_a_turns_developer_message_is_sent_and_kept(client, upstream):
+    first = client.post("/api/chat", json=CHAT)
+    first.get_data()
+    session_id = first.headers["X-Session-ID"]
+    client.post("/api/chat", json={**CHAT, "developer_message": "Now answer in French.", "session_id": session_id,
+                                   "user_message": "again"}).get_data()
+    assert upstream.last_chat_body()["messages"][0] == {"role": "system", "content": "Now answer in French."}
+    assert client.get(f"/api/sessions/{session_id}").get_json()["developer_message"] == "Now answer in French."
