@@ -43,22 +43,27 @@ class InFlight:
                               headers={"Retry-After": "1", "Connection": "close"})
         g.in_flight_slot = caller
 
-    def release(self) -> None:
-        caller = g.pop("in_flight_slot", None)
-        if caller is not None:
-            with self._lock:
-                self.counts[caller] -= 1
-                if not self.counts[caller]:
-                    del self.counts[caller]
+    def release(self, caller: str) -> None:
+        with self._lock:
+            self.counts[caller] -= 1
+            if not self.counts[caller]:
+                del self.counts[caller]
 
 
 def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> InFlight:
     """Cap each caller's requests in flight at MAX_CONCURRENT_PER_CALLER (0: no cap)."""
     in_flight = InFlight(settings.max_concurrent_per_caller, on_refusal)
 
+    @app.after_request
+    def release_when_sent(response):
+        # When the WSGI server closes the response: for a stream, once its last byte is sent or its client left.
+        if (caller := g.pop("in_flight_slot", None)) is not None:
+            response.call_on_close(lambda: in_flight.release(caller))
+        return response
+
     @app.teardown_request
-    def release_slot(exc):
-        # For a stream this runs when the stream ends: stream_with_context keeps the request until then.
-        in_flight.release()
+    def release_if_unanswered(exc):
+        if (caller := g.pop("in_flight_slot", None)) is not None:
+            in_flight.release(caller)
 
     return in_flight

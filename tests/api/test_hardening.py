@@ -5,6 +5,7 @@ The slow-body, start-up and Redis findings need real processes: tests/live/test_
 
 import concurrent.futures
 import json
+import threading
 
 import pytest
 
@@ -82,6 +83,24 @@ def test_a_parallel_burst_spends_at_most_the_budget(make_app, upstream):
         statuses = list(pool.map(lambda _: client.post("/v1/chat/completions", json=body).status_code, range(30)))
     assert statuses.count(200) == 16 and statuses.count(429) == 14  # 16 calls of 6 fit in 100
     assert len(upstream.chat_requests()) == 16
+
+
+# 3. A caller's requests in flight are capped (the slow-body half is in tests/live/test_hardening_live.py).
+
+def test_open_streams_hold_their_callers_slots_until_they_end(make_app, upstream):
+    client = make_app(max_concurrent_per_caller=2).test_client()
+    release = threading.Event()
+    with upstream.behave(wait_for=release):
+        streams = [client.post("/chat/stream", json={"message": "hi"}, buffered=False) for _ in range(2)]
+        refused = client.post("/chat/stream", json={"message": "hi"})
+        other = client.post("/chat/stream", json={"message": "hi"}, environ_base={"REMOTE_ADDR": "10.0.0.5"},
+                            buffered=False)
+        release.set()
+        for stream in (other, *reversed(streams)):  # one thread: contexts close in the order they nest
+            stream.close()
+    assert [s.status_code for s in streams] == [200, 200] and other.status_code == 200
+    assert refused.status_code == 429 and "MAX_CONCURRENT_PER_CALLER" in refused.get_json()["error"]
+    assert client.post("/chat/stream", json={"message": "hi"}).status_code == 200  # the slots came back
 
 
 # 5. A timeout is not retried, and is metered.

@@ -27,7 +27,7 @@ def stream_chat(port: int) -> list[dict]:
 
 def test_seed_command_holds_200_concurrent_streams(upstream, tmp_path):
     release = threading.Event()
-    env = service_env(upstream.base_url)
+    env = service_env(upstream.base_url, MAX_CONCURRENT_PER_CALLER="0")  # one address opens them all
     with upstream.behave(reply="streamed in five small words", wait_for=release), \
             gunicorn(tmp_path, env, "--workers", "2", "--timeout", "120") as server, \
             concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
