@@ -27,11 +27,14 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
-    upstream_max_retries: int = 2
+    upstream_max_retries: int = 1
 
-    # The model catalogue; None keeps the hardcoded list in models.py.
+    # The model catalogue; None keeps the hardcoded list in models.py, models_auto asks the upstream.
     models: tuple[str, ...] | None = None
+    models_auto: bool = False
+    models_refresh: float = 600.0  # seconds between two reads of the upstream's list (MODELS=auto)
     default_model: str | None = None
+    embedding_models: tuple[str, ...] | None = None
 
     # HTTP behaviour.
     port: int = 5000
@@ -97,7 +100,10 @@ class Settings:
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
-            models=env.csv("MODELS") or None,
+            models=None if env.get("MODELS") == "auto" else env.csv("MODELS") or None,
+            models_auto=env.get("MODELS") == "auto",
+            models_refresh=env.number("MODELS_REFRESH", cls.models_refresh, float),
+            embedding_models=env.csv("EMBEDDING_MODELS") or None,
             default_model=env.get(env.first_set("DEFAULT_MODEL", "OPENAI_MODEL") or ""),
             port=env.number("PORT", cls.port, int),
             allow_origins=env.csv(env.first_set("ALLOW_ORIGINS", "ALLOWED_ORIGIN") or "") or ("*",),

@@ -7,12 +7,12 @@ from flask import Flask
 import config
 import errors
 import guard
+import models
 import routes
 import sessions
 import upstream
 import web
 from config import Settings
-from models import Catalogue
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.init_app(app, settings)
     errors.init_app(app, routes.ERROR_SHAPES)
     call_hooks = guard.init_app(app, settings)
-    upstream.init_app(app, settings, Catalogue.from_settings(settings), call_hooks)
+    client = upstream.init_app(app, settings, call_hooks)
+    models.init_app(app, settings, fetch_upstream_models=client.model_ids)
     sessions.init_app(app, settings)
     routes.init_app(app)
     return app

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app
 
 from config import ConfigError, Settings
 from errors import BadRequest
 
-MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
-DEFAULT_MODEL = "gpt-4o-mini"
+log = logging.getLogger(__name__)
 
-SAMPLING_PARAMETERS = ("temperature", "top_p")
+# The seed's seven first, in the seed's order, then OpenAI's current chat models.
+SEED_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
+CURRENT_MODELS = ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",
+                  "gpt-5", "gpt-5-mini", "gpt-5-nano")
+MODELS = SEED_MODELS + CURRENT_MODELS
+DEFAULT_MODEL = "gpt-4o-mini"
+EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+
+# What reasoning models refuse on /chat/completions (400 unsupported_parameter): only the default
+# sampling is theirs. Dropped rather than refused, as the seed does for o1, and listed in the README.
+REASONING_REFUSES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
+                     "logit_bias")
+# The Responses API takes no sampling parameters for them either.
+REASONING_REFUSES_IN_RESPONSES = ("temperature", "top_p")
+_KEY = "catalogue"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,31 +38,53 @@ class ModelSpec:
 
     name: str
     accepts_system_messages: bool = True
-    accepts_sampling: bool = True
+    refuses: tuple[str, ...] = ()  # parameters it refuses, dropped before the call
     token_limit_parameter: str = "max_tokens"
+
+    @property
+    def is_plain(self) -> bool:
+        return self.accepts_system_messages and not self.refuses and self.token_limit_parameter == "max_tokens"
 
     def adapt(self, payload: dict) -> dict:
         """Return the chat request rewritten to what this model accepts."""
-        if self.accepts_system_messages and self.accepts_sampling and self.token_limit_parameter == "max_tokens":
+        if self.is_plain:
             return payload
         payload = dict(payload)
         if not self.accepts_system_messages:
             payload["messages"] = fold_system_messages(payload.get("messages") or [])
-        if not self.accepts_sampling:
-            for name in SAMPLING_PARAMETERS:
-                payload.pop(name, None)
+        for name in self.refuses:
+            payload.pop(name, None)
         if self.token_limit_parameter != "max_tokens" and "max_tokens" in payload:
             limit = payload.pop("max_tokens")
             payload.setdefault(self.token_limit_parameter, limit)
         return payload
 
+    def adapt_response(self, payload: dict) -> dict:
+        """Return the Responses API request rewritten to what this model accepts."""
+        refused = [name for name in REASONING_REFUSES_IN_RESPONSES if name in self.refuses and name in payload]
+        return {k: v for k, v in payload.items() if k not in refused} if refused else payload
 
-def _reasoning_model(name: str) -> ModelSpec:
-    return ModelSpec(name, accepts_system_messages=False, accepts_sampling=False,
+
+def _reasoning(name: str, system_messages: bool = True) -> ModelSpec:
+    return ModelSpec(name, accepts_system_messages=system_messages, refuses=REASONING_REFUSES,
                      token_limit_parameter="max_completion_tokens")
 
 
-QUIRKS = {spec.name: spec for spec in (_reasoning_model("o1-preview"), _reasoning_model("o1-mini"))}
+# The quirks table: every model not in it is plain. o1-preview and o1-mini also take no system or
+# developer message; the later reasoning models take a developer message (a system one is read as it).
+QUIRKS = {spec.name: spec for spec in (
+    _reasoning("o1-preview", system_messages=False), _reasoning("o1-mini", system_messages=False),
+    _reasoning("o1"), _reasoning("o3"), _reasoning("o3-mini"), _reasoning("o4-mini"),
+    _reasoning("gpt-5"), _reasoning("gpt-5-mini"), _reasoning("gpt-5-nano"),
+)}
+
+
+def spec_for(name: str) -> ModelSpec:
+    """A model's quirks, whether or not the catalogue offers it; dated snapshots share their family's."""
+    if name in QUIRKS:
+        return QUIRKS[name]
+    family = next((known for known in sorted(QUIRKS, key=len, reverse=True) if name.startswith(known + "-20")), None)
+    return dataclasses.replace(QUIRKS[family], name=name) if family else ModelSpec(name)
 
 
 def _text_of(content) -> str:
@@ -72,31 +113,87 @@ def fold_system_messages(messages: list[dict]) -> list[dict]:
 
 
 class Catalogue:
-    """The models on offer, in order, with the default and each one's quirks."""
+    """The models on offer, in order, with the default; and the embedding models."""
 
-    def __init__(self, names: tuple[str, ...] = MODELS, default: str = DEFAULT_MODEL):
+    def __init__(self, names: tuple[str, ...] = MODELS, default: str = DEFAULT_MODEL,
+                 embedding_names: tuple[str, ...] = EMBEDDING_MODELS):
         if default not in names:
             raise ConfigError(f"The default model {default!r} is not in the catalogue: {', '.join(names)}")
         self.names = tuple(names)
         self.default = default
-        self._specs = {name: QUIRKS.get(name, ModelSpec(name)) for name in names}
+        self.embedding_names = tuple(embedding_names)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Catalogue":
         names = settings.models or MODELS
         default = settings.default_model or (DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
-        return cls(names, default)
+        return cls(names, default, settings.embedding_models or EMBEDDING_MODELS)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
-
-    def spec(self, name: str) -> ModelSpec:
-        return self._specs[name]
+        return name in self.names
 
     def resolve(self, name: str | None) -> str:
         """The model a request asked for, or the default when it named none; an unknown one is a 400."""
         model = name or self.default
-        if model not in self._specs:
+        if model not in self.names:
             raise BadRequest(f"Model {model!r} is not available. Allowed models: {', '.join(self.names)}.",
                              param="model")
         return model
+
+
+class UpstreamCatalogue:
+    """MODELS=auto: the upstream's own model list (Ollama, vLLM, llama.cpp), fetched on first use and again
+    every MODELS_REFRESH seconds. A failed fetch keeps the last list, or the built-in one until the first
+    fetch succeeds."""
+
+    def __init__(self, settings: Settings, fetch: Callable[[], list[str]]):
+        self._settings = settings
+        self._fetch = fetch
+        default = settings.default_model or DEFAULT_MODEL
+        self._current = Catalogue(tuple(dict.fromkeys((default, *MODELS))) if default not in MODELS else MODELS,
+                                  default, settings.embedding_models or EMBEDDING_MODELS)
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def _fresh(self) -> Catalogue:
+        now = time.monotonic()
+        if self._fetched_at is not None and now - self._fetched_at < self._settings.models_refresh:
+            return self._current
+        with self._lock:
+            if self._fetched_at is None or now - self._fetched_at >= self._settings.models_refresh:
+                self._fetched_at = now  # also after a failure: the upstream is asked again next period
+                try:
+                    names = tuple(self._fetch())
+                except Exception as error:  # an upstream that is down must not take the catalogue with it
+                    log.warning("MODELS=auto: the upstream's model list could not be read (%s); keeping %d models",
+                                type(error).__name__, len(self._current.names))
+                    return self._current
+                if names:
+                    self._current = self._from_upstream(names)
+        return self._current
+
+    def _from_upstream(self, names: tuple[str, ...]) -> Catalogue:
+        wanted = self._settings.default_model or DEFAULT_MODEL
+        if wanted not in names:
+            log.warning("MODELS=auto: the default model %r is not among the upstream's %d models; using %r",
+                        wanted, len(names), names[0])
+        default = wanted if wanted in names else names[0]
+        return Catalogue(names, default, self._settings.embedding_models or EMBEDDING_MODELS)
+
+    def __getattr__(self, name: str):
+        return getattr(self._fresh(), name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fresh()
+
+
+def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> Catalogue:
+    """Give the app its catalogue: the settings' list, or with MODELS=auto the upstream's."""
+    catalogue = app.extensions[_KEY] = (UpstreamCatalogue(settings, fetch_upstream_models) if settings.models_auto
+                                        else Catalogue.from_settings(settings))
+    return catalogue
+
+
+def catalogue() -> Catalogue:
+    """The current app's catalogue."""
+    return current_app.extensions[_KEY]

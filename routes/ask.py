@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from errors import ApiError
 from guard.credentials import credentials
+from models import catalogue
 from routes.schemas.ask import AskError, AskRequest, error_code
 from upstream import UpstreamStream, chat_client
 from web.openapi import documented
@@ -32,7 +33,7 @@ def _error_line(error: ApiError) -> bytes:
 @json_body(AskRequest)
 def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""
-    payload = {"model": chat_client().catalogue.default, "messages": [turn.model_dump() for turn in body.messages]}
+    payload = {"model": catalogue().default, "messages": [turn.model_dump() for turn in body.messages]}
     upstream = chat_client().stream(payload, credentials().upstream_key())
     return streamed_response(relay(upstream, _text(upstream), _error_line), "text/plain",
                              {"x-vercel-ai-data-stream": "v1"})

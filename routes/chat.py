@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from errors import UpstreamFailed
 from guard.credentials import credentials
+from models import catalogue
 from routes.schemas.core import ChatRequest
 from upstream import UpstreamStream, chat_client
 from web import sse
@@ -18,7 +19,7 @@ bp = Blueprint("chat", __name__)
 def upstream_payload(body: ChatRequest) -> dict:
     """The chat completion request for `body`, on a model from the catalogue."""
     history = [turn.model_dump() for turn in body.messages]
-    return {"model": chat_client().catalogue.resolve(body.model),
+    return {"model": catalogue().resolve(body.model),
             "messages": history + [{"role": "user", "content": body.message}]}
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, send_from_directory
 
 from config import SERVICE_NAME
 from errors import error_shapes
-from upstream import chat_client
+from models import catalogue
 from web.openapi import build_spec, hidden
 
 bp = Blueprint("docs", __name__)
@@ -52,7 +52,7 @@ def openapi_document():
     spec = current_app.extensions.get(_SPEC_KEY)
     if spec is None:  # the routes are fixed once the app serves, so build it once
         spec = current_app.extensions[_SPEC_KEY] = build_spec(current_app, error_shapes(),
-                                                               chat_client().catalogue.names)
+                                                               catalogue().names)
     return spec
 
 

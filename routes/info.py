@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app
 
 from config import SERVICE_NAME, VERSION
+from models import catalogue
 from upstream import chat_client
 from web.openapi import operations, summary_of
 
@@ -41,5 +42,5 @@ def health():
 @bp.get("/models")
 def list_models():
     """List available models."""
-    catalogue = chat_client().catalogue
-    return {"models": list(catalogue.names), "default": catalogue.default}
+    offered = catalogue()
+    return {"models": list(offered.names), "default": offered.default}

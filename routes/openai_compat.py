@@ -6,6 +6,7 @@ from flask import Blueprint, current_app
 
 from errors import ApiError, NotFound
 from guard.credentials import credentials
+from models import catalogue
 from routes.schemas.openai import (
     OPENAI_ERRORS,
     ChatCompletionRequest,
@@ -32,7 +33,7 @@ def _model_object(name: str) -> dict:
 
 
 def _known_model(name: str) -> str:
-    if name not in chat_client().catalogue:
+    if name not in catalogue():
         # Word for word what OpenAI answers, so SDKs raise NotFoundError as they would there.
         raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
                        code="model_not_found", type="invalid_request_error")
@@ -74,7 +75,7 @@ def chat_completions(body: ChatCompletionRequest):
 @documented(responses={200: ModelList, 401: OpenAIErrorResponse}, tags=TAGS)
 def list_models():
     """List the catalogue's models in OpenAI's format."""
-    return {"object": "list", "data": [_model_object(name) for name in chat_client().catalogue.names]}
+    return {"object": "list", "data": [_model_object(name) for name in catalogue().names]}
 
 
 @bp.get("/models/<path:model>")

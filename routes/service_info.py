@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint
 
 from config import SERVICE_NAME, VERSION, current_settings
+from models import catalogue
 from routes.schemas.core import ServiceInfo
-from upstream import chat_client
 from web.openapi import documented
 
 bp = Blueprint("service_info", __name__)
@@ -25,14 +25,14 @@ THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "t
 def info():
     """Show server information and theme tokens (no secrets)."""
     settings = current_settings()
-    catalogue = chat_client().catalogue
+    offered = catalogue()
     # Only the host: a base URL may carry credentials (https://user:pass@host/v1).
     host = urlsplit(settings.openai_base_url).hostname if settings.openai_base_url else OPENAI_HOST
     return {
         "name": SERVICE_NAME,
         "version": VERSION,
-        "default_model": catalogue.default,
-        "models": list(catalogue.names),
+        "default_model": offered.default,
+        "models": list(offered.names),
         "upstream": {"host": host, "is_openai": settings.upstream_is_openai,
                      "key_configured": bool(settings.openai_api_key)},
         "cors": {"allow_origins": list(settings.allow_origins)},

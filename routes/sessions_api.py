@@ -9,6 +9,7 @@ from flask import Blueprint
 from config import current_settings
 from errors import ApiError, BadRequest, NotFound, Unauthorized
 from guard.credentials import credentials
+from models import catalogue
 from routes.schemas.sessions import (
     CreatedSession,
     CreateSessionRequest,
@@ -88,7 +89,7 @@ def chat(body: SessionChatRequest):
     """Chat within a session; the reply streams as plain text."""
     if body.api_key is not None:
         credentials().check_format(body.api_key)
-    model = chat_client().catalogue.resolve(body.model)
+    model = catalogue().resolve(body.model)
     turn = Turn.begin(owned_sessions(), body.session_id, credentials().identities(body.api_key),
                       body.developer_message, body.user_message)
     upstream = chat_client().stream({"model": model, "messages": turn.messages},

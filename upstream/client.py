@@ -1,7 +1,7 @@
 """The chat client: the only module that imports `openai`.
 
 It builds one SDK client per worker process (lazily, so that gevent's monkey
-patching comes first), applies the catalogue's model quirks, and turns every
+patching comes first), applies each model's quirks, and turns every
 SDK and transport failure into our own `ApiError`s. Bodies are fetched through
 the SDK (auth, timeouts, error classes) but decoded with orjson rather than into
 SDK models: that parsing costs more CPU than the whole HTTP call.
@@ -34,25 +34,25 @@ from errors import (
     UpstreamTimeout,
     redact,
 )
-from models import Catalogue
+from models import spec_for
 from upstream.hooks import Call, CallHook
-from upstream.stream import UpstreamStream, decode_json
+from upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
 
 log = logging.getLogger(__name__)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
-# Worth another attempt: the upstream was unreachable, or failed in a way that may pass. Not a 429: the
-# caller gets it with its Retry-After and decides, rather than one call becoming several upstream.
-_RETRY_STATUSES = frozenset({408, 409, 500, 502, 503, 504})
+# Worth another attempt: the upstream was unreachable, or failed with a 5xx, before any byte of an answer.
+# Not a 429: the caller gets it at once with its Retry-After and decides (its SDK retries by itself, and
+# its retries multiply with ours).
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _KEY = "chat_client"
 
 
 class ChatClient:
     """Chat completions against the configured upstream, with our errors and quirks."""
 
-    def __init__(self, settings: Settings, catalogue: Catalogue, hooks: tuple[CallHook, ...] = ()):
+    def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = ()):
         self.settings = settings
-        self.catalogue = catalogue
         self.hooks = hooks
         self._sdk: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -72,16 +72,23 @@ class ChatClient:
                     )
         return self._sdk
 
-    def adapt(self, payload: dict) -> dict:
-        """Apply the requested model's quirks (models outside the catalogue pass as they are)."""
-        model = payload.get("model")
-        return self.catalogue.spec(model).adapt(payload) if model in self.catalogue else payload
-
     def complete(self, payload: dict, api_key: str | None = None) -> dict:
         """Send a chat completion and return the upstream's decoded JSON answer."""
-        call = Call(self.adapt(payload))
+        call = Call(spec_for(payload.get("model", "")).adapt(payload))
+        return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
+
+    def respond(self, payload: dict, api_key: str | None = None) -> dict:
+        """Create a response with the Responses API and return the upstream's decoded JSON answer."""
+        call = Call(spec_for(payload.get("model", "")).adapt_response(payload), "responses")
+        return self._answer("/responses", call, api_key, response_usage)
+
+    def embed(self, payload: dict, api_key: str | None = None) -> dict:
+        """Create embeddings and return the upstream's decoded JSON answer."""
+        return self._answer("/embeddings", Call(payload, "embeddings"), api_key, lambda answer: answer.get("usage"))
+
+    def _answer(self, path: str, call: Call, api_key: str | None, usage_of) -> dict:
         started = time.perf_counter()
-        response = self._post(call, api_key, stream=False)
+        response = self._post(path, call, api_key, stream=False)
         try:
             answer = decode_json(response.content)
         except ApiError:
@@ -89,11 +96,12 @@ class ChatClient:
             raise
         for hook in self.hooks:
             hook.on_response(call, time.perf_counter() - started, False)
-        usage = answer.get("usage")
+        usage = usage_of(answer)
         if isinstance(usage, dict):
             self._tell("on_usage", call, usage, False)
         else:  # an upstream that reports no usage (some local servers) is metered by estimate
-            self._tell("on_usage", call, call.estimated_usage(len(str(answer.get("choices") or ""))), True)
+            reply = answer.get("choices") or answer.get("output") or ""
+            self._tell("on_usage", call, call.estimated_usage(len(str(reply))), True)
         return answer
 
     def stream(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
@@ -103,17 +111,37 @@ class ChatClient:
         count real figures; surfaces whose clients did not ask drop that last chunk.
         """
         stream_options = {**payload.get("stream_options", {}), "include_usage": True}
-        call = Call({**self.adapt(payload), "stream": True, "stream_options": stream_options})
+        adapted = spec_for(payload.get("model", "")).adapt(payload)
+        return self._stream("/chat/completions", Call({**adapted, "stream": True, "stream_options": stream_options}),
+                            api_key)
+
+    def stream_response(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
+        """Open a streamed Responses API call and read its first event before returning."""
+        adapted = spec_for(payload.get("model", "")).adapt_response(payload)
+        return self._stream("/responses", Call({**adapted, "stream": True}, "responses"), api_key, ResponseEvents)
+
+    def _stream(self, path: str, call: Call, api_key: str | None, kind=None) -> UpstreamStream:
         started = time.perf_counter()
-        response = self._post(call, api_key, stream=True)
+        response = self._post(path, call, api_key, stream=True)
         try:
-            stream = UpstreamStream(response, self.settings.upstream_timeout, call, self.hooks)
+            stream = UpstreamStream(response, self.settings.upstream_timeout, call, self.hooks,
+                                    **({"kind": kind} if kind else {}))
         except BaseException:
             response.close()  # the stream reported its usage (an estimate) as it closed
             raise
         for hook in self.hooks:
             hook.on_response(call, time.perf_counter() - started, True)
         return stream
+
+    def stored(self, method: str, path: str, api_key: str | None = None, params: dict | None = None) -> dict:
+        """Relay a call on something the upstream keeps (a stored response): it costs nothing, so no hook is told."""
+        send = {"GET": self.sdk.get, "POST": self.sdk.post, "DELETE": self.sdk.delete}[method]
+        try:
+            response = send(path, cast_to=httpx2.Response,
+                            options={"headers": self._auth_header(api_key), "params": params or {}})
+        except openai.APIError as exc:
+            raise self._translate(exc, client_key=api_key is not None) from None
+        return decode_json(response.content)
 
     def list_models(self, api_key: str | None = None) -> list[dict]:
         """List the upstream's models: the cheap call that proves a key works."""
@@ -146,7 +174,11 @@ class ChatClient:
                     earlier.on_failure(call)
                 raise
 
-    def _post(self, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
+    def model_ids(self) -> list[str]:
+        """The ids of the upstream's models, with the server's key (for MODELS=auto)."""
+        return [str(model["id"]) for model in self.list_models() if isinstance(model, dict) and model.get("id")]
+
+    def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
         headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
         content = orjson.dumps(call.payload)
         self._admit(call)
@@ -155,7 +187,7 @@ class ChatClient:
         deadline = time.monotonic() + self.settings.upstream_timeout
         for attempt in range(self.settings.upstream_max_retries + 1):
             try:
-                return self.sdk.post("/chat/completions", cast_to=httpx2.Response, content=content, stream=stream,
+                return self.sdk.post(path, cast_to=httpx2.Response, content=content, stream=stream,
                                      options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())})
             except openai.APITimeoutError:
                 # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
@@ -215,9 +247,9 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
     return {k: (str(v) if v is not None else None) for k, v in body.items() if k in fields}
 
 
-def init_app(app: Flask, settings: Settings, catalogue: Catalogue, hooks: tuple[CallHook, ...]) -> ChatClient:
-    """Give the app its one shared chat client, which tells `hooks` about every call."""
-    client = app.extensions[_KEY] = ChatClient(settings, catalogue, hooks)
+def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...]) -> ChatClient:
+    """Give the app its one shared upstream client, which tells `hooks` about every call."""
+    client = app.extensions[_KEY] = ChatClient(settings, hooks)
     return client
 
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 
-def _text_length(content) -> int:
-    if isinstance(content, list):
-        return sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
-    return len(content) if isinstance(content, str) else 0
+def _text_length(value) -> int:
+    """The characters of text in a prompt of any surface: a string, message or input items, content parts,
+    embedding inputs (a token id counts as four characters, one token)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 4
+    if isinstance(value, list):
+        return sum(_text_length(item) for item in value)
+    if isinstance(value, dict):
+        return _text_length(value.get("content")) + _text_length(value.get("text"))
+    return 0
 
 
 def estimate_tokens(characters: int) -> int:
@@ -17,20 +25,25 @@ def estimate_tokens(characters: int) -> int:
 class Call:
     """One upstream call as the hooks see it: what was asked, and a place for each hook's notes on it."""
 
-    __slots__ = ("model", "notes", "payload")
+    __slots__ = ("kind", "model", "notes", "payload")
 
-    def __init__(self, payload: dict):
+    def __init__(self, payload: dict, kind: str = "chat"):
         self.payload = payload
+        self.kind = kind  # "chat", "responses" or "embeddings"
         self.model: str = payload.get("model", "")
         self.notes: dict = {}
 
     def prompt_estimate(self) -> int:
         """The prompt's tokens, estimated from its text before the upstream counts them."""
-        messages = self.payload.get("messages") or ()
-        return estimate_tokens(sum(_text_length(m.get("content")) for m in messages if isinstance(m, dict)))
+        prompt = self.payload.get("messages") if self.kind == "chat" else self.payload.get("input")
+        return estimate_tokens(_text_length(prompt) + _text_length(self.payload.get("instructions")))
 
     def most_completion_tokens(self, default: int) -> int:
         """The most the reply can cost: the call's own token cap (for each of its choices), else `default`."""
+        if self.kind == "embeddings":
+            return 0
+        if self.kind == "responses":
+            return self.payload.get("max_output_tokens") or default
         cap = self.payload.get("max_completion_tokens") or self.payload.get("max_tokens") or default
         return cap * (self.payload.get("n") or 1)
 

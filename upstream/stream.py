@@ -18,36 +18,47 @@ class NotAnEventStream(ValueError):
     """A line that is neither an SSE field, a comment nor a blank line."""
 
 
-def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The data of each event in an SSE byte stream, framed as the spec says.
+def sse_events(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each event of an SSE byte stream as (its bytes as they came, its data), framed as the spec says.
 
     Lines end with LF, CR or CRLF, even when a chunk boundary splits the CRLF; a blank
     line ends an event; `data:` lines of one event are joined with LF; comments and the
-    other fields are skipped. An event left open when the bytes end is still delivered:
-    some servers close without the final blank line.
+    other fields are kept in the event's bytes but not in its data, and an event with no
+    data is no event. An event left open when the bytes end is still delivered: some
+    servers close without the final blank line.
     """
     buffer = b""
+    block: list[bytes] = []
     data: list[bytes] = []
     for chunk in chunks:
         lines = (buffer + chunk).splitlines(keepends=True)
         # A last line without LF is unfinished, or a CR whose LF may come in the next chunk.
         buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
         for line in lines:
-            if (event := _take_line(line.rstrip(b"\r\n"), data)) is not None:
+            if (event := _take_line(line, block, data)) is not None:
                 yield event
-    for line in [*buffer.splitlines(), b""]:
-        if (event := _take_line(line, data)) is not None:
+    for line in [*buffer.splitlines(keepends=True), b""]:
+        if (event := _take_line(line, block, data)) is not None:
             yield event
 
 
-def _take_line(line: bytes, data: list[bytes]) -> bytes | None:
-    """Add one line to the event being read; return the event's data when the line ends it."""
+def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The data of each event of an SSE byte stream."""
+    return (data for _, data in sse_events(chunks))
+
+
+def _take_line(raw: bytes, block: list[bytes], data: list[bytes]) -> tuple[bytes, bytes] | None:
+    """Add one line to the event being read; return the event when the line ends it."""
+    line = raw.rstrip(b"\r\n")
     if not line:
         if not data:
+            block.clear()  # comments and fields without data: nothing to deliver
             return None
-        event = b"\n".join(data)
+        event = (b"".join(block) + raw, b"\n".join(data))
+        block.clear()
         data.clear()
         return event
+    block.append(raw)
     if line.startswith(b":"):
         return None
     field, _, value = line.partition(b":")
@@ -69,27 +80,76 @@ def decode_json(data: bytes) -> dict:
     return decoded
 
 
+class ChatEvents:
+    """How a chat completion stream speaks: choices with deltas, a finish reason, usage in a last chunk."""
+
+    @staticmethod
+    def content(chunk: dict) -> str:
+        choices = chunk.get("choices") or ()
+        return "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+
+    @staticmethod
+    def usage(chunk: dict) -> dict | None:
+        return chunk.get("usage")
+
+    @staticmethod
+    def finished(chunk: dict) -> bool:
+        return any(c.get("finish_reason") for c in chunk.get("choices") or ())
+
+
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
+
+def response_usage(response: dict) -> dict | None:
+    """A Responses API usage object in the chat vocabulary the ledger and the limits speak."""
+    usage = response.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": int(usage.get("total_tokens") or prompt + completion)}
+
+
+class ResponseEvents:
+    """How a Responses API stream speaks: typed events, text deltas, usage in the final response."""
+
+    @staticmethod
+    def content(chunk: dict) -> str:
+        return chunk.get("delta") or "" if chunk.get("type") == "response.output_text.delta" else ""
+
+    @staticmethod
+    def usage(chunk: dict) -> dict | None:
+        if chunk.get("type") in RESPONSE_ENDS and isinstance(chunk.get("response"), dict):
+            return response_usage(chunk["response"])
+        return None
+
+    @staticmethod
+    def finished(chunk: dict) -> bool:
+        return chunk.get("type") in RESPONSE_ENDS
+
+
 class StreamEvent:
-    """One upstream SSE event: its raw JSON bytes and the decoded chunk."""
+    """One upstream SSE event: its bytes as they came, its JSON data, and the decoded chunk."""
 
-    __slots__ = ("chunk", "raw")
+    __slots__ = ("block", "chunk", "kind", "raw")
 
-    def __init__(self, raw: bytes, chunk: dict):
+    def __init__(self, block: bytes, raw: bytes, chunk: dict, kind=ChatEvents):
+        self.block = block
         self.raw = raw
         self.chunk = chunk
+        self.kind = kind
 
     @property
     def content(self) -> str:
-        choices = self.chunk.get("choices") or ()
-        return "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+        return self.kind.content(self.chunk)
 
     @property
     def usage(self) -> dict | None:
-        return self.chunk.get("usage")
+        return self.kind.usage(self.chunk)
 
     @property
     def finished(self) -> bool:
-        return any(c.get("finish_reason") for c in self.chunk.get("choices") or ())
+        return self.kind.finished(self.chunk)
 
 
 class UpstreamStream:
@@ -101,10 +161,12 @@ class UpstreamStream:
     the upstream's figures when it sent them, else an estimate marked as such.
     """
 
-    def __init__(self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = ()):
+    def __init__(self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = (),
+                 kind=ChatEvents):
         self._response = response
         self._timeout = timeout
-        self._events = sse_data(response.iter_bytes())
+        self._kind = kind
+        self._events = sse_events(response.iter_bytes())
         self._call = call
         self._hooks = hooks
         self._closed = False
@@ -118,6 +180,11 @@ class UpstreamStream:
         if self._first is None:
             self.close()
             raise UpstreamFailed("The upstream ended the stream without sending any event.")
+
+    @property
+    def first(self) -> StreamEvent | None:
+        """The first event, before iteration has taken it."""
+        return self._first
 
     def __iter__(self) -> Iterator[StreamEvent]:
         event = self._first
@@ -148,10 +215,10 @@ class UpstreamStream:
 
     def _next_event(self) -> StreamEvent | None:
         try:
-            data = next(self._events, DONE)
+            block, data = next(self._events, (b"", DONE))
             if data == DONE:
                 return None
-            event = StreamEvent(data, decode_json(data))
+            event = StreamEvent(block, data, decode_json(data), self._kind)
         except NotAnEventStream:
             self.close()
             raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None

@@ -47,9 +47,11 @@ def test_health_says_when_no_key_is_configured(make_app):
     assert body["upstream_key_configured"] is False
 
 
-def test_models_are_the_seed_list_in_order(client):
+def test_models_are_the_seed_list_in_order_then_the_current_ones(client):
     assert client.get("/models").get_json() == {
-        "models": ["gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini"],
+        "models": ["gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini",
+                   "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",
+                   "gpt-5", "gpt-5-mini", "gpt-5-nano"],
         "default": "gpt-4o-mini",
     }
     assert list(MODELS)[1] == "gpt-4o-mini"

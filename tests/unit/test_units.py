@@ -1,11 +1,10 @@
-"""Small pure pieces: SSE framing, the catalogue's quirks, secret scrubbing, settings from the environment."""
+"""Small pure pieces: our SSE framing, secret scrubbing, settings from the environment."""
 
 import pytest
 
 from bench.processes import ROOT
 from config import VARIABLES, ConfigError, Settings
 from errors import redact
-from models import Catalogue, fold_system_messages
 from web import sse
 
 
@@ -14,33 +13,6 @@ def test_sse_event_is_one_data_line_and_a_blank_line():
     assert sse.event({"content": "é"}) == 'data: {"content":"é"}\n\n'.encode()
     assert sse.raw_event(b'{"a":1}') == b'data: {"a":1}\n\n'
     assert sse.DONE == b"data: [DONE]\n\n"
-
-
-def test_folding_moves_instructions_into_the_first_user_turn():
-    messages = [{"role": "user", "content": "Q1"}, {"role": "system", "content": "S"},
-                {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
-    assert fold_system_messages(messages) == [{"role": "user", "content": "S\n\nQ1"},
-                                              {"role": "assistant", "content": "A1"},
-                                              {"role": "user", "content": "Q2"}]
-    assert fold_system_messages([{"role": "developer", "content": "D"}]) == [{"role": "user", "content": "D"}]
-    plain = [{"role": "user", "content": "x"}]
-    assert fold_system_messages(plain) is plain
-
-
-def test_plain_models_pass_their_payload_untouched():
-    payload = {"model": "gpt-4o", "messages": [{"role": "system", "content": "S"}], "temperature": 1}
-    assert Catalogue().spec("gpt-4o").adapt(payload) is payload
-
-
-def test_explicit_max_completion_tokens_wins_over_max_tokens():
-    adapted = Catalogue().spec("o1-mini").adapt({"messages": [], "max_tokens": 5, "max_completion_tokens": 9})
-    assert adapted == {"messages": [], "max_completion_tokens": 9}
-
-
-def test_a_default_outside_the_catalogue_is_a_config_error():
-    with pytest.raises(ConfigError, match="not in the catalogue"):
-        Catalogue.from_settings(Settings(models=("a", "b"), default_model="c"))
-    assert Catalogue.from_settings(Settings(models=("a", "b"))).default == "a"
 
 
 @pytest.mark.parametrize("text, expected", [
