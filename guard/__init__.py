@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import Settings
 from errors import Unauthorized
-from guard import access, concurrency, credentials, metrics, rate_limits, usage_ledger
+from guard import access, concurrency, credentials, metrics, ownership, rate_limits, usage_ledger
 from upstream import CallHook
 
 
@@ -21,6 +21,7 @@ def init_app(app: Flask, settings: Settings) -> tuple[CallHook, ...]:
         if settings.access_control else None
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
     ledger = usage_ledger.init_app(app, settings)
+    ownership.init_app(app, settings)
 
     @app.before_request
     def guard_request():

@@ -7,7 +7,20 @@ import dataclasses
 from flask import Blueprint, Flask
 
 from errors import ErrorShape, ErrorShapes
-from routes import ask, chat, docs, info, metrics, openai_compat, playground, service_info, sessions_api, usage
+from routes import (
+    ask,
+    chat,
+    docs,
+    embeddings,
+    info,
+    metrics,
+    openai_compat,
+    playground,
+    responses,
+    service_info,
+    sessions_api,
+    usage,
+)
 from routes.schemas.ask import ASK_ERROR
 from routes.schemas.core import CORE_ERROR
 from routes.schemas.openai import OPENAI_ERROR
@@ -23,7 +36,7 @@ class Surface:
 
 SURFACES = (
     Surface("/", CORE_ERROR, (info.bp, chat.bp, service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
-    Surface("/v1", OPENAI_ERROR, (openai_compat.bp,)),  # seed 004: OpenAI's error object
+    Surface("/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004: OpenAI's error object
     Surface("/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
     Surface("/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message with an error code
 )

@@ -32,8 +32,9 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def _known_model(name: str) -> str:
-    if name not in catalogue():
+def known_model(name: str, names=None) -> str:
+    """`name`, when it is one of `names` (default: the chat catalogue); else OpenAI's own 404."""
+    if name not in (catalogue().names if names is None else names):
         # Word for word what OpenAI answers, so SDKs raise NotFoundError as they would there.
         raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
                        code="model_not_found", type="invalid_request_error")
@@ -59,7 +60,7 @@ def _error_event(error: ApiError) -> bytes:
 @json_body(ChatCompletionRequest)
 def chat_completions(body: ChatCompletionRequest):
     """Create a chat completion in OpenAI's wire format, plain or streamed."""
-    _known_model(body.model)
+    known_model(body.model)
     # An explicit null means "the default", which is what leaving it out says to every upstream.
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
@@ -82,4 +83,4 @@ def list_models():
 @documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse}, tags=TAGS)
 def retrieve_model(model: str):
     """Describe one model of the catalogue in OpenAI's format."""
-    return _model_object(_known_model(model))
+    return _model_object(known_model(model))

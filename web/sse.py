@@ -15,3 +15,8 @@ def event(payload: dict) -> bytes:
 def raw_event(data: bytes) -> bytes:
     """Frame JSON that is already encoded (relayed from the upstream) as an SSE event."""
     return b"data: " + data + b"\n\n"
+
+
+def named_event(name: str, payload: dict) -> bytes:
+    """Frame one JSON payload as an SSE event with an `event:` name."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"

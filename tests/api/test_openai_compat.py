@@ -128,7 +128,7 @@ def test_malformed_bodies_get_openai_errors(client, send, status, expected):
 
 
 def test_unknown_paths_and_methods_answer_in_openais_shape(client):
-    missing = client.get("/v1/embeddings")
+    missing = client.get("/v1/audio/speech")
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
     wrong = client.get("/v1/chat/completions")
     assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] == "method_not_allowed"

@@ -1,12 +1,13 @@
-"""A real HTTP server that speaks OpenAI's chat wire format, with faults on demand.
+"""A real HTTP server that speaks OpenAI's wire format, with faults on demand.
 
 Used by the in-process, live and browser tests (the benchmark has its own, faster
-one in `bench/fast_upstream.py`). It answers
-`POST /v1/chat/completions` (plain JSON or SSE ending in `data: [DONE]`) and
-`GET /v1/models`, records every request it gets, and misbehaves when told to:
+one in `bench/fast_upstream.py`). It answers `POST /v1/chat/completions` (plain
+JSON, or SSE ending in `data: [DONE]`), `POST /v1/responses` (plain, or the SSE
+event sequence), the stored-response calls, `POST /v1/embeddings` and
+`GET /v1/models`; it records every request it gets, and misbehaves when told to:
 any status with OpenAI's error JSON, a delay past the client's timeout, a
-connection cut mid-stream, a stream that ends without a finish reason, or a
-body that is not JSON.
+connection cut mid-stream, a stream that ends without finishing, or a body that
+is not JSON. `fake_wire.py` writes the payloads.
 
 Run it alone with `python -m tests.support.fake_upstream --port 8900`.
 """
@@ -18,12 +19,14 @@ import collections
 import contextlib
 import dataclasses
 import json
+import re
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from werkzeug.datastructures import Headers
+
+from tests.support import fake_wire
 
 INVALID_KEY_PREFIX = "sk-invalid"
 # What OpenAI reports of the caller's request budget on every answer.
@@ -45,10 +48,7 @@ class Behaviour:
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
     garbage: bool = False  # a 200 whose body is not JSON
     wait_for: threading.Event | None = None  # hold each chunk until the test sets it
-
-    def words(self) -> list[str]:
-        parts = self.reply.split(" ")
-        return [parts[0]] + [" " + part for part in parts[1:]]
+    tool_calls: list | None = None  # chat: answer with these tool calls instead of text
 
 
 @dataclasses.dataclass
@@ -73,6 +73,8 @@ class FakeUpstream:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.default = Behaviour()
         self.requests: list[RecordedRequest] = []
+        self.responses: dict[str, dict] = {}  # created responses by id, as /v1/responses/{id} finds them
+        self.models = ["gpt-4o-mini", "gpt-4o"]  # what GET /models lists
         self.stream_aborted = threading.Event()
         self.finished_streams = 0
         self.open_streams = 0
@@ -105,6 +107,8 @@ class FakeUpstream:
         with self._lock:
             self.default = Behaviour()
             self.requests.clear()
+            self.responses.clear()
+            self.models = ["gpt-4o-mini", "gpt-4o"]
             self._queue.clear()
             self.finished_streams = 0
             self.stream_aborted.clear()
@@ -129,6 +133,9 @@ class FakeUpstream:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def requests_to(self, method: str, path_end: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.path.split("?")[0].endswith(path_end)]
+
     def last_chat_body(self) -> dict:
         return self.chat_requests()[-1].body
 
@@ -150,6 +157,12 @@ class FakeUpstream:
             self.open_streams += change
             self._streams_changed.notify_all()
 
+    def keep_response(self, response: dict, body: dict) -> dict:
+        """Store a created response, as OpenAI does, for the stored-response calls."""
+        with self._lock:
+            self.responses[response["id"]] = {**response, "_input": body.get("input")}
+        return response
+
     def _count_stream(self, aborted: bool) -> None:
         with self._lock:
             if aborted:
@@ -158,27 +171,7 @@ class FakeUpstream:
                 self.finished_streams += 1
 
 
-def _completion_id() -> str:
-    return f"chatcmpl-fake{time.monotonic_ns()}"
-
-
-def _prompt_tokens(body: dict) -> int:
-    messages = body.get("messages") or []
-    return sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
-
-
-def _chunk(cid: str, model: str, delta: dict, finish: str | None, with_usage: bool) -> dict:
-    chunk = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    if with_usage:
-        chunk["usage"] = None
-    return chunk
+_STORED = re.compile(r"/responses/([^/?]+)(/input_items|/cancel)?(?:\?.*)?$")
 
 
 def _make_handler(fake: FakeUpstream):
@@ -227,17 +220,41 @@ def _make_handler(fake: FakeUpstream):
 
         def do_GET(self):
             fake._record(RecordedRequest("GET", self.path, Headers(list(self.headers.items())), None))
-            if not self.path.rstrip("/").endswith("/models"):
-                return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
-            models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ("gpt-4o-mini", "gpt-4o")]
-            self._send_json(200, {"object": "list", "data": models})
+            if self.path.rstrip("/").endswith("/models"):
+                models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in fake.models]
+                return self._send_json(200, {"object": "list", "data": models})
+            if (stored := _STORED.search(self.path)) and stored.group(1) in fake.responses:
+                response = fake.responses[stored.group(1)]
+                if stored.group(2) == "/input_items":
+                    item = {"id": "msg_input", "type": "message", "role": "user", "status": "completed",
+                            "content": [{"type": "input_text", "text": str(response["_input"])}]}
+                    return self._send_json(200, {"object": "list", "data": [item], "first_id": "msg_input",
+                                                 "last_id": "msg_input", "has_more": False})
+                return self._send_json(200, {k: v for k, v in response.items() if not k.startswith("_")})
+            self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
+
+        def do_DELETE(self):
+            fake._record(RecordedRequest("DELETE", self.path, Headers(list(self.headers.items())), None))
+            stored = _STORED.search(self.path)
+            if stored and not stored.group(2) and fake.responses.pop(stored.group(1), None) is not None:
+                return self._send_json(200, {"id": stored.group(1), "object": "response.deleted", "deleted": True})
+            self._send_error(404, f"No response found with id '{stored.group(1) if stored else ''}'.",
+                             "invalid_request_error")
 
         def do_POST(self):
             body = self._read_body()
             fake._record(RecordedRequest("POST", self.path, Headers(list(self.headers.items())), body))
-            if not self.path.endswith("/chat/completions"):
+            if (stored := _STORED.search(self.path)) and stored.group(2) == "/cancel":
+                if stored.group(1) not in fake.responses:
+                    return self._send_error(404, "No such response.", "invalid_request_error")
+                fake.responses[stored.group(1)]["status"] = "cancelled"
+                return self._send_json(200, {k: v for k, v in fake.responses[stored.group(1)].items()
+                                             if not k.startswith("_")})
+            endpoint = next((e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.endswith(e)),
+                            None)
+            if endpoint is None:
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             behaviour = fake._next_behaviour()
             if behaviour.delay and fake._stopping.wait(behaviour.delay):
@@ -256,42 +273,28 @@ def _make_handler(fake: FakeUpstream):
                 self.wfile.write(data)
                 return
             body = body or {}
+            if endpoint == "/embeddings":
+                return self._send_json(200, fake_wire.embeddings(body))
+            if endpoint == "/responses":
+                if body.get("stream"):
+                    frames = fake_wire.response_frames(body, behaviour.reply)
+                    fake.keep_response(frames[-1][1]["response"], body)
+                    return self._stream(frames, behaviour)
+                return self._send_json(200, fake.keep_response(fake_wire.response_object(body, behaviour.reply),
+                                                               body))
             if body.get("stream"):
-                return self._stream(body, behaviour)
-            self._complete(body, behaviour)
-
-        def _usage(self, body: dict, completion_tokens: int) -> dict:
-            prompt = _prompt_tokens(body)
-            return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-                    "total_tokens": prompt + completion_tokens}
-
-        def _complete(self, body: dict, behaviour: Behaviour) -> None:
-            words = behaviour.words()
-            payload = {
-                "id": _completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "gpt-4o-mini"),
-                "system_fingerprint": "fp_fake",
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": behaviour.reply, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }],
-                "usage": self._usage(body, len(words)),
-            }
-            self._send_json(200, payload)
+                return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
+            self._send_json(200, fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls))
 
         def _write_chunk(self, data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        def _write_event(self, payload) -> None:
+        def _write_event(self, name: str | None, payload) -> None:
             text = payload if isinstance(payload, str) else json.dumps(payload)
-            self._write_chunk(f"data: {text}\n\n".encode())
+            self._write_chunk((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
 
-        def _stream(self, body: dict, behaviour: Behaviour) -> None:
+        def _stream(self, frames: list, behaviour: Behaviour) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
@@ -300,36 +303,28 @@ def _make_handler(fake: FakeUpstream):
             self.end_headers()
             fake._stream_opened(+1)
             try:
-                self._send_stream(body, behaviour)
+                self._send_frames(frames, behaviour)
             finally:
                 fake._stream_opened(-1)
 
-        def _send_stream(self, body: dict, behaviour: Behaviour) -> None:
-            cid, model = _completion_id(), body.get("model", "gpt-4o-mini")
-            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            words = behaviour.words()
+        def _send_frames(self, frames: list, behaviour: Behaviour) -> None:
+            sent = 0
             try:
-                self._write_event(_chunk(cid, model, {"role": "assistant", "content": ""}, None, with_usage))
-                for sent, word in enumerate(words):
-                    if behaviour.cut_after is not None and sent == behaviour.cut_after:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        self.close_connection = True
-                        return
-                    if behaviour.end_early_after is not None and sent == behaviour.end_early_after:
-                        self._write_chunk(b"")
-                        return
-                    if behaviour.wait_for is not None:
-                        behaviour.wait_for.wait(30)
-                    elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
-                        return
-                    self._write_event(_chunk(cid, model, {"content": word}, None, with_usage))
-                self._write_event(_chunk(cid, model, {}, "stop", with_usage))
-                if with_usage:
-                    final = _chunk(cid, model, {}, None, False)
-                    final["choices"] = []
-                    final["usage"] = self._usage(body, len(words))
-                    self._write_event(final)
-                self._write_event("[DONE]")
+                for name, payload, carries_reply in frames:
+                    if carries_reply:
+                        if behaviour.cut_after is not None and sent == behaviour.cut_after:
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            self.close_connection = True
+                            return
+                        if behaviour.end_early_after is not None and sent == behaviour.end_early_after:
+                            self._write_chunk(b"")
+                            return
+                        if behaviour.wait_for is not None:
+                            behaviour.wait_for.wait(30)
+                        elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
+                            return
+                        sent += 1
+                    self._write_event(name, payload)
                 self._write_chunk(b"")
             except (BrokenPipeError, ConnectionResetError, OSError):
                 fake._count_stream(aborted=True)

@@ -1,0 +1,26 @@
+"""OpenAI's embeddings on /v1, from the embedding models of the catalogue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from guard.credentials import credentials
+from models import catalogue
+from routes.openai_compat import known_model
+from routes.schemas.openai import OPENAI_ERRORS
+from routes.schemas.responses import EmbeddingRequest
+from upstream import chat_client
+from web.openapi import documented
+from web.validation import json_body
+
+bp = Blueprint("embeddings", __name__)
+
+
+@bp.post("/embeddings")
+@documented(responses={200: dict, **OPENAI_ERRORS}, tags=["OpenAI-compatible"])
+@json_body(EmbeddingRequest)
+def create_embeddings(body: EmbeddingRequest):
+    """Create embeddings for a text or a list of texts."""
+    known_model(body.model, catalogue().embedding_names)
+    answer = chat_client().embed(body.model_dump(exclude_unset=True, exclude_none=True), credentials().upstream_key())
+    return current_app.json.response(answer)

@@ -1,0 +1,91 @@
+"""OpenAI's Responses API on /v1: create (plain or streamed), and the calls on a stored response."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from errors import ApiError, NotFound
+from guard.credentials import credentials
+from guard.ownership import ownership
+from routes.openai_compat import known_model
+from routes.schemas.openai import OPENAI_ERRORS, render_openai_error
+from routes.schemas.responses import ResponseRequest
+from upstream import UpstreamStream, chat_client
+from web import sse
+from web.openapi import documented
+from web.streaming import relay, streamed_response
+from web.validation import json_body
+
+bp = Blueprint("responses", __name__)
+
+TAGS = ["OpenAI-compatible"]
+KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
+
+
+def _relayed(upstream: UpstreamStream, seen: dict):
+    for event in upstream:  # byte for byte, `event:` lines and all
+        seen["sequence"] = event.chunk.get("sequence_number", seen["sequence"])
+        yield event.block
+
+
+def _error_event(error: ApiError, seen: dict) -> bytes:
+    # The Responses API's own error event, which its SDKs surface as such.
+    fields = render_openai_error(error)[0]["error"]
+    return sse.named_event("error", {"type": "error", "code": fields["code"], "message": fields["message"],
+                                     "param": fields["param"], "sequence_number": seen["sequence"] + 1})
+
+
+@bp.post("/responses")
+@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", tags=TAGS)
+@json_body(ResponseRequest)
+def create_response(body: ResponseRequest):
+    """Create a model response with OpenAI's Responses API, plain or streamed."""
+    known_model(body.model)
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    key, owners = credentials().upstream_key(), credentials().identities()
+    if not body.stream:
+        answer = chat_client().respond(payload, key)
+        ownership().claim("response", answer.get("id"), owners, KEPT_FOR)
+        return current_app.json.response(answer)
+    upstream = chat_client().stream_response(payload, key)
+    ownership().claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
+    seen = {"sequence": -1}
+    frames = relay(upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen))
+    return streamed_response(frames, "text/event-stream")
+
+
+def _owned(response_id: str) -> str:
+    if not ownership().owns("response", response_id, credentials().identities()):
+        # What OpenAI answers for an id it does not know: another caller's response does not exist here.
+        raise NotFound(f"No response found with id '{response_id}'.", code=None, param="response_id")
+    return f"/responses/{response_id}"
+
+
+@bp.get("/responses/<response_id>")
+@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+def retrieve_response(response_id: str):
+    """Show a stored response."""
+    path = _owned(response_id)
+    return chat_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+
+
+@bp.delete("/responses/<response_id>")
+@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+def delete_response(response_id: str):
+    """Delete a stored response."""
+    return chat_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
+
+
+@bp.get("/responses/<response_id>/input_items")
+@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+def list_input_items(response_id: str):
+    """List the input items of a stored response."""
+    path = _owned(response_id) + "/input_items"
+    return chat_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+
+
+@bp.post("/responses/<response_id>/cancel")
+@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+def cancel_response(response_id: str):
+    """Cancel a response running in the background."""
+    return chat_client().stored("POST", _owned(response_id) + "/cancel", credentials().upstream_key())

@@ -1,0 +1,138 @@
+"""/v1/responses and /v1/embeddings: relayed like /v1/chat/completions, guarded the same, stored responses
+visible to their maker only."""
+
+import json
+
+import pytest
+
+from tests.support.keys import SERVER_KEY, secret
+
+TOKEN_A = secret("tok-a-" + "7" * 30)
+TOKEN_B = secret("tok-b-" + "8" * 30)
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sse_blocks(body: bytes) -> list[tuple[str, dict]]:
+    blocks = [block for block in body.split(b"\n\n") if block]
+    events = []
+    for block in blocks:
+        name, data = block.split(b"\n")
+        assert name.startswith(b"event: ") and data.startswith(b"data: ")
+        events.append((name[7:].decode(), json.loads(data[6:])))
+    return events
+
+
+def test_a_plain_response_is_openais_answer(client, upstream):
+    answer = client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "Say hello", "store": True})
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["object"] == "response" and body["status"] == "completed"
+    assert body["output"][0]["content"][0]["text"] == "Hello from the fake upstream."
+    sent = upstream.requests_to("POST", "/responses")[-1]
+    assert sent.body == {"model": "gpt-4o-mini", "input": "Say hello", "store": True}
+    assert sent.headers["Authorization"] == f"Bearer {SERVER_KEY}"
+
+
+def test_a_streamed_response_is_relayed_event_by_event(client, upstream):
+    streamed = client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "Say hello", "stream": True})
+    assert streamed.status_code == 200 and streamed.mimetype == "text/event-stream"
+    events = sse_blocks(streamed.get_data())
+    names = [name for name, _ in events]
+    assert names[0] == "response.created" and names[-1] == "response.completed"
+    deltas = [data["delta"] for name, data in events if name == "response.output_text.delta"]
+    assert "".join(deltas) == "Hello from the fake upstream." and len(deltas) == 5
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+
+
+def test_reasoning_models_get_no_sampling_on_responses(client, upstream):
+    client.post("/v1/responses", json={"model": "o4-mini", "input": "x", "temperature": 0.2, "top_p": 0.3,
+                                       "max_output_tokens": 20})
+    sent = upstream.requests_to("POST", "/responses")[-1].body
+    assert "temperature" not in sent and "top_p" not in sent and sent["max_output_tokens"] == 20
+
+
+def test_unknown_models_and_bad_fields_are_openai_errors(client, upstream):
+    unknown = client.post("/v1/responses", json={"model": "gpt-9", "input": "x"})
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "model_not_found"
+    bad = client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "max_output_tokens": "10"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "max_output_tokens"
+    assert upstream.requests_to("POST", "/responses") == []
+
+
+def test_a_failure_mid_stream_ends_with_the_responses_error_event(client, upstream):
+    upstream.queue(cut_after=2)
+    events = sse_blocks(client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True})
+                        .get_data())
+    name, error = events[-1]
+    assert name == "error" and error["type"] == "error" and error["code"] == "upstream_error"
+    assert error["sequence_number"] == events[-2][1]["sequence_number"] + 1
+    assert "response.completed" not in [n for n, _ in events]
+
+
+def test_failures_before_the_stream_get_their_real_status(client, upstream):
+    upstream.queue(status=429, retry_after="3")
+    refused = client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"
+    assert refused.get_json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_usage_goes_to_the_ledger_and_the_token_limit(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A,), token_limit="1000/hour").test_client()
+    client.post("/v1/responses", json={"model": "gpt-4o", "input": "one two three", "max_output_tokens": 10},
+                headers=auth(TOKEN_A))
+    client.post("/v1/responses", json={"model": "gpt-4o", "input": "four", "stream": True, "max_output_tokens": 10},
+                headers=auth(TOKEN_A)).get_data()
+    client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": ["a b", "c"]},
+                headers=auth(TOKEN_A))
+    usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]
+    assert usage["gpt-4o"] == {"prompt_tokens": 3 + 1, "completion_tokens": 5 + 5, "total_tokens": 14, "calls": 2,
+                               "estimated_calls": 0}
+    assert usage["text-embedding-3-small"] == {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
+                                               "calls": 1, "estimated_calls": 0}
+    last = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"},
+                       headers=auth(TOKEN_A))
+    assert last.headers["X-RateLimit-Remaining-Tokens"] == str(1000 - 17 - 1)  # what was spent, then this call
+
+
+def test_a_stored_response_is_its_makers_only(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine"}, headers=auth(TOKEN_A)).get_json()
+    streamed = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine too", "stream": True},
+                           headers=auth(TOKEN_A))
+    streamed_id = sse_blocks(streamed.get_data())[0][1]["response"]["id"]
+    for response_id in (made["id"], streamed_id):
+        assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_A)).get_json()["id"] == response_id
+        items = client.get(f"/v1/responses/{response_id}/input_items", headers=auth(TOKEN_A)).get_json()
+        assert items["object"] == "list" and items["data"][0]["role"] == "user"
+        for method, path in (("get", ""), ("get", "/input_items"), ("post", "/cancel"), ("delete", "")):
+            other = getattr(client, method)(f"/v1/responses/{response_id}{path}", headers=auth(TOKEN_B))
+            assert other.status_code == 404 and other.get_json()["error"]["message"].startswith("No response found")
+    reads = len(upstream.requests_to("GET", made["id"]))
+    assert client.post(f"/v1/responses/{made['id']}/cancel", headers=auth(TOKEN_A)).get_json()["status"] == "cancelled"
+    deleted = client.delete(f"/v1/responses/{made['id']}", headers=auth(TOKEN_A)).get_json()
+    assert deleted == {"id": made["id"], "object": "response.deleted", "deleted": True}
+    assert len(upstream.requests_to("GET", made["id"])) == reads  # B's attempts never reached the upstream
+
+
+def test_embeddings_are_relayed_from_the_embedding_catalogue(client, upstream):
+    answer = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "hello world",
+                                                 "dimensions": 4})
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["object"] == "list" and len(body["data"][0]["embedding"]) == 4
+    assert body["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+    chat_model = client.post("/v1/embeddings", json={"model": "gpt-4o", "input": "x"})
+    assert chat_model.status_code == 404 and chat_model.get_json()["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("body, param", [({"model": "text-embedding-3-small"}, "input"),
+                                         ({"model": "text-embedding-3-small", "input": 5}, "input"),
+                                         ({"model": "text-embedding-3-small", "input": "x", "dimensions": 0},
+                                          "dimensions")])
+def test_bad_embedding_requests_are_400(client, upstream, body, param):
+    response = client.post("/v1/embeddings", json=body)
+    assert response.status_code == 400 and response.get_json()["error"]["param"].startswith(param)
+    assert upstream.requests_to("POST", "/embeddings") == []
