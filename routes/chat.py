@@ -8,6 +8,7 @@ from errors import UpstreamFailed
 from guard.credentials import credentials
 from models import catalogue
 from routes.schemas.core import ChatRequest
+from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
 from web import sse
 from web.streaming import relay, streamed_response
@@ -20,7 +21,8 @@ def upstream_payload(body: ChatRequest) -> dict:
     """The chat completion request for `body`, on a model from the catalogue."""
     history = [turn.model_dump() for turn in body.messages]
     return {"model": catalogue().resolve(body.model),
-            "messages": history + [{"role": "user", "content": body.message}]}
+            "messages": history + [{"role": "user", "content": body.message}],
+            **body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)}
 
 
 def _usage(usage: dict | None) -> dict:

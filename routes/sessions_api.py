@@ -10,6 +10,7 @@ from config import current_settings
 from errors import ApiError, BadRequest, NotFound, Unauthorized
 from guard.credentials import credentials
 from models import catalogue
+from routes.schemas.sampling import SAMPLING_FIELDS
 from routes.schemas.sessions import (
     CreatedSession,
     CreateSessionRequest,
@@ -92,7 +93,8 @@ def chat(body: SessionChatRequest):
     model = catalogue().resolve(body.model)
     turn = Turn.begin(owned_sessions(), body.session_id, credentials().identities(body.api_key),
                       body.developer_message, body.user_message)
-    upstream = chat_client().stream({"model": model, "messages": turn.messages},
+    sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
+    upstream = chat_client().stream({"model": model, "messages": turn.messages, **sampling},
                                     credentials().upstream_key(body_key=body.api_key))
     headers = {"X-Session-ID": turn.start().session_id}
     if not current_settings().rate_limit:  # our own RATE_LIMIT's figures replace the upstream's

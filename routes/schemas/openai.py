@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from errors import ApiError, ErrorShape
+from routes.schemas.sampling import MaxTokens, Penalty, ResponseFormat, Seed, Stop, Temperature, TopP
 from web.openapi import CATALOGUE_MODEL
-from web.validation import JsonInt, json_int
+from web.validation import json_int
 
 
 class OpenAIError(BaseModel):
@@ -52,8 +53,6 @@ class StreamOptions(BaseModel):
     include_usage: bool | None = None
 
 
-Penalty = Annotated[float, Field(ge=-2, le=2)]
-PositiveInt = json_int(ge=1)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -67,15 +66,15 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     messages: list[Message] = Field(min_length=1)
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     n: json_int(ge=1, le=128) | None = None
-    max_tokens: PositiveInt | None = None
-    max_completion_tokens: PositiveInt | None = None
-    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    seed: JsonInt | None = None
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    stop: Stop | None = None
+    seed: Seed | None = None
     user: str | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None

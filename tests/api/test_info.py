@@ -70,3 +70,14 @@ def test_models_and_default_can_come_from_settings(make_app):
 def test_cors_allows_all_origins_unless_narrowed(make_app, origins, origin, allowed):
     response = make_app(allow_origins=origins).test_client().get("/models", headers={"Origin": origin})
     assert response.headers.get("Access-Control-Allow-Origin") == allowed
+
+
+def test_models_auto_is_the_upstreams_own_list(make_app, upstream, caplog):
+    upstream.models = ["llama3:8b", "qwen2.5:7b"]
+    client = make_app(models_auto=True).test_client()
+    assert client.get("/models").get_json() == {"models": ["llama3:8b", "qwen2.5:7b"], "default": "llama3:8b"}
+    assert "default model 'gpt-4o-mini' is not among the upstream's 2 models" in caplog.text
+    assert client.post("/chat", json={"message": "hi", "model": "qwen2.5:7b"}).status_code == 200
+    assert client.post("/chat", json={"message": "hi", "model": "gpt-4o"}).status_code == 400
+    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == ["llama3:8b", "qwen2.5:7b"]
+    assert len(upstream.requests_to("GET", "/models")) == 1  # read once per MODELS_REFRESH

@@ -17,4 +17,5 @@ def test_node_sdk_creates_streams_and_raises(upstream, tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"created": "Hello from the fake upstream.", "streamed": "Hello from the fake upstream.",
                       "usage": {"prompt_tokens": 1, "completion_tokens": 5, "total_tokens": 6},
-                      "errorClass": "NotFoundError"}
+                      "errorClass": "NotFoundError", "responded": "Hello from the fake upstream.",
+                      "firstEvent": "response.created", "lastEvent": "response.completed", "deltas": 5}

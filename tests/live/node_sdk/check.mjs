@@ -1,4 +1,4 @@
-// The official openai npm package against the service: create, stream, an error class.
+// The official openai npm package against the service: create, stream, an error class, a Responses stream.
 // Prints one JSON line for tests/test_openai_node_sdk.py to check.
 import OpenAI from "openai";
 
@@ -21,4 +21,16 @@ try {
 } catch (error) {
   errorClass = error.constructor.name;
 }
-console.log(JSON.stringify({ created: created.choices[0].message.content, streamed, usage, errorClass }));
+// The Responses API, streamed, as today's JavaScript libraries call it by default.
+const events = [];
+let responded = "";
+const responseStream = await client.responses.create({ model: "gpt-4.1-mini", input: "Hello", stream: true });
+for await (const event of responseStream) {
+  events.push(event.type);
+  if (event.type === "response.output_text.delta") responded += event.delta;
+}
+console.log(JSON.stringify({
+  created: created.choices[0].message.content, streamed, usage, errorClass,
+  responded, firstEvent: events[0], lastEvent: events[events.length - 1],
+  deltas: events.filter((type) => type === "response.output_text.delta").length,
+}));

@@ -1,0 +1,21 @@
+"""The sampling parameters every chat surface takes, typed once: OpenAI's names, ranges and types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from web.validation import JsonInt, json_int
+
+Temperature = Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0 to 2.")]
+TopP = Annotated[float, Field(ge=0, le=1, description="Nucleus sampling, 0 to 1.")]
+MaxTokens = Annotated[json_int(ge=1), Field(description="The most tokens the reply may have.")]
+Penalty = Annotated[float, Field(ge=-2, le=2)]
+Stop = str | Annotated[list[str], Field(max_length=4)]
+Seed = JsonInt
+ResponseFormat = dict[str, Any]
+
+# What the core and sessions surfaces pass on to the upstream, with the model's quirks applied.
+SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "stop", "seed",
+                   "response_format")
