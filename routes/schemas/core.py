@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from errors import ApiError, ErrorShape
-from routes.schemas.sampling import MaxTokens, Penalty, ResponseFormat, Seed, Stop, Temperature, TopP
+from routes.schemas.sampling import SamplingFields
 from web.openapi import CATALOGUE_MODEL
 
 
@@ -34,7 +34,7 @@ class ChatMessage(BaseModel):
     content: str
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(SamplingFields):
     """A new user message, with the conversation so far."""
 
     model_config = ConfigDict(strict=True)
@@ -44,14 +44,6 @@ class ChatRequest(BaseModel):
     model: str | None = Field(default=None, description="A model from GET /models; default: the catalogue's default.",
                               json_schema_extra=CATALOGUE_MODEL)
     messages: list[ChatMessage] = Field(default_factory=list, description="Conversation history.")
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    max_tokens: MaxTokens | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
-    stop: Stop | None = None
-    seed: Seed | None = None
-    response_format: ResponseFormat | None = None
 
     @field_validator("message")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from web.validation import JsonInt, json_int
 
@@ -19,3 +19,18 @@ ResponseFormat = dict[str, Any]
 # What the core and sessions surfaces pass on to the upstream, with the model's quirks applied.
 SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "stop", "seed",
                    "response_format")
+
+
+class SamplingFields(BaseModel):
+    """The sampling parameters, for a request model of a surface to take as its own."""
+
+    model_config = ConfigDict(strict=True)
+
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    max_tokens: MaxTokens | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    stop: Stop | None = None
+    seed: Seed | None = None
+    response_format: ResponseFormat | None = None

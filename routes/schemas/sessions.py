@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from errors import ApiError, ErrorShape, InvalidBody
-from routes.schemas.sampling import MaxTokens, Penalty, ResponseFormat, Seed, Stop, Temperature, TopP
+from routes.schemas.sampling import SamplingFields
 from web.openapi import CATALOGUE_MODEL
 
 # FastAPI's words for routing errors, which seed 002's clients have seen.
@@ -78,7 +78,7 @@ class Deleted(BaseModel):
     message: str
 
 
-class SessionChatRequest(BaseModel):
+class SessionChatRequest(SamplingFields):
     """One user message in a server-side conversation."""
 
     model_config = ConfigDict(strict=True)
@@ -90,14 +90,6 @@ class SessionChatRequest(BaseModel):
     api_key: str | None = Field(default=None, description="Your own OpenAI key (never stored or logged).",
                                 json_schema_extra=KEY_SCHEMA)
     session_id: str | None = Field(default=None, description="Continue this session; a new one if absent.")
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    max_tokens: MaxTokens | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
-    stop: Stop | None = None
-    seed: Seed | None = None
-    response_format: ResponseFormat | None = None
 
 
 class TestKeyRequest(BaseModel):
