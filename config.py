@@ -10,6 +10,7 @@ from dotenv import dotenv_values
 from flask import current_app
 
 MIB = 1024 * 1024
+PLACEHOLDER_KEY = "sk-REPLACE_ME"  # .env.example's: a key nobody has
 SERVICE_NAME = "OpenAI Chat API"
 VERSION = "1.0.0"
 _KEY = "settings"
@@ -25,6 +26,7 @@ class Settings:
 
     # The upstream OpenAI-compatible API.
     openai_api_key: str | None = None
+    placeholder_key: bool = False  # the key was .env.example's placeholder, which counts as none
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 1
@@ -38,6 +40,9 @@ class Settings:
 
     # HTTP behaviour.
     port: int = 5000
+    web_concurrency: int = 2  # gunicorn workers
+    graceful_timeout: float | None = None  # seconds streams get to finish at SIGTERM; None: the upstream timeout
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For is believed
     allow_origins: tuple[str, ...] = ("*",)
     max_request_bytes: int = 10 * MIB
     max_messages: int = 2048  # messages in one request
@@ -65,6 +70,26 @@ class Settings:
     completion_reservation: int = 1024  # tokens a call reserves for its reply when it sets no max_tokens
     auth_failure_limit: str = "20/minute"  # failed authentications per client address
     metrics_dir: str | None = None  # prometheus multiprocess directory
+
+    @property
+    def stream_grace(self) -> float:
+        """Seconds open streams get to finish when the server is told to stop."""
+        return self.upstream_timeout if self.graceful_timeout is None else self.graceful_timeout
+
+    def warnings(self) -> list[str]:
+        """What an operator should hear once at start: settings that work, but not as they may think."""
+        said = []
+        if self.placeholder_key:
+            said.append("The upstream key is .env.example's placeholder (sk-REPLACE_ME): it counts as no key. "
+                        "Put your key in OPENAI_API_KEY_CYB_SEC.")
+        elif not self.openai_api_key:
+            said.append("No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY): only callers who bring their "
+                        "own key can chat." if self.allow_client_keys else
+                        "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY) and ALLOW_CLIENT_KEYS=false: "
+                        "no call can reach the upstream.")
+        if not self.access_control and self.openai_api_key:
+            said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
+        return said
 
     @property
     def upstream_is_openai(self) -> bool:
@@ -95,8 +120,10 @@ class Settings:
     @classmethod
     def _read(cls, env: "_Env") -> "Settings":
         key_variable = env.first_set("OPENAI_API_KEY_CYB_SEC", "OPENAI_API_KEY")
+        key = env.get(key_variable) if key_variable else None
         return cls(
-            openai_api_key=env.get(key_variable) if key_variable else None,
+            openai_api_key=None if key == PLACEHOLDER_KEY else key,
+            placeholder_key=key == PLACEHOLDER_KEY,
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
@@ -106,6 +133,9 @@ class Settings:
             embedding_models=env.csv("EMBEDDING_MODELS") or None,
             default_model=env.get(env.first_set("DEFAULT_MODEL", "OPENAI_MODEL") or ""),
             port=env.number("PORT", cls.port, int),
+            web_concurrency=env.number("WEB_CONCURRENCY", cls.web_concurrency, int),
+            graceful_timeout=env.number("GRACEFUL_TIMEOUT", None, float),
+            trusted_proxy_hops=env.number("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, int),
             allow_origins=env.csv(env.first_set("ALLOW_ORIGINS", "ALLOWED_ORIGIN") or "") or ("*",),
             max_request_bytes=env.number("MAX_REQUEST_BYTES", cls.max_request_bytes, int),
             max_messages=env.number("MAX_MESSAGES", cls.max_messages, int),
@@ -153,7 +183,8 @@ class _Env:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+            form = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {form}, not {raw!r}") from None
         if value < 0:
             raise ConfigError(f"{name} must not be negative")
         return value

@@ -89,6 +89,10 @@ class UpstreamFailed(ApiError):
     status, code, type = 502, "upstream_error", "api_error"
 
 
+class StorageUnavailable(ApiError):
+    status, code, type = 503, "storage_unavailable", "service_unavailable_error"
+
+
 class NotConfigured(ApiError):
     status, code, type = 503, "service_unavailable", "service_unavailable_error"
 
@@ -162,9 +166,22 @@ def error_response(error: ApiError) -> Response:
     return response
 
 
-def init_app(app: Flask, shapes: ErrorShapes) -> None:
-    """Send every error, expected or not, through the shape of its surface."""
+STORAGE_RETRY_AFTER = "5"
+
+
+def init_app(app: Flask, shapes: ErrorShapes, storage_errors: tuple[type[Exception], ...]) -> None:
+    """Send every error, expected or not, through the shape of its surface; storage that is down is a 503."""
     app.extensions[_KEY] = shapes
+
+    def handle_storage_down(exc: Exception):
+        # One line, no traceback: the cause is outside the service, and it recovers when storage does.
+        log.warning("storage unavailable on %s %s: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        return error_response(StorageUnavailable(
+            "The service's storage (its database or Redis) is not answering; try again in a few seconds.",
+            headers={"Retry-After": STORAGE_RETRY_AFTER}))
+
+    for storage_error in storage_errors:
+        app.register_error_handler(storage_error, handle_storage_down)
 
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError):

@@ -5,26 +5,34 @@ flags on the command line override what is set here.
 """
 
 import os
+import sys
 import tempfile
 
-from config import Settings
+from config import ConfigError, Settings
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as error:  # one line that names the variable, not a traceback per worker
+    sys.exit(f"Configuration error: {error}")
+
+# Said once, here in the master; the workers see the mark and stay quiet.
+for _warning in _settings.warnings():
+    print(f"warning: {_warning}", file=sys.stderr, flush=True)
+os.environ["CHAT_API_WARNED"] = "1"
 
 # prometheus-client's multiprocess mode: every worker writes its metrics to files in this
 # folder, and /metrics sums them. It must be in the environment before a worker imports
 # prometheus_client, so it is set here, in the master; a fresh folder per start.
-if not _settings.metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-api-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _settings.metrics_dir or tempfile.mkdtemp(prefix="chat-api-metrics-")
 
 bind = f"0.0.0.0:{_settings.port}"
-workers = 2
+workers = _settings.web_concurrency
 # A stream is mostly waiting on the upstream: gevent workers hold hundreds at once,
 # where sync workers hold one each and kill any stream longer than --timeout.
 worker_class = "gevent_worker.GeventWorkerWithRealSelect"  # gevent, made cheaper per request: see the module
 worker_connections = 2000
 timeout = 120
-graceful_timeout = 30
+graceful_timeout = round(_settings.stream_grace)  # open streams finish after SIGTERM, within this
 keepalive = 5
 # The app builds its OpenAI client inside each worker, after gevent has patched sockets.
 preload_app = False
@@ -32,6 +40,20 @@ preload_app = False
 # instances of one user would clash on it.
 control_socket_disable = True
 accesslog = None  # the app logs one line per request itself
+if _settings.log_format == "json":  # gunicorn's own lines too: one JSON object per line
+    logconfig_dict = {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "web.request_log.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+    }
+
+
+def post_worker_init(worker):
+    """Readiness turns 503 as soon as this worker is told to stop, while its open streams finish."""
+    from web.lifecycle import watch_stop_signals
+
+    watch_stop_signals(worker.handle_exit)
 
 
 def child_exit(server, worker):

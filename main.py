@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 from flask import Flask
 
 import config
+import db
 import errors
 import guard
 import models
@@ -12,7 +17,9 @@ import routes
 import sessions
 import upstream
 import web
-from config import Settings
+from config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,16 +28,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     config.install(app, settings)
     web.init_app(app, settings)
-    errors.init_app(app, routes.ERROR_SHAPES)
+    errors.init_app(app, routes.ERROR_SHAPES, storage_errors=db.STORAGE_ERRORS)
     call_hooks = guard.init_app(app, settings)
-    client = upstream.init_app(app, settings, call_hooks)
+    client = upstream.init_app(app, settings, call_hooks, request_headers=web.request_log.trace_headers)
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
     sessions.init_app(app, settings)
     routes.init_app(app)
+    if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
+        for warning in settings.warnings():
+            log.warning(warning)
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:  # one line that names the variable, not a traceback
+    sys.exit(f"Configuration error: {error}")
 
 if __name__ == "__main__":
     app.run(host="0.0.0.0", port=Settings.from_env().port, threaded=True)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 
 from flask import Flask, current_app, g, has_request_context, request
 
 from config import SERVICE_NAME, Settings
 from errors import Unauthorized
 
-log = logging.getLogger(__name__)
-
 # Open to everyone even with access control on: the service's description, its health, and the docs.
-PUBLIC_PATHS = frozenset({"/", "/health", "/openapi.json", "/docs", "/redoc", "/playground"})
+PUBLIC_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc",
+                          "/playground"})
 PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
 CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
 _KEY = "token_registry"
@@ -107,8 +105,6 @@ def admit(registry: TokenRegistry, settings: Settings) -> None:
 
 
 def init_app(app: Flask, settings: Settings) -> TokenRegistry:
-    """Give the app its service tokens; warn when there are none and the server key is open to all."""
+    """Give the app its service tokens."""
     registry = app.extensions[_KEY] = TokenRegistry(settings)
-    if not settings.access_control and settings.openai_api_key:
-        log.warning("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
     return registry

@@ -28,6 +28,9 @@ TIME_TO_FIRST_TOKEN = Histogram("chat_api_time_to_first_token_seconds",
 OPEN_STREAMS = Gauge("chat_api_open_streams", "Upstream streams open now", multiprocess_mode="livesum")
 TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["model", "kind"])
 RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
+UPSTREAM_ERRORS = Counter("chat_api_upstream_errors_total", "Upstream calls that failed, by cause", ["cause"])
+STREAM_OUTCOMES = Counter("chat_api_stream_outcomes_total",
+                          "Streams that ended, by how: finished, client_left, upstream_failed, stopped", ["outcome"])
 
 
 class MetricsHook(CallHook):
@@ -40,6 +43,9 @@ class MetricsHook(CallHook):
         for kind in ("prompt_tokens", "completion_tokens"):
             if amount := int(usage.get(kind) or 0):
                 TOKENS.labels(call.model, kind.removesuffix("_tokens")).inc(amount)
+
+    def on_error(self, call: Call, cause: str) -> None:
+        UPSTREAM_ERRORS.labels(cause).inc()
 
     def on_stream_open(self) -> None:
         OPEN_STREAMS.inc()
@@ -55,6 +61,11 @@ def exposition(settings: Settings) -> bytes:
         multiprocess.MultiProcessCollector(registry, path=settings.metrics_dir)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def count_stream_end(outcome: str) -> None:
+    """A stream to a client ended."""
+    STREAM_OUTCOMES.labels(outcome.replace(" ", "_")).inc()
 
 
 def count_refusal(limit: str) -> None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 
-import redis
 from flask import Flask, current_app
 
 from config import Settings
-from db import Database, transaction
+from db import Database, redis_client, transaction
 
 _KEY = "ownership"
 _SCHEMA = ("""CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, id TEXT NOT NULL, owners TEXT NOT NULL,
@@ -37,7 +36,7 @@ class SQLiteOwnership:
 
 class RedisOwnership:
     def __init__(self, url: str):
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis_client(url, decode_responses=True)
 
     def claim(self, kind: str, item_id: str, identities: frozenset[str], ttl: int) -> None:
         self.redis.set(f"owned:{kind}:{item_id}", " ".join(sorted(identities)), ex=ttl)

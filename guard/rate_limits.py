@@ -6,14 +6,15 @@ import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from config import Settings
+from db import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
-from guard.access import current_caller, is_public
+from guard.access import current_caller
 from guard.limit_storage import SQLiteStorage
 from upstream import Call, CallHook
 
@@ -21,8 +22,15 @@ from upstream import Call, CallHook
 def limit_storage(settings: Settings) -> Storage:
     """Counters every worker shares: Redis when configured, else the SQLite file of the sessions."""
     if settings.redis_url:
-        return RedisStorage(settings.redis_url)
+        return RedisStorage(settings.redis_url, **REDIS_TIMEOUTS)
     return SQLiteStorage(f"sqlite:///{settings.session_db_path}")
+
+
+def spends_key(view):
+    """Mark a view whose requests reach the upstream: RATE_LIMIT counts those, and nothing else (not health,
+    info, docs, models, usage or metrics)."""
+    view.spends_key = True
+    return view
 
 
 def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str = "") -> dict[str, str]:
@@ -51,8 +59,9 @@ class RateLimits(CallHook):
         self._on_refusal = on_refusal  # told the limit's name at each refusal
 
     def admit(self) -> None:
-        """Count this request against the caller's request rate (public pages aside); refuse it when over."""
-        if self.requests is not None and request.method != "OPTIONS" and not is_public(request.path):
+        """Count a request that spends the key against the caller's request rate; refuse it when over."""
+        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+        if self.requests is not None and getattr(view, "spends_key", False):
             g.rate_limit_headers = self._check_request()
 
     def _check_request(self) -> dict[str, str]:
@@ -94,12 +103,13 @@ class RateLimits(CallHook):
         if self not in call.notes:
             return
         key, expiry, reserved, window_ends = call.notes.pop(self)
-        same_window = abs(self.storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
-        # In the window the reservation was made in, give back what was not spent (or take the excess);
-        # once that window has ended, only an excess is owed, to the new one.
-        change = spent - reserved if same_window else max(0, spent - reserved)
-        if change:
-            self.storage.incr(key, expiry, amount=change)
+        with outage_noted(f"token budget settlement of {spent} spent against {reserved} reserved on {key}"):
+            same_window = abs(self.storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
+            # In the window the reservation was made in, give back what was not spent (or take the excess);
+            # once that window has ended, only an excess is owed, to the new one.
+            change = spent - reserved if same_window else max(0, spent - reserved)
+            if change:
+                self.storage.incr(key, expiry, amount=change)
 
 
 class AuthFailureLimit:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Flask, current_app
 
 from config import Settings
-from db import Database, transaction
+from db import Database, outage_noted, redis_client, transaction
 from guard.access import current_caller
 from upstream import Call, CallHook
 
@@ -58,7 +57,7 @@ class RedisLedger:
     PREFIX = "usage:"
 
     def __init__(self, url: str):
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis_client(url, decode_responses=True)
 
     def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -83,7 +82,9 @@ class LedgerHook(CallHook):
         self.ledger = ledger
 
     def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
-        self.ledger.record(current_caller(), call.model, usage, estimated)
+        caller = current_caller()
+        with outage_noted(f"usage of {caller} on {call.model}: {usage}"):
+            self.ledger.record(caller, call.model, usage, estimated)
 
 
 def init_app(app: Flask, settings: Settings) -> SQLiteLedger | RedisLedger:

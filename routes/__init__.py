@@ -12,6 +12,7 @@ from routes import (
     chat,
     docs,
     embeddings,
+    health,
     info,
     metrics,
     openai_compat,
@@ -35,8 +36,10 @@ class Surface:
 
 
 SURFACES = (
-    Surface("/", CORE_ERROR, (info.bp, chat.bp, service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
-    Surface("/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004: OpenAI's error object
+    # seed 000: {"error": "<sentence>"}, and everything that is not another surface's
+    Surface("/", CORE_ERROR, (info.bp, health.bp, chat.bp, service_info.bp, usage.bp, metrics.bp, docs.bp,
+                              playground.bp)),
+    Surface("/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004: OpenAI's error
     Surface("/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
     Surface("/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message with an error code
 )

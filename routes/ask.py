@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from errors import ApiError
 from guard.credentials import credentials
+from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.ask import AskError, AskRequest, error_code
 from upstream import UpstreamStream, chat_client
@@ -28,6 +29,7 @@ def _error_line(error: ApiError) -> bytes:
 
 
 @bp.post("")
+@spends_key
 @documented(responses={400: AskError, 401: AskError, 413: AskError, 415: AskError, 429: AskError,
                        502: AskError, 503: AskError, 504: AskError}, streams="text/plain", tags=["Simple backend"])
 @json_body(AskRequest)

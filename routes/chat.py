@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from errors import UpstreamFailed
 from guard.credentials import credentials
+from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.core import ChatRequest
 from routes.schemas.sampling import SAMPLING_FIELDS
@@ -31,6 +32,7 @@ def _usage(usage: dict | None) -> dict:
 
 
 @bp.post("/chat")
+@spends_key
 @json_body(ChatRequest)
 def chat(body: ChatRequest):
     """Create chat completion."""
@@ -56,6 +58,7 @@ def _content_frames(upstream: UpstreamStream):
 
 
 @bp.post("/chat/stream")
+@spends_key
 @json_body(ChatRequest)
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from guard.credentials import credentials
+from guard.rate_limits import spends_key
 from models import catalogue
 from routes.openai_compat import known_model
 from routes.schemas.openai import OPENAI_ERRORS
@@ -17,6 +18,7 @@ bp = Blueprint("embeddings", __name__)
 
 
 @bp.post("/embeddings")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, tags=["OpenAI-compatible"])
 @json_body(EmbeddingRequest)
 def create_embeddings(body: EmbeddingRequest):

@@ -1,10 +1,9 @@
-"""The core surface's information endpoints: GET /, /health, /models."""
+"""The core surface's information endpoints: GET / and /models."""
 
 from flask import Blueprint, current_app
 
 from config import SERVICE_NAME, VERSION
 from models import catalogue
-from upstream import chat_client
 from web.openapi import operations, summary_of
 
 bp = Blueprint("info", __name__)
@@ -24,18 +23,6 @@ def index():
         "description": "REST API for OpenAI GPT models",
         "endpoints": endpoint_map(),
         "documentation": "See README.md for usage examples",
-    }
-
-
-@bp.get("/health")
-def health():
-    """Check API health status."""
-    settings = chat_client().settings
-    return {
-        "status": "healthy",
-        "service": SERVICE_NAME,
-        "provider": "OpenAI",
-        "upstream_key_configured": bool(settings.openai_api_key),
     }
 
 

@@ -12,4 +12,5 @@ bp = Blueprint("metrics", __name__)
 @bp.get("/metrics")
 def metrics():
     """Show Prometheus metrics."""
-    return Response(exposition(current_settings()), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: Flask would add a second charset to the one the constant has.
+    return Response(exposition(current_settings()), content_type=CONTENT_TYPE_LATEST)

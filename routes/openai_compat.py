@@ -6,6 +6,7 @@ from flask import Blueprint, current_app
 
 from errors import ApiError, NotFound
 from guard.credentials import credentials
+from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.openai import (
     OPENAI_ERRORS,
@@ -56,6 +57,7 @@ def _error_event(error: ApiError) -> bytes:
 
 
 @bp.post("/chat/completions")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", tags=TAGS)
 @json_body(ChatCompletionRequest)
 def chat_completions(body: ChatCompletionRequest):

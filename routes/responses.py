@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, request
 from errors import ApiError, NotFound
 from guard.credentials import credentials
 from guard.ownership import ownership
+from guard.rate_limits import spends_key
 from routes.openai_compat import known_model
 from routes.schemas.openai import OPENAI_ERRORS, render_openai_error
 from routes.schemas.responses import ResponseRequest
@@ -36,6 +37,7 @@ def _error_event(error: ApiError, seen: dict) -> bytes:
 
 
 @bp.post("/responses")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", tags=TAGS)
 @json_body(ResponseRequest)
 def create_response(body: ResponseRequest):
@@ -62,6 +64,7 @@ def _owned(response_id: str) -> str:
 
 
 @bp.get("/responses/<response_id>")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
 def retrieve_response(response_id: str):
     """Show a stored response."""
@@ -70,6 +73,7 @@ def retrieve_response(response_id: str):
 
 
 @bp.delete("/responses/<response_id>")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
 def delete_response(response_id: str):
     """Delete a stored response."""
@@ -77,6 +81,7 @@ def delete_response(response_id: str):
 
 
 @bp.get("/responses/<response_id>/input_items")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
 def list_input_items(response_id: str):
     """List the input items of a stored response."""
@@ -85,6 +90,7 @@ def list_input_items(response_id: str):
 
 
 @bp.post("/responses/<response_id>/cancel")
+@spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
 def cancel_response(response_id: str):
     """Cancel a response running in the background."""

@@ -9,6 +9,7 @@ from flask import Blueprint
 from config import current_settings
 from errors import ApiError, BadRequest, NotFound, Unauthorized
 from guard.credentials import credentials
+from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.sampling import SAMPLING_FIELDS
 from routes.schemas.sessions import (
@@ -83,6 +84,7 @@ def _error_text(error: ApiError) -> bytes:
 
 
 @bp.post("/chat")
+@spends_key
 @documented(responses={400: Detail, 401: Detail, 422: ValidationDetail, 429: Detail, 502: Detail, 503: Detail,
                        504: Detail}, streams="text/plain", tags=TAGS)
 @json_body(SessionChatRequest)
@@ -105,6 +107,7 @@ def chat(body: SessionChatRequest):
 
 
 @bp.post("/test-key")
+@spends_key
 @documented(responses={200: KeyCheck, 400: Detail, 422: ValidationDetail}, tags=TAGS)
 @json_body(TestKeyRequest)
 def test_key(body: TestKeyRequest):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import orjson
-import redis
 
+from db import redis_client
 from sessions.store import Session, kept_messages, new_session_id, now
 
 # One script, so a turn is appended, capped and its expiry renewed atomically, and
@@ -28,7 +28,7 @@ class RedisSessionStore:
     ACTIVE = "sessions:active"  # sorted by last activity, for counting without a scan
 
     def __init__(self, url: str, ttl_seconds: int, max_messages: int):
-        self.redis = redis.Redis.from_url(url)
+        self.redis = redis_client(url)
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
         self._append = self.redis.register_script(_APPEND_TURN)

@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import httpx2
 import openai
@@ -51,9 +52,11 @@ _KEY = "chat_client"
 class ChatClient:
     """Chat completions against the configured upstream, with our errors and quirks."""
 
-    def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = ()):
+    def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = (),
+                 request_headers: Callable[[], dict[str, str]] = dict):
         self.settings = settings
         self.hooks = hooks
+        self._request_headers = request_headers  # sent with every call (our request id, for tracing)
         self._sdk: openai.OpenAI | None = None
         self._lock = threading.Lock()
 
@@ -92,6 +95,7 @@ class ChatClient:
         try:
             answer = decode_json(response.content)
         except ApiError:
+            self._tell("on_error", call, "bad_answer")
             self._tell("on_failure", call)
             raise
         for hook in self.hooks:
@@ -179,7 +183,7 @@ class ChatClient:
         return [str(model["id"]) for model in self.list_models() if isinstance(model, dict) and model.get("id")]
 
     def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
-        headers = {**_JSON_HEADERS, **self._auth_header(api_key)}
+        headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(api_key)}
         content = orjson.dumps(call.payload)
         self._admit(call)
         if self.settings.log_message_contents:
@@ -191,14 +195,20 @@ class ChatClient:
                                      options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())})
             except openai.APITimeoutError:
                 # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
+                self._tell("on_error", call, "timeout")
                 self._tell("on_usage", call, call.estimated_usage(), True)
+                log.warning("upstream %s timed out after %g s", path, self.settings.upstream_timeout)
                 raise self._translate_timeout() from None
             except openai.APIError as exc:
                 pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
                 if (attempt == self.settings.upstream_max_retries or not _worth_retrying(exc)
                         or time.monotonic() + pause >= deadline):
+                    self._tell("on_error", call, _cause_of(exc))
                     self._tell("on_failure", call)
-                    raise self._translate(exc, client_key=api_key is not None) from None
+                    error = self._translate(exc, client_key=api_key is not None)
+                    log.warning("upstream %s failed (%s): %s [upstream request id %s]", path, _cause_of(exc),
+                                error.message, _upstream_request_id(exc))
+                    raise error from None
                 log.warning("upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1,
                             type(exc).__name__, pause)
                 time.sleep(pause)
@@ -231,6 +241,23 @@ class ChatClient:
         return UpstreamFailed(f"The upstream failed with status {status}: {detail}")
 
 
+def _cause_of(exc: openai.APIError) -> str:
+    if isinstance(exc, openai.APIConnectionError):
+        return "unreachable"
+    if not isinstance(exc, openai.APIStatusError):
+        return "bad_answer"
+    if exc.status_code == 429:
+        return "rate_limited"
+    if exc.status_code in (401, 403):
+        return "rejected_key"
+    return "rejected_request" if exc.status_code < 500 else "server_error"
+
+
+def _upstream_request_id(exc: openai.APIError) -> str:
+    response = getattr(exc, "response", None)
+    return (response.headers.get("x-request-id") if response is not None else None) or "-"
+
+
 def _worth_retrying(exc: openai.APIError) -> bool:
     if isinstance(exc, openai.APIConnectionError):
         return True
@@ -247,9 +274,11 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
     return {k: (str(v) if v is not None else None) for k, v in body.items() if k in fields}
 
 
-def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...]) -> ChatClient:
-    """Give the app its one shared upstream client, which tells `hooks` about every call."""
-    client = app.extensions[_KEY] = ChatClient(settings, hooks)
+def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...],
+             request_headers: Callable[[], dict[str, str]]) -> ChatClient:
+    """Give the app its one shared upstream client, which tells `hooks` about every call and sends
+    `request_headers()` with each."""
+    client = app.extensions[_KEY] = ChatClient(settings, hooks, request_headers)
     return client
 
 

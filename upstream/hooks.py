@@ -73,6 +73,10 @@ class CallHook:
     def on_failure(self, call: Call) -> None:
         """The call failed in a way that costs nothing (refused or unreachable upstream, a bad request)."""
 
+    def on_error(self, call: Call, cause: str) -> None:
+        """The upstream failed the call: `cause` is one word (timeout, unreachable, rate_limited, rejected_key,
+        rejected_request, server_error, bad_answer, cut, unfinished, empty)."""
+
     def on_stream_open(self) -> None:
         """A stream to the upstream opened."""
 

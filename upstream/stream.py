@@ -173,12 +173,13 @@ class UpstreamStream:
         self._completion_chars = 0
         self.finished = False
         self.usage: dict | None = None
+        self.reported_usage: dict | None = None  # what the hooks were told at close: the real usage or an estimate
         self.headers = response.headers
         for hook in hooks:
             hook.on_stream_open()
         self._first = self._next_event()
         if self._first is None:
-            self.close()
+            self._failed("empty")
             raise UpstreamFailed("The upstream ended the stream without sending any event.")
 
     @property
@@ -193,6 +194,7 @@ class UpstreamStream:
             yield event
             event = self._next_event()
         if not self.finished:
+            self._failed("unfinished")
             raise UpstreamFailed("The upstream stream ended before the reply was finished.")
 
     def close(self) -> None:
@@ -205,11 +207,21 @@ class UpstreamStream:
             for hook in self._hooks:
                 hook.on_stream_close()
 
+    @property
+    def model(self) -> str:
+        return self._call.model
+
+    def _failed(self, cause: str) -> None:
+        for hook in self._hooks:
+            hook.on_error(self._call, cause)
+        self.close()
+
     def _report_usage(self) -> None:
         if self.usage:
             usage, estimated = self.usage, False
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
+        self.reported_usage = usage
         for hook in self._hooks:
             hook.on_usage(self._call, usage, estimated)
 
@@ -220,16 +232,16 @@ class UpstreamStream:
                 return None
             event = StreamEvent(block, data, decode_json(data), self._kind)
         except NotAnEventStream:
-            self.close()
+            self._failed("bad_answer")
             raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None
         except httpx2.TimeoutException:
-            self.close()
+            self._failed("timeout")
             raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
         except httpx2.HTTPError:
-            self.close()
+            self._failed("cut")
             raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
         except ApiError:
-            self.close()
+            self._failed("bad_answer")
             raise
         if event.usage:
             self.usage = event.usage

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
 from web import request_log
@@ -15,8 +16,13 @@ EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-RateLimit-Limit", "X-RateL
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """JSON through orjson, the body size cap, CORS for the allowed origins, and a logged id for every request."""
+    """JSON through orjson, the body size cap, CORS for the allowed origins, a logged id for every request, and the
+    client address from TRUSTED_PROXY_HOPS proxies."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json = OrjsonProvider(app)
     CORS(app, origins=list(settings.allow_origins), expose_headers=EXPOSED_HEADERS)
     request_log.init_app(app, settings)
+    if hops := settings.trusted_proxy_hops:
+        # The client address is the one the nearest trusted proxy saw; entries a client wrote itself
+        # stand further left in X-Forwarded-For, and are never read.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import time
@@ -19,6 +20,16 @@ _HANDLER_MARK = "_chat_api_handler"
 
 def current_request_id() -> str:
     return g.get("request_id", "-") if has_request_context() else "-"
+
+
+def trace_headers() -> dict[str, str]:
+    """Headers that carry this request's id upstream, so one id finds a call in both logs."""
+    request_id = current_request_id()
+    return {"X-Request-ID": request_id} if request_id != "-" else {}
+
+
+def _iso_time(record: logging.LogRecord) -> str:
+    return datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class RequestIdFilter(logging.Filter):
@@ -41,6 +52,9 @@ class TextFormatter(logging.Formatter):
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _iso_time(record)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
         return super().formatMessage(record)
@@ -51,7 +65,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record),
+            "time": _iso_time(record),
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", "-"),

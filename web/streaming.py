@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 
-from flask import Response, stream_with_context
+from flask import Response, g, request, stream_with_context
 
 from errors import ApiError
+from guard.access import current_caller
+from guard.metrics import count_stream_end
 from upstream import UpstreamStream
+from web.request_log import loggable_path
 
 log = logging.getLogger(__name__)
+stream_log = logging.getLogger("streams")
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -21,13 +26,30 @@ def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[
     When the client goes away the WSGI server closes this generator, and the
     `finally` closes the upstream connection straight away.
     """
+    outcome = "client left"  # unless the frames run out, or fail: the server closed us mid-way
     try:
         yield from frames
+        outcome = "finished"
     except ApiError as error:
+        outcome = "upstream failed"
         log.warning("stream failed after it started: %s", error.message)
         yield on_error(error)
     finally:
         upstream.close()
+        _log_end(upstream, outcome)
+
+
+def _log_end(upstream: UpstreamStream, outcome: str) -> None:
+    """One line when a stream ends: where, which model, whose, how, how long, how many tokens."""
+    count_stream_end(outcome)
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    usage = upstream.reported_usage or {}
+    fields = {"surface": loggable_path(request.path), "model": upstream.model, "caller": current_caller(),
+              "outcome": outcome, "duration_ms": round(seconds * 1000, 1),
+              "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0)}
+    stream_log.info("stream ended: %s %s %s %s after %.1fs, %s+%s tokens", fields["surface"], fields["model"],
+                    fields["caller"], outcome, seconds, fields["prompt_tokens"], fields["completion_tokens"],
+                    extra={"fields": fields})
 
 
 def streamed_response(body: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:

@@ -23,6 +23,8 @@ SURFACES = [
     ("get", "/api/health", None, lambda body: body["detail"]),
     ("post", "/api/test-key", {"api_key": "sk-" + "k" * 40}, lambda body: body["detail"]),
 ]
+SPENDING = [surface for surface in SURFACES if surface[1] in
+            ("/chat", "/chat/stream", "/v1/chat/completions", "/ask", "/api/chat", "/api/test-key")]
 OPEN_WITH_ACCESS_CONTROL = ["/", "/health", "/openapi.json", "/docs", "/redoc", "/playground", "/docs/websocket"]
 
 
@@ -57,7 +59,7 @@ def test_the_public_pages_stay_open(make_app, path):
     assert make_app(api_tokens=(TOKEN,)).test_client().get(path).status_code == 200
 
 
-@pytest.mark.parametrize("method, path, body, message_of", SURFACES)
+@pytest.mark.parametrize("method, path, body, message_of", SPENDING)
 def test_every_surface_answers_an_exhausted_limit_with_429_in_its_shape(make_app, upstream, method, path, body,
                                                                         message_of):
     client = make_app(api_tokens=(TOKEN,), rate_limit="2/minute").test_client()
@@ -74,3 +76,12 @@ def test_every_surface_answers_an_exhausted_limit_with_429_in_its_shape(make_app
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert int(refused.headers["X-RateLimit-Reset"]) > 0
     assert "rate limit" in message_of(refused.get_json()).lower()
+
+
+@pytest.mark.parametrize("method, path, body, message_of", [s for s in SURFACES if s not in SPENDING])
+def test_what_does_not_spend_the_key_is_never_rate_limited(make_app, upstream, method, path, body, message_of):
+    client = make_app(api_tokens=(TOKEN,), rate_limit="1/minute").test_client()
+    headers = {"X-API-Key": TOKEN}
+    statuses = [getattr(client, method)(path, json=body, headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert client.post("/chat", json={"message": "hi"}, headers=headers).status_code == 200  # the budget is whole

@@ -14,12 +14,12 @@ def auth(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_request_rate_is_per_caller_with_headers(make_app):
+def test_request_rate_is_per_caller_with_headers(make_app, upstream):
     client = make_app(api_tokens=(TOKEN_A, TOKEN_B), rate_limit="3/minute").test_client()
-    statuses = [client.get("/models", headers=auth(TOKEN_A)).status_code for _ in range(4)]
+    statuses = [client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_A)).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    assert client.get("/models", headers=auth(TOKEN_B)).status_code == 200
-    ok = client.get("/models", headers=auth(TOKEN_B))
+    assert client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_B)).status_code == 200
+    ok = client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_B))
     assert ok.headers["X-RateLimit-Limit"] == "3"
     assert ok.headers["X-RateLimit-Remaining"] == "1"
     assert int(ok.headers["X-RateLimit-Reset"]) > 0
@@ -41,12 +41,12 @@ def test_public_endpoints_are_not_limited(make_app):
     assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_a_concurrent_burst_never_admits_more_than_the_limit(make_app):
+def test_a_concurrent_burst_never_admits_more_than_the_limit(make_app, upstream):
     app = make_app(rate_limit="10/minute")
     results = []
 
     def call():
-        results.append(app.test_client().get("/models").status_code)
+        results.append(app.test_client().post("/chat", json={"message": "hi"}).status_code)
 
     threads = [threading.Thread(target=call) for _ in range(40)]
     for thread in threads:

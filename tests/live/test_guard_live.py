@@ -1,6 +1,7 @@
 """Limits and metrics under real gunicorn with two workers: exact across processes."""
 
 import concurrent.futures
+import json
 import re
 import urllib.error
 import urllib.request
@@ -9,10 +10,12 @@ from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
 
 TOKEN = secret("tok-live-" + "9" * 30)
+CHAT = {"message": "hi"}  # RATE_LIMIT counts what spends the key
 
 
-def get(url: str, headers: dict | None = None) -> tuple[int, dict, str]:
-    request = urllib.request.Request(url, headers=headers or {})
+def get(url: str, headers: dict | None = None, body: dict | None = None) -> tuple[int, dict, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={**(headers or {}), "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read().decode()
@@ -25,7 +28,7 @@ def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
                       SESSION_DB_PATH=str(tmp_path / "db.sqlite3"))
     with gunicorn(tmp_path, env, "--workers", "2") as server, \
             concurrent.futures.ThreadPoolExecutor(40) as pool:
-        results = list(pool.map(lambda _: get(f"{server.url}/models", {"X-API-Key": TOKEN}), range(100)))
+        results = list(pool.map(lambda _: get(f"{server.url}/chat", {"X-API-Key": TOKEN}, CHAT), range(100)))
         log = server.log()
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [200] * 25 + [429] * 75
@@ -50,8 +53,8 @@ def test_burst_across_two_instances_sharing_redis_admits_exactly_the_limit(upstr
     env = service_env(upstream.base_url, RATE_LIMIT="30/minute", API_TOKENS=TOKEN, REDIS_URL=redis_url)
     with gunicorn(tmp_path, env, "--workers", "2") as first, gunicorn(tmp_path, env, "--workers", "2") as second, \
             concurrent.futures.ThreadPoolExecutor(40) as pool:
-        urls = [f"{server.url}/models" for server in (first, second)] * 60
-        results = list(pool.map(lambda url: get(url, {"X-API-Key": TOKEN}), urls))
+        urls = [f"{server.url}/chat" for server in (first, second)] * 60
+        results = list(pool.map(lambda url: get(url, {"X-API-Key": TOKEN}, CHAT), urls))
     statuses = [status for status, _, _ in results]
     # Separate counters would admit 30 on each instance; one shared counter admits 30 in all.
     assert statuses.count(200) == 30 and statuses.count(429) == 90

@@ -61,7 +61,8 @@ def test_api_tokens_come_from_the_list_and_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"UPSTREAM_TIMEOUT": "soon"}, "UPSTREAM_TIMEOUT must be a float"),
+    ({"UPSTREAM_TIMEOUT": "soon"}, "UPSTREAM_TIMEOUT must be a number, not 'soon'"),
+    ({"PORT": "abc"}, "PORT must be a whole number, not 'abc'"),
     ({"PORT": "-1"}, "PORT must not be negative"),
     ({"ALLOW_CLIENT_KEYS": "maybe"}, "ALLOW_CLIENT_KEYS must be true or false"),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json"),

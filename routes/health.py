@@ -1,0 +1,41 @@
+"""Health for machines: GET /health (the seed's liveness answer), /health/live and /health/ready."""
+
+from flask import Blueprint
+
+from config import SERVICE_NAME, current_settings
+from db import storage_problem
+from web.lifecycle import shutting_down
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Check API health status."""
+    return {
+        "status": "healthy",
+        "service": SERVICE_NAME,
+        "provider": "OpenAI",
+        "upstream_key_configured": bool(current_settings().openai_api_key),
+    }
+
+
+@bp.get("/health/live")
+def live():
+    """Say the process is serving (for a liveness probe; it checks nothing else)."""
+    return {"status": "live"}
+
+
+@bp.get("/health/ready")
+def ready():
+    """Say whether this instance should get traffic: a key to use, storage that answers, not shutting down."""
+    settings = current_settings()
+    storage = storage_problem(settings.session_db_path, settings.redis_url)
+    checks = {
+        "upstream_key": "ok" if settings.openai_api_key or settings.allow_client_keys else
+        "no upstream key is configured and client keys are not allowed",
+        "storage": storage or "ok",
+        "lifecycle": "shutting down" if shutting_down() else "ok",
+    }
+    ok = all(value == "ok" for value in checks.values())
+    return {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
