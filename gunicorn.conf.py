@@ -4,6 +4,7 @@
 flags on the command line override what is set here.
 """
 
+import json
 import os
 import sys
 import tempfile
@@ -17,7 +18,9 @@ except ConfigError as error:  # one line that names the variable, not a tracebac
 
 # Said once, here in the master; the workers see the mark and stay quiet.
 for _warning in _settings.warnings():
-    print(f"warning: {_warning}", file=sys.stderr, flush=True)
+    _line = json.dumps({"level": "WARNING", "message": _warning}) if _settings.log_format == "json" \
+        else f"warning: {_warning}"
+    print(_line, file=sys.stderr, flush=True)
 os.environ["CHAT_API_WARNED"] = "1"
 
 # prometheus-client's multiprocess mode: every worker writes its metrics to files in this
@@ -45,7 +48,9 @@ if _settings.log_format == "json":  # gunicorn's own lines too: one JSON object 
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"json": {"()": "web.request_log.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False, "qualname":
+                                       "gunicorn.error"}},
     }
 
 

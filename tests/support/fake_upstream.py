@@ -47,7 +47,8 @@ class Behaviour:
     cut_after: int | None = None  # close the socket after this many content chunks
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
     garbage: bool = False  # a 200 whose body is not JSON
-    wait_for: threading.Event | None = None  # hold each chunk until the test sets it
+    wait_for: threading.Event | None = None  # hold each chunk until the test sets it...
+    hold_after: int = 0  # ...from this one on
     tool_calls: list | None = None  # chat: answer with these tool calls instead of text
 
 
@@ -205,6 +206,7 @@ def _make_handler(fake: FakeUpstream):
             self.wfile.write(data)
 
         def _send_error(self, status: int, message: str, error_type: str, headers=None) -> None:
+            headers = {"x-request-id": "req_fake_failure", **(headers or {})}  # as OpenAI names its requests
             code = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(status)
             error = {"message": message, "type": error_type, "param": None, "code": code}
             self._send_json(status, {"error": error}, headers)
@@ -319,7 +321,7 @@ def _make_handler(fake: FakeUpstream):
                         if behaviour.end_early_after is not None and sent == behaviour.end_early_after:
                             self._write_chunk(b"")
                             return
-                        if behaviour.wait_for is not None:
+                        if behaviour.wait_for is not None and sent >= behaviour.hold_after:
                             behaviour.wait_for.wait(30)
                         elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
                             return

@@ -1,0 +1,133 @@
+"""Operating the service for real: start-up errors and warnings, workers, JSON logs, a graceful stop that lets
+streams finish, Redis going away and coming back, and a real Prometheus scraping /metrics."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from bench.processes import ROOT, free_port, serving
+from tests.support.processes import gunicorn, service_env
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_bad_setting_is_one_line_and_exit_status_1(upstream):
+    env = service_env(upstream.base_url, PORT="abc")
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "main:app"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "Configuration error: PORT must be a whole number, not 'abc'"
+
+
+def test_warnings_once_per_start_and_web_concurrency(upstream, tmp_path):
+    env = service_env(upstream.base_url, WEB_CONCURRENCY="3", OPENAI_API_KEY_CYB_SEC="sk-REPLACE_ME")
+    with gunicorn(tmp_path, env) as server:
+        status, ready = _get(f"{server.url}/health/ready")  # client keys are allowed: ready without a key
+        deadline = time.monotonic() + 30
+        while server.log().count("Booting worker") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.log()
+    assert status == 200 and ready["checks"]["upstream_key"] == "ok"
+    assert log.count("Booting worker") == 3
+    assert log.count("placeholder (sk-REPLACE_ME): it counts as no key") == 1
+
+
+def test_json_logs_cover_gunicorns_own_lines(upstream, tmp_path):
+    with gunicorn(tmp_path, service_env(upstream.base_url, LOG_FORMAT="json")) as server:
+        urllib.request.urlopen(f"{server.url}/health", timeout=10).read()
+        request = urllib.request.Request(f"{server.url}/chat/stream", data=b'{"message": "hi"}',
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+        deadline = time.monotonic() + 10
+        while "stream ended" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lines = [line for line in server.log().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line, gunicorn's "Booting worker" included
+    assert any("Booting worker" in entry["message"] for entry in entries)
+    ended = next(entry for entry in entries if entry["message"].startswith("stream ended"))
+    assert ended["outcome"] == "finished" and ended["surface"] == "/chat/stream" and ended["model"] == "gpt-4o-mini"
+    assert ended["completion_tokens"] == 5 and ended["time"].endswith("+00:00")
+
+
+def test_a_stream_open_at_sigterm_finishes(upstream, tmp_path):
+    release = threading.Event()
+    env = service_env(upstream.base_url, GRACEFUL_TIMEOUT="20")
+    with upstream.behave(reply="finished after the stop", wait_for=release, hold_after=1), \
+            gunicorn(tmp_path, env, "--workers", "1") as server:
+        request = urllib.request.Request(f"{server.url}/chat/stream", data=b'{"message": "hi"}',
+                                         headers={"Content-Type": "application/json"})
+        answer = urllib.request.urlopen(request, timeout=30)
+        first = answer.read1(65536)
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "Handling signal: term" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        release.set()
+        rest = answer.read()
+        server.process.wait(timeout=30)
+    assert first.startswith(b'data: {"content":"finished"}')
+    assert b'"done":true' in rest and server.process.returncode == 0
+
+
+def test_redis_going_away_is_a_503_and_coming_back_heals(upstream, tmp_path):
+    port = free_port()
+    redis_command = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind",
+                     "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    env = service_env(upstream.base_url, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    with gunicorn(tmp_path, env, "--workers", "1") as server:
+        with serving(redis_command, port, os.environ.copy(), tmp_path / "redis-1.log"):
+            assert _get(f"{server.url}/health/ready")[0] == 200
+        status, body = _get(f"{server.url}/health/ready")
+        assert status == 503 and body["checks"]["storage"].startswith("Redis: ConnectionError")
+        request = urllib.request.Request(f"{server.url}/api/sessions", data=b"{}",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError("a session was made with Redis down")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503 and error.headers["Retry-After"] == "5"
+            assert json.loads(error.read())["detail"].startswith("The service's storage")
+        with serving(redis_command, port, os.environ.copy(), tmp_path / "redis-2.log"):
+            assert _get(f"{server.url}/health/ready")[0] == 200
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+        log = server.log()
+    assert "Traceback" not in log
+    assert log.count("storage unavailable on POST /api/sessions") == 1
+
+
+def test_prometheus_scrapes_the_metrics(upstream, tmp_path):
+    with gunicorn(tmp_path, service_env(upstream.base_url)) as server:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text("global: {scrape_interval: 1s}\n"
+                          "scrape_configs:\n"
+                          "  - job_name: chat-api\n"
+                          f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n")
+        command = [shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
+                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"]
+        with serving(command, port, os.environ.copy(), tmp_path / "prometheus.log"):
+            deadline, target = time.monotonic() + 60, {}
+            while time.monotonic() < deadline:
+                targets = _get(f"http://127.0.0.1:{port}/api/v1/targets")[1]["data"]["activeTargets"]
+                target = targets[0] if targets else {}
+                if target.get("health") == "up":
+                    break
+                time.sleep(0.2)
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+                content_type = answer.headers["Content-Type"]
+    assert target.get("health") == "up", target.get("lastError")
+    assert content_type.count("charset") == 1
