@@ -77,6 +77,10 @@ class Unauthorized(ApiError):
     status, code, type = 401, "invalid_api_key", "authentication_error"
 
 
+class Forbidden(ApiError):
+    status, code, type = 403, "permission_denied", "invalid_request_error"
+
+
 class NotFound(ApiError):
     status, code, type = 404, "not_found", "invalid_request_error"
 

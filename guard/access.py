@@ -9,6 +9,7 @@ from flask import Flask, current_app, g, has_request_context, request
 
 from config import SERVICE_NAME, Settings
 from errors import Unauthorized
+from guard.token_store import StoredToken, TokenStore, digest
 
 # Open to everyone even with access control on: the service's description, its health, and the docs.
 PUBLIC_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc",
@@ -38,11 +39,22 @@ def is_public(path: str) -> bool:
 
 
 class TokenRegistry:
-    """The configured service tokens, kept only as digests and compared in constant time."""
+    """The service tokens: those of the settings, kept only as digests and compared in constant time, and
+    those in storage, looked up by the digest of what was presented."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store: TokenStore):
+        self.settings = settings
+        self.store = store
         self._tokens = [_digest(t) for t in settings.api_tokens]
         self._admins = [_digest(t) for t in settings.admin_tokens]
+
+    def access_control(self) -> bool:
+        """On with any token, from the settings or from storage."""
+        return self.settings.access_control or self.store.any()
+
+    def stored(self, token: str | None) -> StoredToken | None:
+        """The stored token `token` is, if it is one and usable."""
+        return self.store.active().get(digest(token)) if token else None
 
     def _matches(self, digest: bytes, digests: list[bytes]) -> bool:
         # Compare against every token, with no early exit, so timing says nothing about which matched.
@@ -52,18 +64,22 @@ class TokenRegistry:
         return found
 
     def is_token(self, token: str | None) -> bool:
-        """Whether `token` is a configured service or admin token."""
+        """Whether `token` is a configured service or admin token, or a usable stored one."""
         if not token:
             return False
-        digest = _digest(token)
-        return self._matches(digest, self._tokens) | self._matches(digest, self._admins)
+        presented = _digest(token)
+        return self._matches(presented, self._tokens) | self._matches(presented, self._admins) \
+            or self.stored(token) is not None
 
     def is_admin(self, token: str | None) -> bool:
         return bool(token) and self._matches(_digest(token), self._admins)
 
 
 def caller_of(token: str | None, registry: TokenRegistry) -> str:
-    """A stable, non-secret name for the caller: a token's digest prefix, else the client address."""
+    """A stable, non-secret name for the caller: a stored token's name, a configured token's digest prefix,
+    else the client address."""
+    if stored := registry.stored(token):
+        return f"token:{stored.name}"
     if registry.is_token(token):
         return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     return f"ip:{request.remote_addr or 'unknown'}"
@@ -72,6 +88,11 @@ def caller_of(token: str | None, registry: TokenRegistry) -> str:
 def token_registry() -> TokenRegistry:
     """The current app's service tokens."""
     return current_app.extensions[_KEY]
+
+
+def current_policy() -> StoredToken | None:
+    """The stored token the caller presented, with its own limits and models, if it did."""
+    return g.get("token_policy") if has_request_context() else None
 
 
 def current_caller() -> str:
@@ -85,26 +106,31 @@ def caller_is_admin() -> bool:
 
 
 def identify(registry: TokenRegistry) -> None:
-    """Name the caller of this request (nothing is refused yet)."""
+    """Name the caller of this request (nothing is refused yet). Public pages ask no storage: health must
+    answer while storage is down."""
     token = presented_token()
+    if request.method == "OPTIONS" or is_public(request.path):
+        g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
+        return
     g.caller = caller_of(token, registry)
     g.is_admin = registry.is_admin(token)
+    g.token_policy = registry.stored(token)
 
 
-def needs_token(settings: Settings) -> bool:
+def needs_token(registry: TokenRegistry) -> bool:
     """Whether this request must carry a service token."""
-    return settings.access_control and request.method != "OPTIONS" and not is_public(request.path)
+    return request.method != "OPTIONS" and not is_public(request.path) and registry.access_control()
 
 
-def admit(registry: TokenRegistry, settings: Settings) -> None:
+def admit(registry: TokenRegistry) -> None:
     """Refuse the request without a valid token when access control is on."""
-    if needs_token(settings) and not registry.is_token(presented_token()):
+    if needs_token(registry) and not registry.is_token(presented_token()):
         message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
                    "or 'X-API-Key: <token>'.")
         raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
 
 
-def init_app(app: Flask, settings: Settings) -> TokenRegistry:
+def init_app(app: Flask, settings: Settings, store: TokenStore) -> TokenRegistry:
     """Give the app its service tokens."""
-    registry = app.extensions[_KEY] = TokenRegistry(settings)
+    registry = app.extensions[_KEY] = TokenRegistry(settings, store)
     return registry

@@ -70,7 +70,7 @@ class Credentials:
         """Who the caller is, for owning things (sessions): its service token when access control is on;
         otherwise its address, and the hash of its own key when it sends one."""
         caller = current_caller()
-        if self.settings.access_control:
+        if self.tokens.access_control():
             return frozenset({caller})
         key = self.client_key(body_key)
         return frozenset({caller, "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]} if key else {caller})

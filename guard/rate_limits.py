@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from limits.strategies import FixedWindowRateLimiter
 from config import Settings
 from db import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
-from guard.access import current_caller
+from guard.access import current_caller, current_policy
 from guard.limit_storage import SQLiteStorage
 from upstream import Call, CallHook
 
@@ -24,6 +25,11 @@ def limit_storage(settings: Settings) -> Storage:
     if settings.redis_url:
         return RedisStorage(settings.redis_url, **REDIS_TIMEOUTS)
     return SQLiteStorage(f"sqlite:///{settings.session_db_path}")
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(limit: str) -> RateLimitItem:
+    return parse(limit)
 
 
 def spends_key(view):
@@ -53,44 +59,56 @@ class RateLimits(CallHook):
     def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
-        self.requests = parse(settings.rate_limit) if settings.rate_limit else None
-        self.tokens = parse(settings.token_limit) if settings.token_limit else None
+        self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
+        self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
         self.completion_reservation = settings.completion_reservation
         self._on_refusal = on_refusal  # told the limit's name at each refusal
+
+    @property
+    def requests(self) -> RateLimitItem | None:
+        """The caller's request rate: its stored token's own, else RATE_LIMIT."""
+        policy = current_policy()
+        return _parsed(policy.rate_limit) if policy and policy.rate_limit else self.default_requests
+
+    @property
+    def tokens(self) -> RateLimitItem | None:
+        """The caller's token budget: its stored token's own, else TOKEN_LIMIT."""
+        policy = current_policy()
+        return _parsed(policy.token_limit) if policy and policy.token_limit else self.default_tokens
 
     def admit(self) -> None:
         """Count a request that spends the key against the caller's request rate; refuse it when over."""
         view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-        if self.requests is not None and getattr(view, "spends_key", False):
-            g.rate_limit_headers = self._check_request()
+        if (item := self.requests) is not None and getattr(view, "spends_key", False):
+            g.rate_limit_headers = self._check_request(item)
 
-    def _check_request(self) -> dict[str, str]:
-        allowed = self.limiter.hit(self.requests, current_caller())
-        reset_at, remaining = self.limiter.get_window_stats(self.requests, current_caller())
-        headers = _headers(self.requests, remaining, reset_at)
+    def _check_request(self, item: RateLimitItem) -> dict[str, str]:
+        allowed = self.limiter.hit(item, current_caller())
+        reset_at, remaining = self.limiter.get_window_stats(item, current_caller())
+        headers = _headers(item, remaining, reset_at)
         if not allowed:
             self._on_refusal("requests")
-            raise _refusal("requests", self.requests, headers, reset_at)
+            raise _refusal("requests", item, headers, reset_at)
         return headers
 
     def before_call(self, call: Call) -> None:
-        if self.tokens is None:
+        if (budget := self.tokens) is None:
             return
-        key, expiry = self.tokens.key_for(current_caller()), self.tokens.get_expiry()
+        key, expiry = budget.key_for(current_caller()), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
         total = self.storage.incr(key, expiry, amount=reserved)
         window_ends = self.storage.get_expiry(key)
-        if total > self.tokens.amount:
-            left = self.tokens.amount - self.storage.incr(key, expiry, amount=-reserved)
-            headers = _headers(self.tokens, left, window_ends, "-Tokens")
+        if total > budget.amount:
+            left = budget.amount - self.storage.incr(key, expiry, amount=-reserved)
+            headers = _headers(budget, left, window_ends, "-Tokens")
             g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
             self._on_refusal("tokens")
-            refusal = _refusal("tokens", self.tokens, headers, window_ends)
+            refusal = _refusal("tokens", budget, headers, window_ends)
             refusal.message += (f" This call may cost up to {reserved} tokens (its prompt, estimated, and its "
                                 f"max_tokens or {self.completion_reservation}); {max(0, left)} are left.")
             raise refusal
         call.notes[self] = (key, expiry, reserved, window_ends)
-        headers = _headers(self.tokens, self.tokens.amount - total, window_ends, "-Tokens")
+        headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
         g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
 
     def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
@@ -138,11 +156,8 @@ class AuthFailureLimit:
         self.limiter.hit(self.failures, self._key())
 
 
-def init_app(app: Flask, settings: Settings, storage: Storage,
-             on_refusal: Callable[[str], None]) -> RateLimits | None:
-    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, with their headers on every answer; None when neither is set."""
-    if not (settings.rate_limit or settings.token_limit):
-        return None
+def init_app(app: Flask, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]) -> RateLimits:
+    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own, with their headers."""
 
     @app.after_request
     def add_rate_limit_headers(response):

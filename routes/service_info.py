@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint
 
 from config import SERVICE_NAME, VERSION, current_settings
+from guard.access import token_registry
 from models import catalogue
 from routes.schemas.core import ServiceInfo
 from web.openapi import documented
@@ -37,7 +38,7 @@ def info():
                      "key_configured": bool(settings.openai_api_key)},
         "cors": {"allow_origins": list(settings.allow_origins)},
         "features": {
-            "access_control": settings.access_control,
+            "access_control": token_registry().access_control(),
             "client_keys": settings.allow_client_keys,
             "rate_limit": settings.rate_limit,
             "token_limit": settings.token_limit,

@@ -7,7 +7,13 @@ import pytest
 from config import Settings
 from guard import access
 from guard.access import TokenRegistry
+from guard.token_store import open_token_store
 from tests.support.keys import SERVER_KEY, client_key, secret
+
+
+def no_stored_tokens(tmp_path):
+    return open_token_store(str(tmp_path / "tokens.sqlite3"), None)
+
 
 TOKEN = secret("tok-" + "a" * 40)
 ADMIN = secret("adm-" + "b" * 40)
@@ -63,15 +69,15 @@ def test_without_tokens_the_service_is_open_and_warns_once(make_app, caplog):
     assert len(warnings) == 1
 
 
-def test_token_registry_matches_only_exact_tokens():
-    registry = TokenRegistry(Settings(api_tokens=("t1", "t2"), admin_tokens=("adm",)))
+def test_token_registry_matches_only_exact_tokens(tmp_path):
+    registry = TokenRegistry(Settings(api_tokens=("t1", "t2"), admin_tokens=("adm",)), no_stored_tokens(tmp_path))
     assert registry.is_token("t1") and registry.is_token("t2") and registry.is_token("adm")
     assert not registry.is_token("t") and not registry.is_token("t1 ") and not registry.is_token(None)
     assert registry.is_admin("adm") and not registry.is_admin("t1")
 
 
 @pytest.mark.parametrize("presented", ["t1", "t3", "adm", "nobody"])
-def test_every_lookup_compares_with_every_token_in_constant_time(monkeypatch, presented):
+def test_every_lookup_compares_with_every_token_in_constant_time(monkeypatch, presented, tmp_path):
     compared, compare_digest = [], hmac.compare_digest
 
     def counting_compare_digest(a, b):
@@ -79,7 +85,7 @@ def test_every_lookup_compares_with_every_token_in_constant_time(monkeypatch, pr
         return compare_digest(a, b)
 
     monkeypatch.setattr(access.hmac, "compare_digest", counting_compare_digest)
-    registry = TokenRegistry(Settings(api_tokens=("t1", "t2", "t3"), admin_tokens=("adm",)))
+    registry = TokenRegistry(Settings(api_tokens=("t1", "t2", "t3"), admin_tokens=("adm",)), no_stored_tokens(tmp_path))
     registry.is_token(presented)
     # No early exit: where the token is in the list, or whether it is there at all, changes nothing.
     assert len(compared) == 4 and all(isinstance(a, bytes) and len(a) == 32 for a, _ in compared)

@@ -131,3 +131,38 @@ def test_prometheus_scrapes_the_metrics(upstream, tmp_path):
                 content_type = answer.headers["Content-Type"]
     assert target.get("health") == "up", target.get("lastError")
     assert content_type.count("charset") == 1
+
+
+def test_a_token_made_and_revoked_on_the_command_line_counts_on_every_instance(upstream, tmp_path, redis_url):
+    env = service_env(upstream.base_url, REDIS_URL=redis_url)
+    flask = [sys.executable, "-m", "flask", "--app", "main", "tokens"]
+
+    def status(server, token) -> int:
+        request = urllib.request.Request(f"{server.url}/models", headers={"X-API-Key": token})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def settles(servers, token, wanted) -> bool:
+        deadline = time.monotonic() + 10  # the store is read again each second
+        while time.monotonic() < deadline:
+            if all(status(server, token) == wanted for server in servers):
+                return True
+            time.sleep(0.1)
+        return False
+
+    with gunicorn(tmp_path, env) as first, gunicorn(tmp_path, env) as second:
+        made = subprocess.run([*flask, "create", "ops"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+        token = made.stdout.strip()
+        assert made.returncode == 0 and token.startswith("cat_")
+        assert settles((first, second), token, 200)
+        assert settles((first, second), "cat_not-a-token", 401)
+        revoked = subprocess.run([*flask, "revoke", "ops"], cwd=ROOT, env=env, capture_output=True, text=True,
+                                 timeout=60)
+        assert revoked.returncode == 0
+        assert settles((first, second), token, 401)
+        logs = first.log() + second.log()
+    assert token not in logs

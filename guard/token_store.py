@@ -1,0 +1,158 @@
+"""Service tokens kept in storage (SQLite or Redis), made and revoked while the service runs.
+
+Only a token's SHA-256 digest is kept. Each token has a name (what /usage and the logs call
+its caller), and may have an expiry, its own request and token limits, and a list of models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+import time
+
+from db import Database, redis_client, transaction
+
+_SCHEMA = ("""CREATE TABLE IF NOT EXISTS api_tokens (name TEXT PRIMARY KEY, record TEXT NOT NULL)""",)
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def seconds_of(duration: str) -> int:
+    """`30d`, `12h`, `90m`, `45s` or plain seconds."""
+    match = _DURATION.match(duration.strip())
+    if not match:
+        raise ValueError(f"{duration!r} is not a duration such as 30d, 12h, 90m or 3600")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredToken:
+    """What is kept of one token: never the token itself."""
+
+    name: str
+    digest: str
+    created_at: float
+    expires_at: float | None = None
+    rate_limit: str | None = None
+    token_limit: str | None = None
+    models: tuple[str, ...] | None = None
+    revoked_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > time.time())
+
+    def record(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_record(cls, record: str) -> "StoredToken":
+        fields = json.loads(record)
+        fields["models"] = tuple(fields["models"]) if fields.get("models") else None
+        return cls(**fields)
+
+
+def new_token(name: str, expires_in: int | None = None, rate_limit: str | None = None,
+              token_limit: str | None = None, models: tuple[str, ...] | None = None) -> tuple[str, StoredToken]:
+    """A fresh token (shown once) and what is kept of it."""
+    if not NAME.match(name):
+        raise ValueError("a token's name is 1 to 64 letters, digits, dots, dashes or underscores")
+    token = "cat_" + secrets.token_urlsafe(32)
+    now = time.time()
+    return token, StoredToken(name, digest(token), now, now + expires_in if expires_in else None, rate_limit,
+                              token_limit, models)
+
+
+class SQLiteTokenStore:
+    def __init__(self, path: str):
+        self.db = Database(path, _SCHEMA)
+
+    def add(self, stored: StoredToken) -> bool:
+        with transaction(self.db.connection()) as db:
+            return db.execute("INSERT OR IGNORE INTO api_tokens VALUES (?, ?)",
+                              (stored.name, stored.record())).rowcount == 1
+
+    def all(self) -> list[StoredToken]:
+        rows = self.db.connection().execute("SELECT record FROM api_tokens ORDER BY name").fetchall()
+        return [StoredToken.from_record(record) for (record,) in rows]
+
+    def replace(self, stored: StoredToken) -> None:
+        with transaction(self.db.connection()) as db:
+            db.execute("UPDATE api_tokens SET record = ? WHERE name = ?", (stored.record(), stored.name))
+
+
+class RedisTokenStore:
+    KEY = "api-tokens"
+
+    def __init__(self, url: str):
+        self.redis = redis_client(url, decode_responses=True)
+
+    def add(self, stored: StoredToken) -> bool:
+        return bool(self.redis.hsetnx(self.KEY, stored.name, stored.record()))
+
+    def all(self) -> list[StoredToken]:
+        return [StoredToken.from_record(record) for _, record in sorted(self.redis.hgetall(self.KEY).items())]
+
+    def replace(self, stored: StoredToken) -> None:
+        self.redis.hset(self.KEY, stored.name, stored.record())
+
+
+class TokenStore:
+    """The stored tokens, read again at most once a second by each process: a token made or revoked on one
+    instance counts on every instance within a second."""
+
+    def __init__(self, backend: SQLiteTokenStore | RedisTokenStore, refresh_seconds: float = 1.0):
+        self.backend = backend
+        self.refresh_seconds = refresh_seconds
+        self._by_digest: dict[str, StoredToken] = {}
+        self._any = False
+        self._read_at = float("-inf")
+
+    def create(self, name: str, **policy) -> str:
+        token, stored = new_token(name, **policy)
+        if not self.backend.add(stored):
+            raise ValueError(f"a token named {name!r} exists already")
+        self._read_at = float("-inf")
+        return token
+
+    def revoke(self, name: str) -> bool:
+        stored = next((t for t in self.backend.all() if t.name == name and t.revoked_at is None), None)
+        if stored is None:
+            return False
+        self.backend.replace(dataclasses.replace(stored, revoked_at=time.time()))
+        self._read_at = float("-inf")
+        return True
+
+    def listing(self) -> list[StoredToken]:
+        return self.backend.all()
+
+    def _read(self) -> None:
+        now = time.monotonic()
+        if now - self._read_at >= self.refresh_seconds:
+            every = self.backend.all()
+            self._any = bool(every)
+            self._by_digest = {t.digest: t for t in every if t.active}
+            self._read_at = now
+
+    def any(self) -> bool:
+        """Whether any token was ever stored: revoked and expired ones too, so that the service never opens
+        again because its last token was revoked or ran out."""
+        self._read()
+        return self._any
+
+    def active(self) -> dict[str, StoredToken]:
+        """The usable tokens by digest."""
+        self._read()
+        return {d: t for d, t in self._by_digest.items() if t.active}  # one may have expired since the read
+
+
+def open_token_store(session_db_path: str, redis_url: str | None) -> TokenStore:
+    return TokenStore(RedisTokenStore(redis_url) if redis_url else SQLiteTokenStore(session_db_path))

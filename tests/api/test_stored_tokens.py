@@ -1,0 +1,90 @@
+"""Service tokens kept in storage and managed with `flask tokens`: made, used, limited, revoked, no restart."""
+
+import dataclasses
+
+import pytest
+
+from tests.support.keys import secret
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+def cli(app, *args):
+    result = app.test_cli_runner().invoke(args=["tokens", *args])
+    return result.exit_code, result.output.strip()
+
+
+def made(app, name, *options) -> str:
+    code, token = cli(app, "create", name, *options)
+    assert code == 0, token
+    return secret(token)
+
+
+def chat(client, token, model="gpt-4o-mini"):
+    return client.post("/chat", json={"message": "hi", "model": model}, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_created_token_closes_the_service_and_opens_it_to_its_holder(app, upstream):
+    client = app.test_client()
+    assert client.post("/chat", json={"message": "hi"}).status_code == 200  # open: no token anywhere yet
+    token = made(app, "mobile-app")
+    assert token.startswith("cat_") and len(token) > 40
+    assert client.post("/chat", json={"message": "hi"}).status_code == 401
+    assert chat(client, token).status_code == 200
+    assert client.get("/usage", headers={"X-API-Key": token}).get_json()["caller"] == "token:mobile-app"
+
+
+def test_only_a_hash_is_kept_and_the_list_shows_no_token(app, settings):
+    token = made(app, "ci", "--expires", "30d", "--rate-limit", "60/minute", "--models", "gpt-4o-mini,gpt-4.1")
+    code, listing = cli(app, "list")
+    assert code == 0 and listing.startswith("ci\tactive\texpires 20") and "rate 60/minute" in listing
+    assert "models gpt-4o-mini,gpt-4.1" in listing and token not in listing
+    with open(settings.session_db_path, "rb") as stored:
+        assert token.encode() not in stored.read()
+
+
+def test_revoking_takes_effect_without_a_restart(app, upstream):
+    client = app.test_client()
+    token = made(app, "laptop")
+    assert chat(client, token).status_code == 200
+    assert cli(app, "revoke", "laptop") == (0, "revoked laptop")
+    assert chat(client, token).status_code == 401
+    assert cli(app, "revoke", "laptop")[0] != 0
+
+
+def test_a_tokens_own_limits_and_models(app, upstream):
+    client = app.test_client()
+    limited, narrow = made(app, "limited", "--rate-limit", "2/minute"), made(app, "narrow", "--models", "gpt-4o-mini")
+    assert [chat(client, limited).status_code for _ in range(3)] == [200, 200, 429]
+    assert chat(client, narrow).status_code == 200 and chat(client, narrow).status_code == 200  # no RATE_LIMIT
+    refused = chat(client, narrow, model="gpt-4o")
+    assert refused.status_code == 403 and "may use only these models: gpt-4o-mini" in refused.get_json()["error"]
+    assert len(upstream.chat_requests()) == 4
+
+
+def test_an_expired_token_is_refused(app, upstream):
+    token = made(app, "brief", "--expires", "1")
+    store = app.extensions["token_registry"].store
+    stored = store.listing()[0]
+    store.backend.replace(dataclasses.replace(stored, expires_at=stored.created_at - 1))  # as time would
+    store._read_at = float("-inf")
+    assert chat(app.test_client(), token).status_code == 401
+
+
+@pytest.mark.parametrize("args, message", [
+    (("create", "bad name!"), "a token's name is 1 to 64"),
+    (("create", "x", "--rate-limit", "often"), "not a limit such as 60/minute"),
+    (("create", "x", "--expires", "soon"), "not a duration such as 30d"),
+])
+def test_bad_arguments_are_said_plainly(app, args, message):
+    code, output = cli(app, *args)
+    assert code != 0 and message in output
+
+
+def test_a_name_is_taken_once(app):
+    made(app, "twice")
+    code, output = cli(app, "create", "twice")
+    assert code != 0 and "exists already" in output
