@@ -172,3 +172,13 @@ def test_the_rate_limit_is_exact_across_instances_and_per_client_address(behind_
     assert first.count(200) == 10 and first.count(429) == 20
     assert forged == [429, 429, 429]
     assert second.count(200) == 10 and second.count(429) == 20
+
+
+def test_replit_runs_make_run_and_deploys_gunicorn_on_port_80():
+    import tomllib
+
+    replit = tomllib.loads((ROOT / ".replit").read_text())
+    assert replit["run"] == "make run"
+    assert replit["deployment"]["run"] == json.loads(_instruction("CMD"))  # the same command as the image
+    assert {"localPort": 5000, "externalPort": 80} in replit["ports"]
+    assert replit["env"]["TRUSTED_PROXY_HOPS"] == "1" and "OPENAI" not in str(replit)  # secrets are not here
