@@ -106,3 +106,12 @@ def test_metrics_count_upstream_errors_and_stream_outcomes(client, upstream):
     assert value("chat_api_upstream_errors_total", 'cause="timeout"') == before[0] + 1
     assert value("chat_api_stream_outcomes_total", 'outcome="finished"') == before[1] + 1
     assert client.get("/metrics").headers["Content-Type"].count("charset") == 1
+
+
+def test_an_unusable_sqlite_file_is_a_503_and_not_ready(make_app, upstream, tmp_path):
+    client = make_app(session_db_path=str(tmp_path / "no-such-folder" / "store.sqlite3")).test_client()
+    made = client.post("/api/sessions", json={})
+    assert made.status_code == 503 and made.get_json()["detail"].startswith("The service's storage")
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["storage"].startswith("SQLite: OperationalError")
+    assert client.get("/health").status_code == 200 and client.get("/health/live").status_code == 200

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 import urllib.request
 
 import pytest
@@ -175,8 +176,6 @@ def test_the_rate_limit_is_exact_across_instances_and_per_client_address(behind_
 
 
 def test_replit_runs_make_run_and_deploys_gunicorn_on_port_80():
-    import tomllib
-
     replit = tomllib.loads((ROOT / ".replit").read_text())
     assert replit["run"] == "make run"
     assert replit["deployment"]["run"] == json.loads(_instruction("CMD"))  # the same command as the image
