@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from errors import ApiError, ErrorShape
-from routes.schemas.sampling import MaxTokens, Penalty, ResponseFormat, Seed, Stop, Temperature, TopP
+from routes.schemas.sampling import MaxTokens, SamplingFields
 from web.openapi import CATALOGUE_MODEL
 from web.validation import json_int
 
@@ -55,7 +55,7 @@ class StreamOptions(BaseModel):
 
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(SamplingFields):
     """OpenAI's chat completion request. Strict: `"temperature": false` is an error, not 0.
 
     Parameters this model does not know are forwarded as they are, so new upstream
@@ -66,22 +66,14 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     messages: list[Message] = Field(min_length=1)
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
     n: json_int(ge=1, le=128) | None = None
-    max_tokens: MaxTokens | None = None
     max_completion_tokens: MaxTokens | None = None
-    stop: Stop | None = None
-    seed: Seed | None = None
     user: str | None = None
-    response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: json_int(ge=0, le=20) | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
     logit_bias: dict[str, json_int(ge=-100, le=100)] | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
