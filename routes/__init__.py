@@ -26,28 +26,30 @@ from routes.schemas.ask import ASK_ERROR
 from routes.schemas.core import CORE_ERROR
 from routes.schemas.openai import OPENAI_ERROR
 from routes.schemas.sessions import FASTAPI_ERROR
+from web.openapi import tag_blueprints
 
 
 @dataclasses.dataclass(frozen=True)
 class Surface:
+    tag: str  # its name in the API docs, which list the surfaces in this order
     prefix: str
     error_shape: ErrorShape
     blueprints: tuple[Blueprint, ...]
 
 
 SURFACES = (
-    # seed 000: {"error": "<sentence>"}, and everything that is not another surface's
-    Surface("/", CORE_ERROR, (info.bp, health.bp, chat.bp, service_info.bp, usage.bp, metrics.bp, docs.bp,
-                              playground.bp)),
-    Surface("/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004: OpenAI's error
-    Surface("/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
-    Surface("/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message with an error code
+    Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp)),  # seed 000: {"error": "<sentence>"}
+    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004
+    Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
+    Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message and an error code
+    Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
 )
 ERROR_SHAPES = ErrorShapes({surface.prefix: surface.error_shape for surface in SURFACES})
 
 
 def init_app(app: Flask) -> None:
-    """Register every surface's blueprints under its prefix."""
+    """Register every surface's blueprints under its prefix, and name each in the API docs."""
     for surface in SURFACES:
         for blueprint in surface.blueprints:
             app.register_blueprint(blueprint, url_prefix=surface.prefix.rstrip("/") or None)
+    tag_blueprints(app, {blueprint.name: surface.tag for surface in SURFACES for blueprint in surface.blueprints})

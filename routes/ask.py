@@ -8,7 +8,7 @@ from errors import ApiError
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
 from models import catalogue
-from routes.schemas.ask import AskError, AskRequest, error_code
+from routes.schemas.ask import ASK_FRAMES, AskError, AskRequest, error_code
 from upstream import UpstreamStream, chat_client
 from web.openapi import documented
 from web.streaming import relay, streamed_response
@@ -31,7 +31,7 @@ def _error_line(error: ApiError) -> bytes:
 @bp.post("")
 @spends_key
 @documented(responses={400: AskError, 401: AskError, 413: AskError, 415: AskError, 429: AskError,
-                       502: AskError, 503: AskError, 504: AskError}, streams="text/plain", tags=["Simple backend"])
+                       502: AskError, 503: AskError, 504: AskError}, streams="text/plain", frames=ASK_FRAMES)
 @json_body(AskRequest)
 def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""

@@ -8,10 +8,11 @@ from errors import UpstreamFailed
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
 from models import catalogue
-from routes.schemas.core import ChatRequest
+from routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, ChatResponse
 from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
 from web import sse
+from web.openapi import documented
 from web.streaming import relay, streamed_response
 from web.validation import json_body
 
@@ -33,6 +34,7 @@ def _usage(usage: dict | None) -> dict:
 
 @bp.post("/chat")
 @spends_key
+@documented(responses={200: ChatResponse, **CORE_ERRORS})
 @json_body(ChatRequest)
 def chat(body: ChatRequest):
     """Create chat completion."""
@@ -59,6 +61,7 @@ def _content_frames(upstream: UpstreamStream):
 
 @bp.post("/chat/stream")
 @spends_key
+@documented(responses=CORE_ERRORS, streams="text/event-stream", frames=CHAT_STREAM_FRAMES)
 @json_body(ChatRequest)
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""

@@ -19,7 +19,7 @@ bp = Blueprint("embeddings", __name__)
 
 @bp.post("/embeddings")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, tags=["OpenAI-compatible"])
+@documented(responses={200: dict, **OPENAI_ERRORS})
 @json_body(EmbeddingRequest)
 def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""

@@ -9,6 +9,7 @@ from guard.credentials import credentials
 from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.openai import (
+    CHAT_COMPLETION_FRAMES,
     OPENAI_ERRORS,
     ChatCompletionRequest,
     ModelList,
@@ -26,7 +27,6 @@ bp = Blueprint("openai_compat", __name__)
 
 # A fixed creation time: the catalogue is configuration, it has no real birthday.
 CATALOGUE_CREATED = 1_700_000_000
-TAGS = ["OpenAI-compatible"]
 
 
 def _model_object(name: str) -> dict:
@@ -58,7 +58,7 @@ def _error_event(error: ApiError) -> bytes:
 
 @bp.post("/chat/completions")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", frames=CHAT_COMPLETION_FRAMES)
 @json_body(ChatCompletionRequest)
 def chat_completions(body: ChatCompletionRequest):
     """Create a chat completion in OpenAI's wire format, plain or streamed."""
@@ -75,14 +75,14 @@ def chat_completions(body: ChatCompletionRequest):
 
 
 @bp.get("/models")
-@documented(responses={200: ModelList, 401: OpenAIErrorResponse}, tags=TAGS)
+@documented(responses={200: ModelList, 401: OpenAIErrorResponse})
 def list_models():
     """List the catalogue's models in OpenAI's format."""
     return {"object": "list", "data": [_model_object(name) for name in catalogue().names]}
 
 
 @bp.get("/models/<path:model>")
-@documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse}, tags=TAGS)
+@documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse})
 def retrieve_model(model: str):
     """Describe one model of the catalogue in OpenAI's format."""
     return _model_object(known_model(model))

@@ -14,7 +14,7 @@ bp = Blueprint("playground", __name__, static_folder=str(PAGE_DIR), static_url_p
 
 
 @bp.get("/playground")
-@documented(responses={200: "text/html"}, tags=["Playground"])
+@documented(responses={200: "text/html"})
 def playground():
     """Open the playground page: chat with the models in the browser."""
     return send_from_directory(PAGE_DIR, "index.html", max_age=0)

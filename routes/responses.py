@@ -10,7 +10,7 @@ from guard.ownership import ownership
 from guard.rate_limits import spends_key
 from routes.openai_compat import known_model
 from routes.schemas.openai import OPENAI_ERRORS, render_openai_error
-from routes.schemas.responses import ResponseRequest
+from routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
 from upstream import UpstreamStream, chat_client
 from web import sse
 from web.openapi import documented
@@ -19,7 +19,6 @@ from web.validation import json_body
 
 bp = Blueprint("responses", __name__)
 
-TAGS = ["OpenAI-compatible"]
 KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
 
 
@@ -38,7 +37,7 @@ def _error_event(error: ApiError, seen: dict) -> bytes:
 
 @bp.post("/responses")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", frames=RESPONSE_FRAMES)
 @json_body(ResponseRequest)
 def create_response(body: ResponseRequest):
     """Create a model response with OpenAI's Responses API, plain or streamed."""
@@ -65,7 +64,7 @@ def _owned(response_id: str) -> str:
 
 @bp.get("/responses/<response_id>")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS})
 def retrieve_response(response_id: str):
     """Show a stored response."""
     path = _owned(response_id)
@@ -74,7 +73,7 @@ def retrieve_response(response_id: str):
 
 @bp.delete("/responses/<response_id>")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS})
 def delete_response(response_id: str):
     """Delete a stored response."""
     return chat_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
@@ -82,7 +81,7 @@ def delete_response(response_id: str):
 
 @bp.get("/responses/<response_id>/input_items")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS})
 def list_input_items(response_id: str):
     """List the input items of a stored response."""
     path = _owned(response_id) + "/input_items"
@@ -91,7 +90,7 @@ def list_input_items(response_id: str):
 
 @bp.post("/responses/<response_id>/cancel")
 @spends_key
-@documented(responses={200: dict, **OPENAI_ERRORS}, tags=TAGS)
+@documented(responses={200: dict, **OPENAI_ERRORS})
 def cancel_response(response_id: str):
     """Cancel a response running in the background."""
     return chat_client().stored("POST", _owned(response_id) + "/cancel", credentials().upstream_key())

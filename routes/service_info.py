@@ -22,7 +22,7 @@ THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "t
 
 
 @bp.get("/info")
-@documented(responses={200: ServiceInfo}, tags=["Service"])
+@documented(responses={200: ServiceInfo})
 def info():
     """Show server information and theme tokens (no secrets)."""
     settings = current_settings()

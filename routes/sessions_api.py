@@ -13,6 +13,7 @@ from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.sampling import SAMPLING_FIELDS
 from routes.schemas.sessions import (
+    SESSION_CHAT_FRAMES,
     CreatedSession,
     CreateSessionRequest,
     Deleted,
@@ -32,7 +33,6 @@ from web.validation import json_body
 
 bp = Blueprint("sessions_api", __name__)
 
-TAGS = ["Sessions"]
 _UPSTREAM_LIMIT_HEADERS = {"X-RateLimit-Limit": "x-ratelimit-limit-requests",
                            "X-RateLimit-Remaining": "x-ratelimit-remaining-requests"}
 
@@ -43,7 +43,7 @@ def _session_not_found() -> NotFound:
 
 
 @bp.post("/sessions")
-@documented(responses={200: CreatedSession, 422: ValidationDetail}, tags=TAGS)
+@documented(responses={200: CreatedSession, 422: ValidationDetail})
 @json_body(CreateSessionRequest)
 def create_session(body: CreateSessionRequest):
     """Create a conversation session."""
@@ -53,7 +53,7 @@ def create_session(body: CreateSessionRequest):
 
 
 @bp.get("/sessions/<session_id>")
-@documented(responses={200: SessionInfo, 404: Detail}, tags=TAGS)
+@documented(responses={200: SessionInfo, 404: Detail})
 def get_session(session_id: str):
     """Show a session's state."""
     session = owned_sessions().get(session_id, credentials().identities())
@@ -65,7 +65,7 @@ def get_session(session_id: str):
 
 
 @bp.delete("/sessions/<session_id>")
-@documented(responses={200: Deleted, 404: Detail}, tags=TAGS)
+@documented(responses={200: Deleted, 404: Detail})
 def delete_session(session_id: str):
     """Delete a session and its history."""
     if not owned_sessions().delete(session_id, credentials().identities()):
@@ -86,7 +86,7 @@ def _error_text(error: ApiError) -> bytes:
 @bp.post("/chat")
 @spends_key
 @documented(responses={400: Detail, 401: Detail, 422: ValidationDetail, 429: Detail, 502: Detail, 503: Detail,
-                       504: Detail}, streams="text/plain", tags=TAGS)
+                       504: Detail}, streams="text/plain", frames=SESSION_CHAT_FRAMES)
 @json_body(SessionChatRequest)
 def chat(body: SessionChatRequest):
     """Chat within a session; the reply streams as plain text."""
@@ -108,7 +108,7 @@ def chat(body: SessionChatRequest):
 
 @bp.post("/test-key")
 @spends_key
-@documented(responses={200: KeyCheck, 400: Detail, 422: ValidationDetail}, tags=TAGS)
+@documented(responses={200: KeyCheck, 400: Detail, 422: ValidationDetail})
 @json_body(TestKeyRequest)
 def test_key(body: TestKeyRequest):
     """Check an OpenAI key with a cheap upstream call (listing models), never a completion."""
@@ -128,7 +128,7 @@ def test_key(body: TestKeyRequest):
 
 
 @bp.get("/health")
-@documented(responses={200: Health}, tags=TAGS)
+@documented(responses={200: Health})
 def health():
     """Show the sessions surface's status and its count of active sessions."""
     return {"status": "ok", "active_sessions": owned_sessions().active_count(),

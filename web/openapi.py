@@ -27,17 +27,18 @@ CATALOGUE_MODEL = {"x-catalogue-model": True}
 
 
 def documented(*, responses: dict | None = None, summary: str | None = None,
-               tags: list[str] | None = None, streams: str | None = None):
+               tags: list[str] | None = None, streams: str | None = None, frames: str | None = None):
     """Decorate a view with what the OpenAPI document should say about it.
 
     `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict`
     (any JSON object) or a media type string; `streams` names the media type of a
-    streamed 200. Applied above or below `@json_body`: functools.wraps copies it.
+    streamed 200, and `frames` says what its frames are. Applied above or below
+    `@json_body`: functools.wraps copies it.
     """
 
     def attach(view):
         view.openapi = {"responses": responses or {}, "summary": summary,
-                        "tags": tags or [], "streams": streams}
+                        "tags": tags or [], "streams": streams, "frames": frames}
         return view
 
     return attach
@@ -47,6 +48,14 @@ def hidden(view):
     """Keep a view (a static asset, say) out of the OpenAPI document and the endpoint map."""
     view.openapi_hidden = True
     return view
+
+
+_TAGS_KEY = "openapi_tags"
+
+
+def tag_blueprints(app: Flask, tag_of: dict[str, str]) -> None:
+    """Name each blueprint's operations in the document (blueprint name -> tag, in the order to list them)."""
+    app.extensions[_TAGS_KEY] = tag_of
 
 
 def operations(app: Flask) -> Iterator[tuple[Rule, str, object]]:
@@ -70,6 +79,7 @@ class _SpecBuilder:
         self.app = app
         self.shapes = shapes
         self.model_names = list(model_names)
+        self.tag_of: dict[str, str] = app.extensions.get(_TAGS_KEY, {})
         self.schemas: dict[str, dict] = {}
 
     def ref(self, model: type[BaseModel]) -> dict:
@@ -98,12 +108,13 @@ class _SpecBuilder:
         return {"application/json": {"schema": self.ref(what)}}
 
     def operation(self, rule, method: str, view) -> dict:
-        declared = getattr(view, "openapi", None) or {"responses": {}, "summary": None, "tags": [], "streams": None}
+        declared = getattr(view, "openapi", None) or {"responses": {}, "summary": None, "tags": [], "streams": None,
+                                                      "frames": None}
         lines = (view.__doc__ or "").strip().splitlines()
         operation = {
             "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
             "summary": declared["summary"] or summary_of(view, rule.endpoint),
-            "tags": declared["tags"] or [rule.endpoint.split(".")[0]],
+            "tags": declared["tags"] or [self.tag_of.get(rule.endpoint.split(".")[0], rule.endpoint.split(".")[0])],
         }
         if len(lines) > 1:
             operation["description"] = "\n".join(line.strip() for line in lines[1:]).strip()
@@ -112,12 +123,18 @@ class _SpecBuilder:
         if parameters:
             operation["parameters"] = parameters
         if body_model := getattr(view, "body_model", None):
-            operation["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": self.ref(body_model)}}}
+            media = {"schema": self.ref(body_model)}
+            if examples := (body_model.model_config.get("json_schema_extra") or {}).get("examples"):
+                media["example"] = examples[0]  # what Swagger UI fills the body with: a README example
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
         responses = {}
         ok = {"description": "Success"}
         if declared["streams"]:
             ok["content"] = self.content(declared["streams"])
+            if declared["frames"]:
+                ok["content"][declared["streams"]]["schema"] = {"type": "string",
+                                                                "description": declared["frames"]}
+                ok["description"] = "Success: a stream. " + declared["frames"]
             if 200 in declared["responses"]:  # a view that answers JSON or a stream, as asked
                 ok["content"].update(self.content(declared["responses"][200]))
         elif 200 in declared["responses"]:
@@ -147,6 +164,7 @@ class _SpecBuilder:
                                "an OpenAI-compatible `/v1`, server-side sessions under `/api`, and `/ask`. "
                                "Try it in the [playground](/playground).",
             },
+            "tags": [{"name": tag} for tag in dict.fromkeys(self.tag_of.values())],
             "paths": paths,
             "components": {
                 "schemas": self.schemas,

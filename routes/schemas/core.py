@@ -37,7 +37,8 @@ class ChatMessage(BaseModel):
 class ChatRequest(SamplingFields):
     """A new user message, with the conversation so far."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"message": "What is the capital of France?", "model": "gpt-4o-mini"}]})
 
     message: str = Field(description="The user's message (required, not blank).",
                          json_schema_extra={"pattern": r"\S"})
@@ -64,3 +65,27 @@ class ServiceInfo(BaseModel):
     cors: dict
     features: dict[str, bool | str | None]
     theme: dict[str, str]
+
+
+class Usage(BaseModel):
+    """Tokens the call used."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatResponse(BaseModel):
+    """The assistant's reply, and the conversation to send back next time."""
+
+    response: str
+    model: str
+    conversation: list[ChatMessage]
+    usage: Usage
+
+
+CORE_ERRORS = {status: CoreError for status in (400, 401, 403, 413, 415, 429, 502, 503, 504)}
+CHAT_STREAM_FRAMES = (
+    'Server-Sent Events: `data: {"content": "<text>"}` for each piece of the reply, then '
+    '`data: {"done": true, "usage": {"prompt_tokens", "completion_tokens", "total_tokens"}}`. A failure after the '
+    'stream started is one last `data: {"error": "<sentence>"}`, with no `done`.')

@@ -62,7 +62,10 @@ class ChatCompletionRequest(SamplingFields):
     features work without a release.
     """
 
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(strict=True, extra="allow", json_schema_extra={"examples": [{
+        "model": "gpt-4o-mini", "temperature": 0.7,
+        "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                     {"role": "user", "content": "Hello! Provide 3 bullet points why the ocean is important."}]}]})
 
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     messages: list[Message] = Field(min_length=1)
@@ -100,3 +103,8 @@ class ModelList(BaseModel):
 
 OPENAI_ERRORS = {status: OpenAIErrorResponse for status in (400, 401, 404, 413, 415, 429, 502, 503, 504)}
 OPENAI_ERROR = ErrorShape(render_openai_error, OpenAIErrorResponse)
+
+CHAT_COMPLETION_FRAMES = (
+    "Server-Sent Events: OpenAI's `chat.completion.chunk` objects, one `data:` event each, relayed byte for byte, "
+    "then `data: [DONE]`; with `stream_options.include_usage` the last chunk before it carries `usage`. A failure "
+    'after the stream started is one last `data: {"error": {"message", "type", "param", "code"}}`, with no `[DONE]`.')

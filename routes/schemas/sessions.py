@@ -49,7 +49,8 @@ def render_fastapi_error(error: ApiError) -> tuple[dict, int]:
 class CreateSessionRequest(BaseModel):
     """A new conversation and its developer (system) message."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"developer_message": "You are a helpful coding assistant."}]})
 
     developer_message: str = "You are a helpful assistant."
 
@@ -81,7 +82,8 @@ class Deleted(BaseModel):
 class SessionChatRequest(SamplingFields):
     """One user message in a server-side conversation."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"developer_message": "You are a helpful assistant.", "user_message": "Hello, how are you?"}]})
 
     developer_message: str = Field(description="The system (developer) message for this call.")
     user_message: str = Field(min_length=1, description="The user's new message.")
@@ -95,7 +97,7 @@ class SessionChatRequest(SamplingFields):
 class TestKeyRequest(BaseModel):
     """A key to check."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"api_key": "$OPENAI_API_KEY"}]})
 
     api_key: str = Field(json_schema_extra=KEY_SCHEMA)
 
@@ -116,3 +118,7 @@ class Health(BaseModel):
 
 
 FASTAPI_ERROR = ErrorShape(render_fastapi_error, Detail)
+
+
+SESSION_CHAT_FRAMES = ("Plain text, each piece of the reply as it comes; the session's id is in `X-Session-ID`. A "
+                       "failure after the first byte ends the text with `\\n\\n[error: <sentence>]`.")

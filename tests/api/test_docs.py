@@ -1,10 +1,12 @@
 """The OpenAPI document describes every endpoint from the validating models; the UIs are served offline."""
 
+import json
 import re
 
 import pytest
 
-from routes.chat import ChatRequest
+from bench.processes import ROOT
+from routes.schemas.core import ChatRequest
 
 
 def test_the_document_lists_every_endpoint_of_the_index(client):
@@ -58,3 +60,53 @@ def test_the_docs_stay_public_when_access_control_is_on(make_app):
     client = make_app(api_tokens=("tok-" + "d" * 30,)).test_client()
     for path in ("/openapi.json", "/docs", "/redoc", "/docs/assets/js/swagger-ui-bundle.js"):
         assert client.get(path).status_code == 200, path
+
+
+def _readme_bodies() -> list:
+    """Every JSON body a curl example of the README sends, with shell variables left as they are written."""
+    readme = (ROOT / "README.md").read_text()
+    bodies = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+        block = re.sub(r"\\\n\s*", " ", block)
+        for quoted in re.findall(r"-d '(\{.*?\})'", block, re.S) + \
+                [b.replace('\\"', '"') for b in re.findall(r'-d "(\{.*?\})"', block, re.S)]:
+            bodies.append(json.loads(re.sub(r'"\$(\w+)"', r'"$\1"', quoted)))
+    return bodies
+
+
+def test_every_request_example_is_a_body_the_readme_sends(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    bodies = _readme_bodies()
+    with_bodies = [(path, method, operation) for path, operations in paths.items()
+                   for method, operation in operations.items() if "requestBody" in operation]
+    assert len(with_bodies) >= 9
+    for path, method, operation in with_bodies:
+        example = operation["requestBody"]["content"]["application/json"].get("example")
+        assert example, f"{method.upper()} {path} has no example"
+        assert any(example.items() <= body.items() for body in bodies), f"{method.upper()} {path}: {example}"
+
+
+def test_every_status_a_surface_answers_has_a_schema_and_streams_say_their_frames(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    chat = paths["/chat"]["post"]["responses"]
+    assert chat["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatResponse")
+    for status in ("400", "401", "413", "415", "429", "502", "503", "504"):
+        assert chat[status]["content"]["application/json"]["schema"]["$ref"].endswith("/CoreError"), status
+    for path, media, frame in (("/chat/stream", "text/event-stream", '"done": true'),
+                               ("/v1/chat/completions", "text/event-stream", "data: [DONE]"),
+                               ("/v1/responses", "text/event-stream", "response.output_text.delta"),
+                               ("/ask", "text/plain", "[error: <code>: <sentence>]"),
+                               ("/api/chat", "text/plain", "[error: <sentence>]")):
+        description = paths[path]["post"]["responses"]["200"]["content"][media]["schema"]["description"]
+        assert frame in description, path
+
+
+def test_tags_are_one_per_surface_in_order(client):
+    spec = client.get("/openapi.json").get_json()
+    order = ["Core", "OpenAI-compatible", "Sessions", "Simple backend", "Service"]
+    assert [tag["name"] for tag in spec["tags"]] == order
+    tag_of = {f"{m.upper()} {p}": o["tags"] for p, ops in spec["paths"].items() for m, o in ops.items()}
+    assert tag_of["POST /chat"] == ["Core"] and tag_of["GET /health/ready"] == ["Core"]
+    assert tag_of["POST /v1/responses"] == ["OpenAI-compatible"] and tag_of["POST /api/chat"] == ["Sessions"]
+    assert tag_of["POST /ask"] == ["Simple backend"] and tag_of["GET /metrics"] == ["Service"]
+    assert all(len(tags) == 1 and tags[0] in order for tags in tag_of.values())
