@@ -56,9 +56,11 @@ def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) 
 
     @app.after_request
     def release_when_sent(response):
-        # When the WSGI server closes the response: for a stream, once its last byte is sent or its client left.
         if (caller := g.pop("in_flight_slot", None)) is not None:
-            response.call_on_close(lambda: in_flight.release(caller))
+            if response.is_streamed:  # when the server closes it: once its last byte is sent, or its client left
+                response.call_on_close(lambda: in_flight.release(caller))
+            else:  # the whole answer exists already
+                in_flight.release(caller)
         return response
 
     @app.teardown_request

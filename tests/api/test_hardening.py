@@ -103,6 +103,11 @@ def test_open_streams_hold_their_callers_slots_until_they_end(make_app, upstream
     assert client.post("/chat/stream", json={"message": "hi"}).status_code == 200  # the slots came back
 
 
+def test_plain_answers_give_their_slot_back_at_once(make_app, upstream):
+    client = make_app(max_concurrent_per_caller=2).test_client()
+    assert [client.post("/chat", json={"message": "hi"}).status_code for _ in range(5)] == [200] * 5
+
+
 # 5. A timeout is not retried, and is metered.
 
 def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
