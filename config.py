@@ -54,6 +54,11 @@ class Settings:
     log_format: str = "text"  # or "json"
     log_message_contents: bool = False
 
+    # Resumable streams.
+    resumable_streams: str = "on-request"  # or "always": every stream can be resumed
+    stream_retention: float = 300.0  # seconds a finished stream can still be read
+    stream_resume_window: float = 30.0  # seconds generation goes on once its last reader left
+
     # Conversation sessions (/api).
     session_db_path: str = "sessions.sqlite3"
     redis_url: str | None = None
@@ -144,6 +149,9 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
             log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
             log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
+            resumable_streams=env.choice("RESUMABLE_STREAMS", ("on-request", "always"), cls.resumable_streams),
+            stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
+            stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
             session_db_path=env.get("SESSION_DB_PATH") or cls.session_db_path,
             redis_url=env.get("REDIS_URL"),
             session_ttl=env.number("SESSION_TTL", cls.session_ttl, int),

@@ -15,6 +15,7 @@ import guard
 import models
 import routes
 import sessions
+import streams
 import upstream
 import web
 from config import ConfigError, Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     client = upstream.init_app(app, settings, call_hooks, request_headers=web.request_log.trace_headers)
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
     sessions.init_app(app, settings)
+    streams.init_app(app, settings)
     routes.init_app(app)
     if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
         for warning in settings.warnings():

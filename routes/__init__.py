@@ -20,6 +20,7 @@ from routes import (
     responses,
     service_info,
     sessions_api,
+    streams,
     usage,
 )
 from routes.schemas.ask import ASK_ERROR
@@ -38,7 +39,7 @@ class Surface:
 
 
 SURFACES = (
-    Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp)),  # seed 000: {"error": "<sentence>"}
+    Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # seed 000: {"error": "<sentence>"}
     Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message and an error code

@@ -11,7 +11,7 @@ from models import catalogue
 from routes.schemas.ask import ASK_FRAMES, AskError, AskRequest, error_code
 from upstream import UpstreamStream, chat_client
 from web.openapi import documented
-from web.streaming import relay, streamed_response
+from web.streaming import stream_answer
 from web.validation import json_body
 
 bp = Blueprint("ask", __name__)
@@ -37,5 +37,5 @@ def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""
     payload = {"model": catalogue().default, "messages": [turn.model_dump() for turn in body.messages]}
     upstream = chat_client().stream(payload, credentials().upstream_key())
-    return streamed_response(relay(upstream, _text(upstream), _error_line), "text/plain",
-                             {"x-vercel-ai-data-stream": "v1"})
+    return stream_answer(upstream, _text(upstream), _error_line, "text/plain",
+                         {"x-vercel-ai-data-stream": "v1"})

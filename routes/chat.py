@@ -13,7 +13,7 @@ from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
 from web import sse
 from web.openapi import documented
-from web.streaming import relay, streamed_response
+from web.streaming import stream_answer
 from web.validation import json_body
 
 bp = Blueprint("chat", __name__)
@@ -66,5 +66,5 @@ def _content_frames(upstream: UpstreamStream):
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""
     upstream = chat_client().stream(upstream_payload(body), credentials().upstream_key())
-    frames = relay(upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}))
-    return streamed_response(frames, "text/event-stream")
+    return stream_answer(upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}),
+                         "text/event-stream")

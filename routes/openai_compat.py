@@ -20,7 +20,7 @@ from routes.schemas.openai import (
 from upstream import UpstreamStream, chat_client
 from web import sse
 from web.openapi import documented
-from web.streaming import relay, streamed_response
+from web.streaming import stream_answer
 from web.validation import json_body
 
 bp = Blueprint("openai_compat", __name__)
@@ -70,8 +70,8 @@ def chat_completions(body: ChatCompletionRequest):
         return current_app.json.response(chat_client().complete(payload, key))
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
     upstream = chat_client().stream(payload, key)
-    return streamed_response(relay(upstream, _relayed_events(upstream, client_wants_usage), _error_event),
-                             "text/event-stream")
+    return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event,
+                         "text/event-stream")
 
 
 @bp.get("/models")

@@ -14,7 +14,7 @@ from routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
 from upstream import UpstreamStream, chat_client
 from web import sse
 from web.openapi import documented
-from web.streaming import relay, streamed_response
+from web.streaming import stream_answer
 from web.validation import json_body
 
 bp = Blueprint("responses", __name__)
@@ -51,8 +51,8 @@ def create_response(body: ResponseRequest):
     upstream = chat_client().stream_response(payload, key)
     ownership().claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
     seen = {"sequence": -1}
-    frames = relay(upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen))
-    return streamed_response(frames, "text/event-stream")
+    return stream_answer(upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen),
+                         "text/event-stream")
 
 
 def _owned(response_id: str) -> str:

@@ -28,7 +28,7 @@ from routes.schemas.sessions import (
 from sessions import Session, Turn, owned_sessions
 from upstream import UpstreamStream, chat_client
 from web.openapi import documented
-from web.streaming import relay, streamed_response
+from web.streaming import stream_answer
 from web.validation import json_body
 
 bp = Blueprint("sessions_api", __name__)
@@ -103,7 +103,7 @@ def chat(body: SessionChatRequest):
         headers.update({ours: upstream.headers[theirs] for ours, theirs in _UPSTREAM_LIMIT_HEADERS.items()
                         if theirs in upstream.headers})
     text = (piece.encode() for piece in turn.record(_reply_text(upstream)))
-    return streamed_response(relay(upstream, text, _error_text), "text/plain", headers)
+    return stream_answer(upstream, text, _error_text, "text/plain", headers)
 
 
 @bp.post("/test-key")

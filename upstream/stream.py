@@ -174,6 +174,7 @@ class UpstreamStream:
         self.finished = False
         self.usage: dict | None = None
         self.reported_usage: dict | None = None  # what the hooks were told at close: the real usage or an estimate
+        self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self.headers = response.headers
         for hook in hooks:
             hook.on_stream_open()
@@ -193,9 +194,14 @@ class UpstreamStream:
         while event is not None:
             yield event
             event = self._next_event()
-        if not self.finished:
+        if not self.finished and self.stopped_as is None:
             self._failed("unfinished")
             raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+
+    def stop(self, reason: str) -> None:
+        """End the stream early, from another thread: its reader sees the end, not a failure."""
+        self.stopped_as = reason
+        self._response.close()
 
     def close(self) -> None:
         if self._closed:
@@ -226,6 +232,8 @@ class UpstreamStream:
             hook.on_usage(self._call, usage, estimated)
 
     def _next_event(self) -> StreamEvent | None:
+        if self.stopped_as is not None:
+            return None
         try:
             block, data = next(self._events, (b"", DONE))
             if data == DONE:
@@ -238,6 +246,8 @@ class UpstreamStream:
             self._failed("timeout")
             raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
         except httpx2.HTTPError:
+            if self.stopped_as is not None:  # our own stop closed it under the reader
+                return None
             self._failed("cut")
             raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
         except ApiError:

@@ -11,7 +11,7 @@ from config import Settings
 from web import request_log
 from web.json_provider import OrjsonProvider
 
-EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-Stream-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
                    "X-RateLimit-Reset", "Retry-After"]
 
 

@@ -12,6 +12,7 @@ from errors import ApiError
 from guard.access import current_caller
 from guard.metrics import count_stream_end
 from upstream import UpstreamStream
+from web import resumable
 from web.request_log import loggable_path
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[
     outcome = "client left"  # unless the frames run out, or fail: the server closed us mid-way
     try:
         yield from frames
-        outcome = "finished"
+        outcome = upstream.stopped_as or "finished"
     except ApiError as error:
         outcome = "upstream failed"
         log.warning("stream failed after it started: %s", error.message)
@@ -50,6 +51,19 @@ def _log_end(upstream: UpstreamStream, outcome: str) -> None:
     stream_log.info("stream ended: %s %s %s %s after %.1fs, %s+%s tokens", fields["surface"], fields["model"],
                     fields["caller"], outcome, seconds, fields["prompt_tokens"], fields["completion_tokens"],
                     extra={"fields": fields})
+
+
+def stream_answer(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes],
+                  mimetype: str, headers: dict | None = None) -> Response:
+    """The streamed answer of a surface: relayed as it comes, or, when the caller asks for a resumable stream,
+    through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event)."""
+    body = relay(upstream, frames, on_error)
+    if not resumable.wants_resumable():
+        return streamed_response(body, mimetype, headers)
+    kind = "sse" if mimetype == "text/event-stream" else "text"
+    stream_id = resumable.start(upstream, body, kind)
+    return streamed_response(resumable.read(stream_id, 0, kind), mimetype,
+                             {**(headers or {}), "X-Stream-ID": stream_id})
 
 
 def streamed_response(body: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:

@@ -20,8 +20,10 @@ import contextlib
 import dataclasses
 import json
 import re
+import select
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from werkzeug.datastructures import Headers
@@ -288,6 +290,17 @@ def _make_handler(fake: FakeUpstream):
                 return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
             self._send_json(200, fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls))
 
+        def _hold(self, release: threading.Event, seconds: float = 30) -> bool:
+            """Wait for `release`, but see at once when the client closes the connection meanwhile."""
+            deadline = time.monotonic() + seconds
+            while not release.wait(0.02):
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    return False
+                if time.monotonic() > deadline:
+                    break
+            return True
+
         def _write_chunk(self, data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
@@ -322,7 +335,8 @@ def _make_handler(fake: FakeUpstream):
                             self._write_chunk(b"")
                             return
                         if behaviour.wait_for is not None and sent >= behaviour.hold_after:
-                            behaviour.wait_for.wait(30)
+                            if not self._hold(behaviour.wait_for):
+                                raise ConnectionResetError("the client closed the stream while it was held")
                         elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
                             return
                         sent += 1

@@ -8,7 +8,7 @@ import sys
 from bench.processes import ROOT
 
 # routes -> web -> guard -> upstream -> models/sessions -> config, errors, db
-LAYERS = {"routes": 6, "web": 5, "guard": 4, "upstream": 3, "models": 2, "sessions": 2,
+LAYERS = {"routes": 6, "web": 5, "guard": 4, "upstream": 3, "models": 2, "sessions": 2, "streams": 2,
           "config": 1, "errors": 1, "db": 1}
 
 

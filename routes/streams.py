@@ -1,0 +1,57 @@
+"""Resumable streams: GET /streams/{id} picks a stream up where it was left, DELETE /streams/{id} stops it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from errors import BadRequest, NotFound
+from guard.credentials import credentials
+from streams import stream_buffer
+from web import resumable
+from web.openapi import documented
+from web.streaming import streamed_response
+
+bp = Blueprint("streams", __name__)
+
+RESUME_FRAMES = ("The stream from where it was left, the same bytes as the first time: SSE streams from the event "
+                 "after `Last-Event-ID` (or `?last_event_id=N`), each with its `id:`; text streams from byte "
+                 "`?offset=N`. Then the live rest, until the end.")
+
+
+def _owned_kind(stream_id: str) -> str:
+    meta = stream_buffer().meta(stream_id)
+    if meta is None or not meta[0] & credentials().identities():
+        raise NotFound("No stream with that id: it never was, it is another caller's, or it ended more than "
+                       "STREAM_RETENTION seconds ago.", code="stream_not_found")
+    return meta[1]
+
+
+def _number(name: str, value: str | None) -> int:
+    try:
+        number = int(value or 0)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a whole number, not {value!r}.", param=name) from None
+    if number < 0:
+        raise BadRequest(f"'{name}' must not be negative.", param=name)
+    return number
+
+
+@bp.get("/streams/<stream_id>")
+@documented(streams="text/event-stream", frames=RESUME_FRAMES)
+def resume(stream_id: str):
+    """Resume a stream after a dropped connection, on any instance."""
+    kind = _owned_kind(stream_id)
+    if kind == "text":
+        body = resumable.read_text_from(stream_id, _number("offset", request.args.get("offset")))
+        return streamed_response(body, "text/plain", {"X-Stream-ID": stream_id})
+    after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    body = resumable.read(stream_id, _number("last_event_id", after), kind)
+    return streamed_response(body, "text/event-stream", {"X-Stream-ID": stream_id})
+
+
+@bp.delete("/streams/<stream_id>")
+def stop(stream_id: str):
+    """Stop a stream's generation at once, from any instance (a Stop button)."""
+    _owned_kind(stream_id)
+    stream_buffer().stop(stream_id)
+    return {"id": stream_id, "stopped": True}
