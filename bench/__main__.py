@@ -206,6 +206,8 @@ async def measure(args, upstream_port: int, service_port: int, service: subproce
     chat = Target(service_port, "/chat", {"message": "Say hello"}, b"")
     v1 = Target(service_port, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, b"")
     chat_stream = Target(service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true')
+    resumable_stream = Target(service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true',
+                              {"X-Resumable": "true"})
     v1_stream = Target(service_port, "/v1/chat/completions",
                        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}, b"[DONE]")
     rows = []
@@ -249,7 +251,26 @@ async def measure(args, upstream_port: int, service_port: int, service: subproce
         rows.append(("  server CPU per stream", ms(cpu), "–", "≤ 5 ms", "met" if cpu <= 0.005 else "NOT met"))
         rows.append(("  RSS under load (master + workers)", f"{peak.peak:.0f} MB", "–", "≤ 200 MB",
                      "met" if peak.peak <= 200 else "NOT met"))
+    rows += await buffering_cost(args, pids, service, chat_stream, resumable_stream)
     return rows
+
+
+async def buffering_cost(args, pids: list[int], service: subprocess.Popen, plain: Target,
+                         resumable: Target) -> list[tuple]:
+    """What a resumable stream costs against a plain one, the same number of each, one after the other."""
+    count, figures = args.resumable_streams, {}
+    for name, target in (("plain", plain), ("resumable", resumable)):
+        before = cpu_seconds(pids)
+        with PeakRss(service.pid) as peak:
+            result = await streams(target, count)
+        figures[name] = (result, (cpu_seconds(pids) - before) / count, peak.peak)
+    (plain_result, plain_cpu, plain_rss), (result, cpu, rss) = figures["plain"], figures["resumable"]
+    return [(f"{count} concurrent resumable /chat/stream: completed / errors", f"{result['completed']} / "
+             f"{result['errors']}", f"plain: {plain_result['completed']} / {plain_result['errors']}", "all / 0",
+             "met" if result["completed"] == count and not result["errors"] else "NOT met"),
+            ("  server CPU per stream, resumable / plain", f"{ms(cpu)} / {ms(plain_cpu)}",
+             f"+{ms(cpu - plain_cpu)} for the buffer", "", ""),
+            ("  peak RSS, resumable / plain", f"{rss:.0f} MB / {plain_rss:.0f} MB", "", "", "")]
 
 
 def table(rows: list[tuple], ready: float) -> str:
@@ -273,8 +294,8 @@ def main() -> None:
     parser.add_argument("--chunk-delay", type=float, default=0.1,
                         help="seconds between streamed chunks (about 1 s a stream)")
     args = parser.parse_args()
-    args.sequential, args.requests, args.streams, args.concurrency = (
-        (30, 200, 20, 8) if args.quick else (1000, 6000, 1000, 32))
+    args.sequential, args.requests, args.streams, args.concurrency, args.resumable_streams = (
+        (30, 200, 20, 8, 10) if args.quick else (1000, 6000, 1000, 32, 200))
 
     upstream_port, service_port = free_port(), free_port()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))

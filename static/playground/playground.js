@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { history: [], sessionId: null, controller: null };
+const state = { history: [], sessionId: null, controller: null, streamId: null };
 
 function authHeaders() {
   const token = $("token").value.trim();
@@ -54,7 +54,8 @@ async function loadModels() {
   select.replaceChildren(...models.map((name) => new Option(name, name, false, name === chosen)));
 }
 
-// Server-Sent Events from /chat/stream: frames end with a blank line; each `data:` line is JSON.
+// Server-Sent Events from /chat/stream: frames end with a blank line; each `data:` line is JSON, and a
+// resumable stream's frames carry their number in an `id:` line.
 async function* sseEvents(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -64,10 +65,49 @@ async function* sseEvents(body) {
     buffer += value;
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const frame = buffer.slice(0, end);
+      const lines = buffer.slice(0, end).split("\n");
       buffer = buffer.slice(end + 2);
-      const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
-      if (data) yield JSON.parse(data);
+      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+      const id = lines.find((l) => l.startsWith("id:"))?.slice(3).trim();
+      if (data) yield { id: id ? Number(id) : null, ...JSON.parse(data) };
+    }
+  }
+}
+
+// A reply in flight is kept in sessionStorage, so that a reload, or a dropped connection, picks it up
+// where it was (GET /streams/{id} after the last event seen), on whichever instance answers.
+const PENDING = "playground.pending";
+const pending = {
+  save: (value) => sessionStorage.setItem(PENDING, JSON.stringify(value)),
+  load: () => JSON.parse(sessionStorage.getItem(PENDING) || "null"),
+  clear: () => sessionStorage.removeItem(PENDING),
+};
+
+function resumeFrom(streamId, lastId, signal) {
+  return fetch(`/streams/${encodeURIComponent(streamId)}`, { signal, headers: { "Last-Event-ID": String(lastId),
+                                                                                ...authHeaders() } });
+}
+
+// Reads a resumable stream to its end, reconnecting after a drop, and keeps `turn` up to date in sessionStorage.
+async function followStream(response, turn, output, signal) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for await (const event of sseEvents(response.body)) {
+        if (event.id) turn.lastId = event.id;
+        if (event.error) throw Object.assign(new Error(`Error during the reply: ${event.error}`), { final: true });
+        if (event.content) {
+          turn.reply += event.content;
+          output.textContent = turn.reply;
+        }
+        if (event.done) showUsage(event.usage);
+        pending.save(turn);
+      }
+      return turn.reply;
+    } catch (error) {
+      if (error.name === "AbortError" || error.final || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));  // the network is back, maybe
+      response = await resumeFrom(turn.streamId, turn.lastId, signal);
+      if (!response.ok) throw new Error(await errorMessage(response));
     }
   }
 }
@@ -92,20 +132,40 @@ async function streamFromCore(message, output, signal) {
   const messages = (system ? [{ role: "system", content: system }] : []).concat(state.history);
   const response = await fetch("/chat/stream", {
     method: "POST", signal,
-    headers: { "Content-Type": "application/json", ...authHeaders() },
+    headers: { "Content-Type": "application/json", "X-Resumable": "true", ...authHeaders() },
     body: JSON.stringify({ message, model: $("model").value, messages }),
   });
   if (!response.ok) throw new Error(await errorMessage(response));
-  let reply = "";
-  for await (const event of sseEvents(response.body)) {
-    if (event.error) throw new Error(`Error during the reply: ${event.error}`);
-    if (event.content) {
-      reply += event.content;
-      output.textContent = reply;
-    }
-    if (event.done) showUsage(event.usage);
+  state.streamId = response.headers.get("X-Stream-ID");
+  const turn = { streamId: state.streamId, lastId: 0, message, reply: "", history: state.history };
+  pending.save(turn);
+  return followStream(response, turn, output, signal);
+}
+
+// After a reload: show the conversation so far and the reply in flight, then follow it to its end.
+async function resumePending() {
+  const turn = pending.load();
+  if (!turn) return;
+  state.history = turn.history;
+  for (const { role, content } of turn.history) addTurn(role, content);
+  addTurn("user", turn.message);
+  const output = addTurn("assistant", turn.reply);
+  state.controller = new AbortController();
+  state.streamId = turn.streamId;
+  setBusy(true);
+  try {
+    const response = await resumeFrom(turn.streamId, turn.lastId, state.controller.signal);
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const reply = await followStream(response, turn, output, state.controller.signal);
+    state.history.push({ role: "user", content: turn.message }, { role: "assistant", content: reply });
+  } catch (error) {
+    if (error.name !== "AbortError") showError(error.message);
+  } finally {
+    pending.clear();
+    state.controller = null;
+    state.streamId = null;
+    setBusy(false);
   }
-  return reply;
 }
 
 async function streamFromSessions(message, output, signal) {
@@ -156,10 +216,20 @@ async function send(event) {
       showError(error.message);
     }
   } finally {
+    pending.clear();
     state.controller = null;
+    state.streamId = null;
     setBusy(false);
     $("message").focus();
   }
+}
+
+// Stop: the server stops generating (DELETE /streams/{id}, from any instance), and this page stops reading.
+function stop() {
+  if (state.streamId) {
+    fetch(`/streams/${encodeURIComponent(state.streamId)}`, { method: "DELETE", headers: authHeaders() });
+  }
+  state.controller?.abort();
 }
 
 function newConversation() {
@@ -175,8 +245,9 @@ $("composer").addEventListener("submit", send);
 $("message").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) send(event);
 });
-$("stop").addEventListener("click", () => state.controller?.abort());
+$("stop").addEventListener("click", stop);
 $("new-conversation").addEventListener("click", newConversation);
 $("use-sessions").addEventListener("change", newConversation);
 $("token").addEventListener("change", loadModels);
 loadModels();
+resumePending();

@@ -14,7 +14,8 @@ def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):
     table = output.read_text()
     for figure in ("added latency /chat", "added latency /v1/chat/completions", "req/s at 8 concurrent",
                    "concurrent streams /chat/stream", "concurrent streams /v1 stream", "server CPU per stream",
-                   "RSS under load", "ready after start"):
+                   "RSS under load", "ready after start", "concurrent resumable /chat/stream",
+                   "server CPU per stream, resumable / plain"):
         assert figure in table, figure
     assert "20 / 0 | 20 / 0" in table  # every stream completed, on both surfaces, with no error
     measured = table[table.index("Measured"):]

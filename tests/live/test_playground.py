@@ -1,6 +1,7 @@
 """The playground in a real browser (Chromium) against gunicorn and the fake upstream."""
 
 import re
+import threading
 import urllib.parse
 
 import pytest
@@ -178,3 +179,19 @@ def test_the_docs_render_with_the_network_cut_off(page, server, path, rendered):
     page.wait_for_selector(rendered, timeout=30000)
     assert outside == []
     assert page.get_by_text("/v1/chat/completions").count() > 0
+
+
+def test_a_reload_mid_answer_finishes_the_answer(playground, upstream):
+    release = threading.Event()
+    with upstream.behave(reply=WORDS, wait_for=release, hold_after=2):
+        send(playground, "Count to six")
+        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+                                     "?.textContent === 'one two'")
+        playground.reload()  # the answer is still being written upstream
+        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+                                     "?.textContent === 'one two'")
+        release.set()
+        playground.wait_for_function(f"document.querySelector('#conversation li.assistant .content')"
+                                     f"?.textContent === {WORDS!r}")
+    assert playground.locator("#conversation li.user .content").all_text_contents() == ["Count to six"]
+    assert len(upstream.chat_requests()) == 1  # picked up where it was, not asked again
