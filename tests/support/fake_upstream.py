@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import json
 import re
-import select
 import socket
 import threading
 import time
@@ -294,9 +293,11 @@ def _make_handler(fake: FakeUpstream):
             """Wait for `release`, but see at once when the client closes the connection meanwhile."""
             deadline = time.monotonic() + seconds
             while not release.wait(0.02):
-                readable, _, _ = select.select([self.connection], [], [], 0)
-                if readable and not self.connection.recv(1, socket.MSG_PEEK):
-                    return False
+                try:  # a peek that never blocks: b"" is a closed connection, no data yet an open one
+                    if not self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                        return False
+                except BlockingIOError:
+                    pass
                 if time.monotonic() > deadline:
                     break
             return True
