@@ -10,6 +10,7 @@ function authHeaders() {
 }
 
 // Each surface words its errors its own way: {"error": "..."} on the core, {"detail": ...} on /api.
+// The message says what to do next where the status tells it.
 async function errorMessage(response) {
   let text = "";
   try {
@@ -20,7 +21,54 @@ async function errorMessage(response) {
   } catch {
     text = response.statusText;
   }
-  return `Error ${response.status}: ${text}`;
+  let advice = "";
+  if (response.status === 401) {
+    advice = " Put your service token in the Service token field.";
+    $("token").focus();
+  } else if (response.status === 429) {
+    const wait = response.headers.get("Retry-After");
+    advice = wait ? ` Try again in ${wait} s.` : " Try again in a moment.";
+  } else if (response.status === 503 && /key/i.test(text)) {
+    advice = " The server has no OpenAI key: its operator must set OPENAI_API_KEY_CYB_SEC.";
+  }
+  return `Error ${response.status}: ${text}${advice}`;
+}
+
+// The token, the settings and the theme are kept in this browser (localStorage) until "Forget".
+const KEPT = ["model", "system", "token", "temperature", "max-tokens"];
+const keep = () => KEPT.forEach((id) => localStorage.setItem(`playground.${id}`, $(id).value));
+
+function restoreKept() {
+  for (const id of KEPT) {
+    const value = localStorage.getItem(`playground.${id}`);
+    if (value !== null && id !== "model") $(id).value = value;
+  }
+}
+
+function forget() {
+  KEPT.forEach((id) => localStorage.removeItem(`playground.${id}`));
+  KEPT.forEach((id) => { if (id !== "model") $(id).value = ""; });
+  loadModels();
+}
+
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  $("theme").setAttribute("aria-pressed", String(theme === "dark"));
+  $("theme").textContent = theme === "dark" ? "Light mode" : "Dark mode";
+}
+
+function toggleTheme() {
+  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  localStorage.setItem("playground.theme", next);
+  setTheme(next);
+}
+
+// The sampling parameters the user set; empty fields are left to the service's defaults.
+function parameters() {
+  const chosen = {};
+  if ($("temperature").value !== "") chosen.temperature = Number($("temperature").value);
+  if ($("max-tokens").value !== "") chosen.max_tokens = Number($("max-tokens").value);
+  return chosen;
 }
 
 function showError(text) {
@@ -50,7 +98,7 @@ async function loadModels() {
   }
   const { models, default: fallback } = await response.json();
   const select = $("model");
-  const chosen = select.value || fallback;
+  const chosen = select.value || localStorage.getItem("playground.model") || fallback;
   select.replaceChildren(...models.map((name) => new Option(name, name, false, name === chosen)));
 }
 
@@ -133,7 +181,7 @@ async function streamFromCore(message, output, signal) {
   const response = await fetch("/chat/stream", {
     method: "POST", signal,
     headers: { "Content-Type": "application/json", "X-Resumable": "true", ...authHeaders() },
-    body: JSON.stringify({ message, model: $("model").value, messages }),
+    body: JSON.stringify({ message, model: $("model").value, messages, ...parameters() }),
   });
   if (!response.ok) throw new Error(await errorMessage(response));
   state.streamId = response.headers.get("X-Stream-ID");
@@ -174,7 +222,7 @@ async function streamFromSessions(message, output, signal) {
     headers: { "Content-Type": "application/json", ...authHeaders() },
     body: JSON.stringify({
       developer_message: $("system").value.trim() || "You are a helpful assistant.",
-      user_message: message, model: $("model").value, session_id: state.sessionId,
+      user_message: message, model: $("model").value, session_id: state.sessionId, ...parameters(),
     }),
   });
   if (!response.ok) throw new Error(await errorMessage(response));
@@ -246,8 +294,14 @@ $("message").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) send(event);
 });
 $("stop").addEventListener("click", stop);
+$("forget").addEventListener("click", forget);
+$("theme").addEventListener("click", toggleTheme);
+KEPT.forEach((id) => $(id).addEventListener("change", keep));
 $("new-conversation").addEventListener("click", newConversation);
 $("use-sessions").addEventListener("change", newConversation);
 $("token").addEventListener("change", loadModels);
+setTheme(localStorage.getItem("playground.theme")
+  ?? (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+restoreKept();
 loadModels();
 resumePending();

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from models import MODELS
-from tests.support.browser import browser, page  # noqa: F401  (fixtures)
+from tests.support.browser import OUTPUT, browser, page  # noqa: F401  (fixtures)
 from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
 
@@ -148,10 +148,11 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
     page.wait_for_function("document.querySelectorAll('#model option').length > 0")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
     focused = []
-    for _ in range(12):
+    for _ in range(16):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert {"model", "system", "token", "use-sessions", "new-conversation", "message", "send"} <= set(focused)
+    assert {"model", "system", "temperature", "max-tokens", "token", "forget", "use-sessions", "new-conversation",
+            "message", "send", "theme"} <= set(focused)
     page.focus("#message")
     page.keyboard.type("first line")
     page.keyboard.press("Shift+Enter")
@@ -195,3 +196,60 @@ def test_a_reload_mid_answer_finishes_the_answer(playground, upstream):
                                      f"?.textContent === {WORDS!r}")
     assert playground.locator("#conversation li.user .content").all_text_contents() == ["Count to six"]
     assert len(upstream.chat_requests()) == 1  # picked up where it was, not asked again
+
+
+def test_temperature_and_max_tokens_go_with_the_message(playground, upstream):
+    playground.fill("#temperature", "0.3")
+    playground.fill("#max-tokens", "50")
+    send(playground, "hello")
+    playground.wait_for_function("document.getElementById('send').disabled === false"
+                                 " && document.querySelectorAll('#conversation li').length === 2")
+    sent = upstream.last_chat_body()
+    assert sent["temperature"] == 0.3 and sent["max_tokens"] == 50
+
+
+def test_settings_and_the_token_survive_a_reload_until_forgotten(playground, upstream):
+    playground.fill("#system", "Be brief.")
+    playground.fill("#temperature", "0.7")
+    playground.fill("#token", "tok-remembered")
+    playground.press("#token", "Tab")
+    playground.reload()
+    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    assert (playground.input_value("#system"), playground.input_value("#temperature"),
+            playground.input_value("#token")) == ("Be brief.", "0.7", "tok-remembered")
+    playground.click("#forget")
+    playground.reload()
+    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    assert (playground.input_value("#system"), playground.input_value("#token")) == ("", "")
+
+
+def test_dark_mode_follows_the_system_and_the_toggle(browser, server):  # noqa: F811
+    context = browser.new_context(color_scheme="dark")
+    dark_page = context.new_page()
+    dark_page.goto(f"{server.url}/playground")
+    background = "getComputedStyle(document.body).backgroundColor"
+    assert dark_page.evaluate("document.documentElement.dataset.theme") == "dark"
+    dark = dark_page.evaluate(background)
+    dark_page.click("#theme")
+    assert dark_page.evaluate("document.documentElement.dataset.theme") == "light"
+    assert dark_page.evaluate(background) != dark
+    dark_page.reload()
+    assert dark_page.evaluate("document.documentElement.dataset.theme") == "light"  # the choice is kept
+    OUTPUT.mkdir(exist_ok=True)
+    dark_page.screenshot(path=str(OUTPUT / "playground-light-after-toggle.png"), full_page=True)
+    context.close()
+
+
+def test_a_401_points_at_the_token_field(page, upstream, tmp_path):  # noqa: F811
+    with gunicorn(tmp_path, service_env(upstream.base_url, API_TOKENS=TOKEN)) as guarded:
+        page.goto(f"{guarded.url}/playground")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#error").text_content().endswith("Put your service token in the Service token field.")
+        assert page.evaluate("document.activeElement.id") == "token"
+
+
+def test_a_429_says_when_to_try_again(playground, upstream):
+    upstream.queue(status=429, retry_after="7")
+    send(playground, "hello")
+    playground.wait_for_selector("#error:not([hidden])")
+    assert playground.locator("#error").text_content().endswith("Try again in 7 s.")
