@@ -63,6 +63,34 @@ function toggleTheme() {
   setTheme(next);
 }
 
+// The conversation is kept in this browser too, so that it survives a reload.
+const HISTORY = "playground.history";
+const saveHistory = () => localStorage.setItem(HISTORY, JSON.stringify(state.history));
+
+function restoreHistory() {
+  if (pending.load()) return;  // an answer in flight brings its own history back
+  state.history = JSON.parse(localStorage.getItem(HISTORY) || "[]");
+  for (const { role, content } of state.history) addTurn(role, content);
+}
+
+// "View code": the current conversation as curl, Python and JavaScript, with the token left out.
+function showCode() {
+  const system = $("system").value.trim();
+  const messages = (system ? [{ role: "system", content: system }] : []).concat(state.history)
+    .concat([{ role: "user", content: $("message").value.trim() || "Hello!" }]);
+  const body = { model: $("model").value, messages, ...parameters() };
+  const json = JSON.stringify(body, null, 2);
+  const origin = window.location.origin;
+  const auth = $("token").value.trim() ? ' \\\n  -H "Authorization: Bearer $TOKEN"' : "";
+  $("code-curl").textContent = `curl ${origin}/v1/chat/completions \\\n  -H "Content-Type: application/json"${auth} \\\n`
+    + `  -d '${JSON.stringify(body).replaceAll("'", "'\\''")}'`;
+  $("code-python").textContent = `from openai import OpenAI\n\nclient = OpenAI(base_url="${origin}/v1", api_key="$TOKEN")\n`
+    + `reply = client.chat.completions.create(**${json})\nprint(reply.choices[0].message.content)`;
+  $("code-js").textContent = `const response = await fetch("${origin}/v1/chat/completions", {\n  method: "POST",\n`
+    + `  headers: { "Content-Type": "application/json", Authorization: "Bearer $TOKEN" },\n`
+    + `  body: JSON.stringify(${json}),\n});\nconsole.log((await response.json()).choices[0].message.content);`;
+}
+
 // The sampling parameters the user set; empty fields are left to the service's defaults.
 function parameters() {
   const chosen = {};
@@ -206,6 +234,7 @@ async function resumePending() {
     if (!response.ok) throw new Error(await errorMessage(response));
     const reply = await followStream(response, turn, output, state.controller.signal);
     state.history.push({ role: "user", content: turn.message }, { role: "assistant", content: reply });
+    saveHistory();
   } catch (error) {
     if (error.name !== "AbortError") showError(error.message);
   } finally {
@@ -256,6 +285,7 @@ async function send(event) {
   try {
     const reply = await stream(message, output, state.controller.signal);
     state.history.push({ role: "user", content: message }, { role: "assistant", content: reply });
+    saveHistory();
   } catch (error) {
     if (error.name === "AbortError") {
       output.textContent += " [stopped]";
@@ -282,6 +312,7 @@ function stop() {
 
 function newConversation() {
   state.history = [];
+  saveHistory();
   state.sessionId = null;
   $("conversation").replaceChildren();
   $("session").textContent = "";
@@ -296,6 +327,9 @@ $("message").addEventListener("keydown", (event) => {
 $("stop").addEventListener("click", stop);
 $("forget").addEventListener("click", forget);
 $("theme").addEventListener("click", toggleTheme);
+$("code").addEventListener("toggle", () => $("code").open && showCode());
+// On a phone the settings fold away, so that the conversation and the message box come first.
+if (window.matchMedia("(max-width: 45rem)").matches) $("settings").open = false;
 KEPT.forEach((id) => $(id).addEventListener("change", keep));
 $("new-conversation").addEventListener("click", newConversation);
 $("use-sessions").addEventListener("change", newConversation);
@@ -303,5 +337,6 @@ $("token").addEventListener("change", loadModels);
 setTheme(localStorage.getItem("playground.theme")
   ?? (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 restoreKept();
+restoreHistory();
 loadModels();
 resumePending();

@@ -147,6 +147,10 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
     page.goto(f"{server.url}/playground")
     page.wait_for_function("document.querySelectorAll('#model option').length > 0")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    # The settings fold away: the message box is in view without scrolling.
+    assert page.evaluate("document.getElementById('settings').open") is False
+    assert page.evaluate("document.getElementById('message').getBoundingClientRect().bottom") <= 700
+    page.click("#settings summary")
     focused = []
     for _ in range(16):
         page.keyboard.press("Tab")
@@ -253,3 +257,42 @@ def test_a_429_says_when_to_try_again(playground, upstream):
     send(playground, "hello")
     playground.wait_for_selector("#error:not([hidden])")
     assert playground.locator("#error").text_content().endswith("Try again in 7 s.")
+
+
+def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, upstream):
+    send(playground, "Remember me")
+    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 2"
+                                 " && document.getElementById('send').disabled === false")
+    playground.fill("#token", "tok-secret-" + "z" * 20)
+    playground.reload()
+    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 2")
+    assert playground.locator("#conversation li .content").all_text_contents() == [
+        "Remember me", "Hello from the fake upstream."]
+    playground.click("#code summary")
+    playground.wait_for_function("document.getElementById('code-curl').textContent !== ''")
+    curl = playground.locator("#code-curl").text_content()
+    python = playground.locator("#code-python").text_content()
+    assert '"content":"Remember me"' in curl and "/v1/chat/completions" in curl
+    assert "client.chat.completions.create" in python and '"Hello from the fake upstream."' in python
+    assert "z" * 20 not in curl + python + playground.locator("#code-js").text_content()  # the token never
+    playground.click("#new-conversation")
+    playground.reload()
+    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    assert playground.locator("#conversation li").count() == 0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1100, 375])
+def test_screenshots_for_review(browser, server, upstream, scheme, width):  # noqa: F811
+    context = browser.new_context(color_scheme=scheme, viewport={"width": width, "height": 800})
+    shot = context.new_page()
+    shot.goto(f"{server.url}/playground")
+    shot.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    send(shot, "Show me a short answer")
+    shot.wait_for_function("document.querySelectorAll('#conversation li').length === 2"
+                           " && document.getElementById('send').disabled === false")
+    assert shot.evaluate("document.documentElement.dataset.theme") == scheme
+    assert shot.evaluate("document.scrollingElement.scrollWidth") <= width
+    OUTPUT.mkdir(exist_ok=True)
+    shot.screenshot(path=str(OUTPUT / f"playground-{scheme}-{width}px.png"), full_page=True)
+    context.close()
