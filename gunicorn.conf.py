@@ -43,15 +43,18 @@ preload_app = False
 # instances of one user would clash on it.
 control_socket_disable = True
 accesslog = None  # the app logs one line per request itself
-if _settings.log_format == "json":  # gunicorn's own lines too: one JSON object per line
-    logconfig_dict = {
-        "version": 1, "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "web.request_log.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False, "qualname":
-                                       "gunicorn.error"}},
-    }
+# gunicorn's own lines in the app's format: ISO 8601 times, and one JSON object per line with LOG_FORMAT=json.
+logconfig_dict = {
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"app": {"()": "web.request_log.JsonFormatter" if _settings.log_format == "json"
+                           else "web.request_log.TextFormatter"}},
+    "filters": {"request_id": {"()": "web.request_log.RequestIdFilter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "app", "filters": ["request_id"],
+                            "stream": "ext://sys.stderr"}},
+    "root": {"handlers": [], "level": "INFO"},  # the app puts its own handler there, in each worker
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False,
+                                   "qualname": "gunicorn.error"}},
+}
 
 
 def post_worker_init(worker):

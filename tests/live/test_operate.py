@@ -3,6 +3,7 @@ streams finish, Redis going away and coming back, and a real Prometheus scraping
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,9 @@ def test_warnings_once_per_start_and_web_concurrency(upstream, tmp_path):
         log = server.log()
     assert status == 200 and ready["checks"]["upstream_key"] == "ok"
     assert log.count("Booting worker") == 3
+    assert log.count("GET /health/ready 200") == 1  # one handler writes each line, not one per configuration
+    booting = next(line for line in log.splitlines() if "Booting worker" in line)
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 INFO gunicorn.error", booting)  # ISO 8601
     assert log.count("placeholder (sk-REPLACE_ME): it counts as no key") == 1
 
 
@@ -57,6 +61,8 @@ def test_json_logs_cover_gunicorns_own_lines(upstream, tmp_path):
         lines = [line for line in server.log().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line, gunicorn's "Booting worker" included
     assert any("Booting worker" in entry["message"] for entry in entries)
+    assert [entry["message"] for entry in entries].count(next(e["message"] for e in entries
+                                                              if e["message"].startswith("GET /health "))) == 1
     ended = next(entry for entry in entries if entry["message"].startswith("stream ended"))
     assert ended["outcome"] == "finished" and ended["surface"] == "/chat/stream" and ended["model"] == "gpt-4o-mini"
     assert ended["completion_tokens"] == 5 and ended["time"].endswith("+00:00")
