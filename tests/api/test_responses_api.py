@@ -1,11 +1,11 @@
 """/v1/responses and /v1/embeddings: relayed like /v1/chat/completions, guarded the same, stored responses
 visible to their maker only."""
 
-import json
 
 import pytest
 
 from tests.support.keys import SERVER_KEY, secret
+from tests.support.sse import sse_headed
 
 TOKEN_A = secret("tok-a-" + "7" * 30)
 TOKEN_B = secret("tok-b-" + "8" * 30)
@@ -13,16 +13,6 @@ TOKEN_B = secret("tok-b-" + "8" * 30)
 
 def auth(token):
     return {"Authorization": f"Bearer {token}"}
-
-
-def sse_blocks(body: bytes) -> list[tuple[str, dict]]:
-    blocks = [block for block in body.split(b"\n\n") if block]
-    events = []
-    for block in blocks:
-        name, data = block.split(b"\n")
-        assert name.startswith(b"event: ") and data.startswith(b"data: ")
-        events.append((name[7:].decode(), json.loads(data[6:])))
-    return events
 
 
 def test_a_plain_response_is_openais_answer(client, upstream):
@@ -39,7 +29,7 @@ def test_a_plain_response_is_openais_answer(client, upstream):
 def test_a_streamed_response_is_relayed_event_by_event(client, upstream):
     streamed = client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "Say hello", "stream": True})
     assert streamed.status_code == 200 and streamed.mimetype == "text/event-stream"
-    events = sse_blocks(streamed.get_data())
+    events = sse_headed(streamed.get_data(), b"event")
     names = [name for name, _ in events]
     assert names[0] == "response.created" and names[-1] == "response.completed"
     deltas = [data["delta"] for name, data in events if name == "response.output_text.delta"]
@@ -64,8 +54,8 @@ def test_unknown_models_and_bad_fields_are_openai_errors(client, upstream):
 
 def test_a_failure_mid_stream_ends_with_the_responses_error_event(client, upstream):
     upstream.queue(cut_after=2)
-    events = sse_blocks(client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True})
-                        .get_data())
+    events = sse_headed(client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True})
+                        .get_data(), b"event")
     name, error = events[-1]
     assert name == "error" and error["type"] == "error" and error["code"] == "upstream_error"
     assert error["sequence_number"] == events[-2][1]["sequence_number"] + 1
@@ -102,7 +92,7 @@ def test_a_stored_response_is_its_makers_only(make_app, upstream):
     made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine"}, headers=auth(TOKEN_A)).get_json()
     streamed = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine too", "stream": True},
                            headers=auth(TOKEN_A))
-    streamed_id = sse_blocks(streamed.get_data())[0][1]["response"]["id"]
+    streamed_id = sse_headed(streamed.get_data(), b"event")[0][1]["response"]["id"]
     for response_id in (made["id"], streamed_id):
         assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_A)).get_json()["id"] == response_id
         items = client.get(f"/v1/responses/{response_id}/input_items", headers=auth(TOKEN_A)).get_json()

@@ -1,24 +1,15 @@
 """Resumable streams in one process: drop, resume from where it was left, stop, abandon, only its caller."""
 
-import json
 import threading
 import time
 
 import pytest
 
 from tests.support.keys import secret
+from tests.support.sse import sse_numbered
 
 RESUMABLE = {"X-Resumable": "true"}
 REPLY = "one two three four five six"
-
-
-def sse_events(chunks: list[bytes]) -> list[tuple[int, dict]]:
-    events = []
-    for block in b"".join(chunks).split(b"\n\n"):
-        if block:
-            id_line, data_line = block.split(b"\n")
-            events.append((int(id_line.removeprefix(b"id: ")), json.loads(data_line.removeprefix(b"data: "))))
-    return events
 
 
 def take(response, count: int) -> list[bytes]:
@@ -45,7 +36,7 @@ def test_a_dropped_sse_stream_resumes_after_its_last_event(client, upstream):
         release.set()
         resumed = client.get(f"/streams/{stream_id}", headers={"Last-Event-ID": "2"})
         after = resumed.get_data()
-    events = sse_events(before) + sse_events([after])
+    events = sse_numbered(b"".join(before)) + sse_numbered(after)
     assert [number for number, _ in events] == list(range(1, len(events) + 1))  # no gap, no duplicate
     assert "".join(e.get("content", "") for _, e in events) == REPLY
     assert events[-1][1]["done"] is True

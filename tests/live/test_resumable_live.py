@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from tests.support.processes import gunicorn, service_env
+from tests.support.sse import sse_numbered
 
 REPLY = "a reply that is read in two parts on two instances"
 
@@ -29,15 +30,6 @@ def _resume(port: int, stream_id: str, query: str = "", headers: dict | None = N
     return body
 
 
-def _events(body: bytes) -> list[tuple[int, dict]]:
-    events = []
-    for block in body.split(b"\n\n"):
-        if block:
-            id_line, data_line = block.split(b"\n")
-            events.append((int(id_line[4:]), json.loads(data_line[6:])))
-    return events
-
-
 @pytest.fixture
 def two_instances(upstream, tmp_path, redis_url):
     env = service_env(upstream.base_url, REDIS_URL=redis_url)
@@ -56,8 +48,8 @@ def test_dropped_on_one_instance_resumed_on_another(two_instances, upstream):
             part += response.read1(65536)
         connection.close()  # the phone lost its Wi-Fi
         release.set()
-        rest = _resume(second.port, stream_id, headers={"Last-Event-ID": str(len(_events(part)))})
-    events = _events(part) + _events(rest)
+        rest = _resume(second.port, stream_id, headers={"Last-Event-ID": str(len(sse_numbered(part)))})
+    events = sse_numbered(part) + sse_numbered(rest)
     assert [n for n, _ in events] == list(range(1, len(events) + 1))
     assert "".join(e.get("content", "") for _, e in events) == REPLY and events[-1][1]["done"] is True
 
@@ -102,5 +94,5 @@ def test_resumed_on_another_worker_of_one_instance_on_sqlite(upstream, tmp_path)
         release.set()
         rests = [_resume(server.port, stream_id, "?last_event_id=2") for _ in range(4)]  # whichever worker answers
     for rest in rests:
-        events = _events(part) + _events(rest)
+        events = sse_numbered(part) + sse_numbered(rest)
         assert "".join(e.get("content", "") for _, e in events) == REPLY
