@@ -24,7 +24,7 @@ def server(fake_upstream, tmp_path_factory):
 @pytest.fixture
 def playground(page, server, upstream):  # noqa: F811
     page.goto(f"{server.url}/playground")
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(page)
     return page
 
 
@@ -37,6 +37,16 @@ def record_reply_growth(page):  # noqa: F811
             if (replies.length) window.seen.push(replies[replies.length - 1].textContent);
         }).observe(document.getElementById('conversation'), {childList: true, subtree: true, characterData: true});
     }""")
+
+
+def models_loaded(page) -> None:  # noqa: F811
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+
+
+def replied(page, turns: int) -> None:  # noqa: F811
+    """Wait until the conversation has `turns` turns and the page can send again."""
+    page.wait_for_function(f"document.querySelectorAll('#conversation li').length === {turns}"
+                           " && document.getElementById('send').disabled === false")
 
 
 def send(page, text):  # noqa: F811
@@ -72,11 +82,9 @@ def test_the_conversation_and_system_prompt_go_with_the_next_message(playground,
     playground.fill("#system", "Be brief.")
     playground.select_option("#model", "gpt-4o")
     send(playground, "first")
-    playground.wait_for_function("document.getElementById('send').disabled === false"
-                                 " && document.querySelectorAll('#conversation li').length === 2")
+    replied(playground, 2)
     send(playground, "second")
-    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 4"
-                                 " && document.getElementById('send').disabled === false")
+    replied(playground, 4)
     assert upstream.last_chat_body()["messages"] == [
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "first"},
         {"role": "assistant", "content": "Hello from the fake upstream."}, {"role": "user", "content": "second"}]
@@ -118,8 +126,7 @@ def test_server_side_sessions_carry_the_conversation(playground, upstream):
     playground.wait_for_function("document.getElementById('session').textContent.startsWith('Session ')"
                                  " && document.getElementById('send').disabled === false")
     send(playground, "Who am I?")
-    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 4"
-                                 " && document.getElementById('send').disabled === false")
+    replied(playground, 4)
     chats = upstream.chat_requests()
     assert len(chats) == 2
     assert chats[-1].body["messages"] == [
@@ -134,7 +141,7 @@ def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # n
         assert page.locator("#error").text_content().startswith("Error 401: A valid service token is required")
         page.fill("#token", TOKEN)
         page.press("#token", "Tab")  # the change event reloads the models with the token
-        page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+        models_loaded(page)
         send(page, "hello")
         page.wait_for_function("document.querySelector('#conversation li.assistant .content')?.textContent"
                                " === 'Hello from the fake upstream.'")
@@ -145,7 +152,7 @@ def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # n
 def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # noqa: F811
     page.set_viewport_size({"width": 375, "height": 700})
     page.goto(f"{server.url}/playground")
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(page)
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
     # The settings fold away: the message box is in view without scrolling.
     assert page.evaluate("document.getElementById('settings').open") is False
@@ -206,8 +213,7 @@ def test_temperature_and_max_tokens_go_with_the_message(playground, upstream):
     playground.fill("#temperature", "0.3")
     playground.fill("#max-tokens", "50")
     send(playground, "hello")
-    playground.wait_for_function("document.getElementById('send').disabled === false"
-                                 " && document.querySelectorAll('#conversation li').length === 2")
+    replied(playground, 2)
     sent = upstream.last_chat_body()
     assert sent["temperature"] == 0.3 and sent["max_tokens"] == 50
 
@@ -218,12 +224,12 @@ def test_settings_and_the_token_survive_a_reload_until_forgotten(playground, ups
     playground.fill("#token", "tok-remembered")
     playground.press("#token", "Tab")
     playground.reload()
-    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(playground)
     assert (playground.input_value("#system"), playground.input_value("#temperature"),
             playground.input_value("#token")) == ("Be brief.", "0.7", "tok-remembered")
     playground.click("#forget")
     playground.reload()
-    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(playground)
     assert (playground.input_value("#system"), playground.input_value("#token")) == ("", "")
 
 
@@ -261,8 +267,7 @@ def test_a_429_says_when_to_try_again(playground, upstream):
 
 def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, upstream):
     send(playground, "Remember me")
-    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 2"
-                                 " && document.getElementById('send').disabled === false")
+    replied(playground, 2)
     playground.fill("#token", "tok-secret-" + "z" * 20)
     playground.reload()
     playground.wait_for_function("document.querySelectorAll('#conversation li').length === 2")
@@ -277,7 +282,7 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
     assert "z" * 20 not in curl + python + playground.locator("#code-js").text_content()  # the token never
     playground.click("#new-conversation")
     playground.reload()
-    playground.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(playground)
     assert playground.locator("#conversation li").count() == 0
 
 
@@ -287,10 +292,9 @@ def test_screenshots_for_review(browser, server, upstream, scheme, width):  # no
     context = browser.new_context(color_scheme=scheme, viewport={"width": width, "height": 800})
     shot = context.new_page()
     shot.goto(f"{server.url}/playground")
-    shot.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    models_loaded(shot)
     send(shot, "Show me a short answer")
-    shot.wait_for_function("document.querySelectorAll('#conversation li').length === 2"
-                           " && document.getElementById('send').disabled === false")
+    replied(shot, 2)
     assert shot.evaluate("document.documentElement.dataset.theme") == scheme
     assert shot.evaluate("document.scrollingElement.scrollWidth") <= width
     OUTPUT.mkdir(exist_ok=True)
