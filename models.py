@@ -79,11 +79,14 @@ QUIRKS = {spec.name: spec for spec in (
 )}
 
 
+_FAMILIES = sorted(QUIRKS, key=len, reverse=True)  # longest first: o3-mini before o3
+
+
 def spec_for(name: str) -> ModelSpec:
     """A model's quirks, whether or not the catalogue offers it; dated snapshots share their family's."""
     if name in QUIRKS:
         return QUIRKS[name]
-    family = next((known for known in sorted(QUIRKS, key=len, reverse=True) if name.startswith(known + "-20")), None)
+    family = next((known for known in _FAMILIES if name.startswith(known + "-20")), None)
     return dataclasses.replace(QUIRKS[family], name=name) if family else ModelSpec(name)
 
 

@@ -6,6 +6,7 @@ A body that never finishes would otherwise hold its worker's connection forever.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import time
 
@@ -17,6 +18,7 @@ from errors import BodyTooSlow, too_large
 _CHUNK = 64 * 1024
 
 
+@functools.cache  # a worker is patched before it loads the app, and stays so
 def _gevent_patched() -> bool:
     with contextlib.suppress(ImportError):
         from gevent import monkey
