@@ -6,6 +6,7 @@ from flask import Blueprint, request
 
 from errors import BadRequest, NotFound
 from guard.credentials import credentials
+from guard.ownership import ownership
 from streams import stream_buffer
 from web import resumable
 from web.openapi import documented
@@ -19,11 +20,12 @@ RESUME_FRAMES = ("The stream from where it was left, the same bytes as the first
 
 
 def _owned_kind(stream_id: str) -> str:
-    meta = stream_buffer().meta(stream_id)
-    if meta is None or not meta[0] & credentials().identities():
+    owned = ownership().owns("stream", stream_id, credentials().identities())
+    kind = stream_buffer().kind_of(stream_id) if owned else None
+    if kind is None:
         raise NotFound("No stream with that id: it never was, it is another caller's, or it ended more than "
                        "STREAM_RETENTION seconds ago.", code="stream_not_found")
-    return meta[1]
+    return kind
 
 
 def _number(name: str, value: str | None) -> int:

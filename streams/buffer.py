@@ -17,21 +17,21 @@ from db import Database, redis_client, transaction
 POLL_SECONDS = 0.05  # how often a SQLite reader looks for new frames while it waits
 
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS stream_meta (id TEXT PRIMARY KEY, owners TEXT NOT NULL, kind TEXT NOT NULL,
+    """CREATE TABLE IF NOT EXISTS stream_meta (id TEXT PRIMARY KEY, kind TEXT NOT NULL,
            finished INTEGER NOT NULL DEFAULT 0, stop INTEGER NOT NULL DEFAULT 0, touched REAL NOT NULL,
            expires_at REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS stream_frames (id TEXT NOT NULL, seq INTEGER NOT NULL, frame BLOB NOT NULL,
            PRIMARY KEY (id, seq))""",
 )
-_RUNNING_FOR = 24 * 3600  # the most a stream can run; it expires `retention` after it finishes
+RUNNING_FOR = 24 * 3600  # the most a stream can run; it expires `retention` after it finishes
 
 
 class StreamBuffer(Protocol):
-    def create(self, stream_id: str, owners: frozenset[str], kind: str) -> None: ...
+    def create(self, stream_id: str, kind: str) -> None: ...
     def append(self, stream_id: str, seq: int, frame: bytes) -> None: ...
     def finish(self, stream_id: str) -> None: ...
     def read(self, stream_id: str, after: int, wait: float) -> tuple[list[tuple[int, bytes]], bool]: ...
-    def meta(self, stream_id: str) -> tuple[frozenset[str], str] | None: ...
+    def kind_of(self, stream_id: str) -> str | None: ...
     def stop(self, stream_id: str) -> None: ...
     def state(self, stream_id: str) -> tuple[bool, float]: ...
     def touch(self, stream_id: str) -> None: ...
@@ -45,14 +45,14 @@ class SQLiteStreamBuffer:
     def _db(self):
         return self.database.connection()
 
-    def create(self, stream_id: str, owners: frozenset[str], kind: str) -> None:
+    def create(self, stream_id: str, kind: str) -> None:
         now = time.time()
         with transaction(self._db()) as db:
             expired = [row[0] for row in db.execute("SELECT id FROM stream_meta WHERE expires_at < ?", (now,))]
             db.executemany("DELETE FROM stream_frames WHERE id = ?", [(i,) for i in expired])
             db.execute("DELETE FROM stream_meta WHERE expires_at < ?", (now,))
-            db.execute("INSERT INTO stream_meta (id, owners, kind, touched, expires_at) VALUES (?, ?, ?, ?, ?)",
-                       (stream_id, " ".join(sorted(owners)), kind, now, now + _RUNNING_FOR))
+            db.execute("INSERT INTO stream_meta (id, kind, touched, expires_at) VALUES (?, ?, ?, ?)",
+                       (stream_id, kind, now, now + RUNNING_FOR))
 
     def append(self, stream_id: str, seq: int, frame: bytes) -> None:
         with transaction(self._db()) as db:
@@ -75,10 +75,11 @@ class SQLiteStreamBuffer:
                 return [(seq, bytes(frame)) for seq, frame in frames], done
             time.sleep(POLL_SECONDS)
 
-    def meta(self, stream_id: str) -> tuple[frozenset[str], str] | None:
-        row = self._db().execute("SELECT owners, kind FROM stream_meta WHERE id = ? AND expires_at >= ?",
+    def kind_of(self, stream_id: str) -> str | None:
+        """`sse` or `text`; None for a stream that does not exist (or no longer)."""
+        row = self._db().execute("SELECT kind FROM stream_meta WHERE id = ? AND expires_at >= ?",
                                  (stream_id, time.time())).fetchone()
-        return (frozenset(row[0].split()), row[1]) if row else None
+        return row[0] if row else None
 
     def stop(self, stream_id: str) -> None:
         with transaction(self._db()) as db:
@@ -105,19 +106,18 @@ class RedisStreamBuffer:
     def _keys(stream_id: str) -> tuple[str, str]:
         return f"resumable:{stream_id}", f"resumable:{stream_id}:frames"
 
-    def create(self, stream_id: str, owners: frozenset[str], kind: str) -> None:
+    def create(self, stream_id: str, kind: str) -> None:
         state, _ = self._keys(stream_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(state, mapping={"owners": " ".join(sorted(owners)), "kind": kind, "finished": 0, "stop": 0,
-                                  "touched": time.time()})
-        pipe.expire(state, _RUNNING_FOR)
+        pipe.hset(state, mapping={"kind": kind, "finished": 0, "stop": 0, "touched": time.time()})
+        pipe.expire(state, RUNNING_FOR)
         pipe.execute()
 
     def append(self, stream_id: str, seq: int, frame: bytes) -> None:
         _, frames = self._keys(stream_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(frames, {"f": frame}, id=f"{seq}-0")
-        pipe.expire(frames, _RUNNING_FOR)
+        pipe.expire(frames, RUNNING_FOR)
         pipe.execute()
 
     def finish(self, stream_id: str) -> None:
@@ -147,9 +147,9 @@ class RedisStreamBuffer:
         value = self.redis.hget(state, "finished")
         return value is None or value == b"1"
 
-    def meta(self, stream_id: str) -> tuple[frozenset[str], str] | None:
-        fields = self.redis.hgetall(self._keys(stream_id)[0])
-        return (frozenset(fields[b"owners"].decode().split()), fields[b"kind"].decode()) if fields else None
+    def kind_of(self, stream_id: str) -> str | None:
+        kind = self.redis.hget(self._keys(stream_id)[0], "kind")
+        return kind.decode() if kind else None
 
     def stop(self, stream_id: str) -> None:
         self.redis.hset(self._keys(stream_id)[0], "stop", 1)

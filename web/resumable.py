@@ -18,7 +18,9 @@ from flask import copy_current_request_context, g, request
 
 from config import current_settings
 from guard.credentials import credentials
+from guard.ownership import ownership
 from streams import StreamBuffer, stream_buffer
+from streams.buffer import RUNNING_FOR
 from upstream import UpstreamStream
 
 WATCH_SECONDS = 0.2  # how often the producer's watcher looks for a stop or for readers
@@ -34,7 +36,10 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str) -> str:
     """Begin a resumable stream: a producer moves `frames` into the buffer; its id is returned."""
     stream_id = secrets.token_urlsafe(18)
     buffer = stream_buffer()
-    buffer.create(stream_id, credentials().identities(), kind)
+    buffer.create(stream_id, kind)
+    # Its caller's, like a stored response: the one record of who owns what, on every instance.
+    ownership().claim("stream", stream_id, credentials().identities(),
+                      RUNNING_FOR + int(current_settings().stream_retention))
     window = current_settings().stream_resume_window
     known = dict(g.__dict__)  # the caller, its policy, its request id: the producer's hooks need them
 
