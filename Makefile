@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run dev test test-fast bench clean
+.PHONY: install install-dev run dev test test-fast bench vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ test-fast: install-dev  ## install, then run the unit and in-process API tests o
 
 bench: install-dev  ## install, then measure the service against a direct call; updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md
+
+# The playground's browser libraries and their licences, copied from the npm registry at the versions
+# static/vendor/package-lock.json pins; the copies are committed, so serving needs no npm.
+VENDORED := marked/lib/marked.umd.js marked/LICENSE dompurify/dist/purify.min.js dompurify/LICENSE \
+            dompurify/LICENSE-MPL @highlightjs/cdn-assets/highlight.min.js @highlightjs/cdn-assets/LICENSE
+
+vendor:  ## fetch the playground's browser libraries (markdown, sanitiser, highlighter) at their pinned versions
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	cp static/vendor/package.json static/vendor/package-lock.json "$$scratch"; \
+	npm ci --prefix "$$scratch" --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	for file in $(VENDORED); do install -D -m 644 "$$scratch/node_modules/$$file" "static/vendor/$$file"; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

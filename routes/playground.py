@@ -6,15 +6,33 @@ import pathlib
 
 from flask import Blueprint, send_from_directory
 
-from web.openapi import documented
+from web.openapi import documented, hidden
 
-PAGE_DIR = pathlib.Path(__file__).resolve().parent.parent / "static" / "playground"
+STATIC_DIR = pathlib.Path(__file__).resolve().parent.parent / "static"
+PAGE_DIR = STATIC_DIR / "playground"
+VENDOR_DIR = STATIC_DIR / "vendor"  # marked, DOMPurify, highlight.js: copied by `make vendor`, pinned
 
 bp = Blueprint("playground", __name__, static_folder=str(PAGE_DIR), static_url_path="/playground/static")
+
+# Model output is untrusted. Past the sanitiser, the page runs only its own files (no inline script, so an
+# injected handler cannot run) and loads images only from here: a reply's ![](https://elsewhere/?q=...) must not
+# carry the conversation to another host.
+PAGE_POLICY = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; img-src 'self' data:; "
+                                          "style-src 'self'; connect-src 'self'; object-src 'none'; "
+                                          "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"}
 
 
 @bp.get("/playground")
 @documented(responses={200: "text/html"})
 def playground():
     """Open the playground page: chat with the models in the browser."""
-    return send_from_directory(PAGE_DIR, "index.html", max_age=0)
+    page = send_from_directory(PAGE_DIR, "index.html", max_age=0)
+    page.headers.update(PAGE_POLICY)
+    return page
+
+
+@bp.get("/playground/vendor/<path:filename>")
+@hidden
+def vendored(filename: str):
+    """Serve one of the playground's pinned browser libraries."""
+    return send_from_directory(VENDOR_DIR, filename, max_age=86400)

