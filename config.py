@@ -30,6 +30,7 @@ class Settings:
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 1
+    upstream_transport: str = "lean"  # or "httpx": the SDK's own transport
 
     # The model catalogue; None keeps the hardcoded list in models.py, models_auto asks the upstream.
     models: tuple[str, ...] | None = None
@@ -132,6 +133,7 @@ class Settings:
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
+            upstream_transport=env.choice("UPSTREAM_TRANSPORT", ("lean", "httpx"), cls.upstream_transport),
             models=None if env.get("MODELS") == "auto" else env.csv("MODELS") or None,
             models_auto=env.get("MODELS") == "auto",
             models_refresh=env.number("MODELS_REFRESH", cls.models_refresh, float),

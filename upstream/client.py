@@ -38,6 +38,7 @@ from errors import (
 from models import spec_for
 from upstream.hooks import Call, CallHook
 from upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
+from upstream.transport import LeanTransport
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,14 @@ class ChatClient:
         if self._sdk is None:
             with self._lock:
                 if self._sdk is None:
+                    lean = self.settings.upstream_transport == "lean"
                     self._sdk = openai.OpenAI(
                         api_key=self.settings.openai_api_key or "no-server-key",
                         base_url=self.settings.openai_base_url,
                         timeout=self.settings.upstream_timeout,
                         max_retries=0,  # see the module's docstring
+                        # A proxy from the environment still gets httpx's transport: httpx mounts it first.
+                        http_client=openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None,
                     )
         return self._sdk
 

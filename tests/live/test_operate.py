@@ -17,12 +17,13 @@ from bench.processes import ROOT, free_port, serving
 from tests.support.processes import gunicorn, service_env
 
 
-def _get(url: str) -> tuple[int, dict]:
+def _get(url: str, json_only: bool = True) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        body = error.read()
+        return error.code, json.loads(body) if json_only else {"text": body.decode(errors="replace")}
 
 
 def test_a_bad_setting_is_one_line_and_exit_status_1(upstream):
@@ -128,7 +129,11 @@ def test_prometheus_scrapes_the_metrics(upstream, tmp_path):
         with serving(command, port, os.environ.copy(), tmp_path / "prometheus.log"):
             deadline, target = time.monotonic() + 60, {}
             while time.monotonic() < deadline:
-                targets = _get(f"http://127.0.0.1:{port}/api/v1/targets")[1]["data"]["activeTargets"]
+                status, answer = _get(f"http://127.0.0.1:{port}/api/v1/targets", json_only=False)
+                if status != 200:  # Prometheus answers 503 in plain text until it is ready
+                    time.sleep(0.2)
+                    continue
+                targets = answer["data"]["activeTargets"]
                 target = targets[0] if targets else {}
                 if target.get("health") == "up":
                     break

@@ -1,0 +1,195 @@
+"""A lean HTTP/1.1 transport for the SDK's httpx client: keep-alive connections from `http.client`.
+
+The SDK stays the one door to the upstream (auth, error classes, the request it builds); only the
+bytes move cheaper. httpx's own transport (httpcore) costs about a third of a proxied call's CPU:
+per-request pool bookkeeping, a readiness poll of every idle connection, and several layers of
+wrappers per chunk read. Here a request takes an idle connection (or opens one), writes the
+request, and hands back the socket's response, read one chunk at a time as it arrives.
+
+Failures become httpx's exceptions, so the SDK turns them into its own as before: a connect or
+read deadline into `APITimeoutError`, anything else on the wire into `APIConnectionError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+
+import httpx2
+
+_CHUNK = 65536
+_MAX_IDLE = 256  # per upstream host and worker: more than the streams a worker holds at once is waste
+
+
+def _ssl_context() -> ssl.SSLContext:
+    try:
+        import certifi  # the CA bundle httpx would have used, when it is there
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:
+        return ssl.create_default_context()
+
+
+def _stale(connection: http.client.HTTPConnection) -> bool:
+    """An idle keep-alive connection that is readable was closed by the server (or sent garbage)."""
+    if connection.sock is None:
+        return True
+    poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
+    poller.register(connection.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+class LeanTransport(httpx2.BaseTransport):
+    """Sends each request over a pooled `http.client` connection; safe across threads and greenlets."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts = request.extensions.get("timeout") or {}
+        body = request.read()
+        connection, reused = self._connection(origin, timeouts.get("connect"))
+        try:
+            response = self._send(connection, request, body, timeouts.get("read"))
+        except _WriteFailed as failed:
+            if not reused:
+                raise failed.error from failed.__cause__
+            # The server closed the idle connection as we wrote: nothing reached it, so send once more, afresh.
+            connection, _ = self._connection(origin, timeouts.get("connect"), reuse=False)
+            try:
+                response = self._send(connection, request, body, timeouts.get("read"))
+            except _WriteFailed as again:
+                raise again.error from again.__cause__
+        return httpx2.Response(status_code=response.status, headers=response.getheaders(),
+                               stream=_ResponseBody(self, origin, connection, response),
+                               extensions={"http_version": b"HTTP/1.1",
+                                           "reason_phrase": response.reason.encode("latin-1", "replace")})
+
+    @staticmethod
+    def _send(connection: http.client.HTTPConnection, request: httpx2.Request, body: bytes,
+              read_timeout: float | None) -> http.client.HTTPResponse:
+        try:
+            connection.sock.settimeout(read_timeout)
+            connection.putrequest(request.method, request.url.raw_path.decode("ascii"), skip_host=True,
+                                  skip_accept_encoding=True)
+            for name, value in request.headers.raw:
+                connection.putheader(name, value)
+            connection.endheaders(body or None)
+        except Exception as exc:
+            connection.close()
+            raise _WriteFailed(_as_httpx(exc, reading=False)) from exc
+        try:
+            return connection.getresponse()
+        except Exception as exc:
+            connection.close()
+            raise _as_httpx(exc, reading=True) from exc
+
+    def _connection(self, origin: tuple[str, str, int], connect_timeout: float | None,
+                    reuse: bool = True) -> tuple[http.client.HTTPConnection, bool]:
+        while reuse:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                break
+            if not _stale(connection):
+                return connection, True
+            connection.close()
+        scheme, host, port = origin
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = _ssl_context()
+            connection = http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=connect_timeout)
+        try:
+            connection.connect()
+        except Exception as exc:
+            connection.close()
+            raise _as_httpx(exc, reading=False) from exc
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, False
+
+    def give_back(self, origin: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < _MAX_IDLE:
+                idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._idle = self._idle, {}
+        for idle in pools.values():
+            for connection in idle:
+                connection.close()
+
+
+class _ResponseBody(httpx2.SyncByteStream):
+    """The response's body as it arrives; the connection goes back to the pool once it is read to its end."""
+
+    def __init__(self, transport: LeanTransport, origin: tuple[str, str, int],
+                 connection: http.client.HTTPConnection, response: http.client.HTTPResponse):
+        self._transport, self._origin = transport, origin
+        self._connection, self._response = connection, response
+        self._finished = False
+        self._reading = False  # inside recv: then only the reader may close the response's file
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self._response.read1
+        try:
+            while True:
+                self._reading = True
+                try:
+                    chunk = read(_CHUNK)
+                finally:
+                    self._reading = False
+                if not chunk:
+                    break
+                yield chunk
+        except Exception as exc:
+            raise _as_httpx(exc, reading=True) from exc
+        self._finished = True
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if self._finished and not self._response.will_close:
+            self._response.close()  # its file only: the socket stays with the connection
+            self._transport.give_back(self._origin, connection)
+            return
+        # Read only in part (a stream stopped, perhaps from another thread while its reader waits in recv), or
+        # the server closes it: shut the socket first, which wakes that reader, and never reuse it.
+        if connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        if not self._reading:
+            self._response.close()
+        connection.close()
+
+
+class _WriteFailed(Exception):
+    """The request could not be written: the server cannot have acted on it."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _as_httpx(exc: Exception, reading: bool) -> Exception:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return httpx2.ReadTimeout(str(exc)) if reading else httpx2.ConnectTimeout(str(exc))
+    if isinstance(exc, (http.client.HTTPException, ValueError)):
+        return httpx2.RemoteProtocolError(str(exc) or type(exc).__name__)
+    message = str(exc) or type(exc).__name__
+    return httpx2.ReadError(message) if reading else httpx2.ConnectError(message)
