@@ -34,13 +34,15 @@ def _ssl_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
 def _stale(connection: http.client.HTTPConnection) -> bool:
     """An idle keep-alive connection that is readable was closed by the server (or sent garbage)."""
-    if connection.sock is None:
-        return True
-    poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
-    poller.register(connection.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-    return bool(poller.poll(0))
+    return connection.sock is None or _readable(connection.sock)
 
 
 class LeanTransport(httpx2.BaseTransport):
@@ -164,7 +166,7 @@ class _ResponseBody(httpx2.SyncByteStream):
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._finished and not self._response.will_close:
+        if (self._finished or self._rest_is_here(connection)) and not self._response.will_close:
             self._response.close()  # its file only: the socket stays with the connection
             self._transport.give_back(self._origin, connection)
             return
@@ -176,6 +178,20 @@ class _ResponseBody(httpx2.SyncByteStream):
         if not self._reading:
             self._response.close()
         connection.close()
+
+
+    def _rest_is_here(self, connection: http.client.HTTPConnection) -> bool:
+        """Whether the rest of the body has already arrived, and is now read: most often a stream read up to
+        its `data: [DONE]`, whose last, empty chunk follows it. What has not arrived is not waited for."""
+        if self._reading or connection.sock is None:
+            return False
+        connection.sock.settimeout(0)  # what is in the buffer or the socket now, and nothing more
+        try:
+            while self._response.read1(_CHUNK):
+                pass
+        except (OSError, ValueError, http.client.HTTPException):
+            return False
+        return self._response.isclosed()
 
 
 class _WriteFailed(Exception):

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -177,3 +178,23 @@ def test_a_token_made_and_revoked_on_the_command_line_counts_on_every_instance(u
         assert settles((first, second), token, 401)
         logs = first.log() + second.log()
     assert token not in logs
+
+
+def test_a_graceful_stop_writes_the_usage_each_worker_still_holds(upstream, tmp_path):
+    env = service_env(upstream.base_url, USAGE_FLUSH_INTERVAL="3600", WEB_CONCURRENCY="2")
+    store = env["SESSION_DB_PATH"]
+
+    def written_calls() -> int:
+        with sqlite3.connect(store) as db:
+            return sum(row[0] for row in db.execute("SELECT calls FROM usage"))
+
+    with gunicorn(tmp_path, env) as server:
+        for _ in range(8):
+            request = urllib.request.Request(f"{server.url}/chat", data=b'{"message": "hi"}',
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+        assert written_calls() <= 2  # each worker wrote its first call; the rest wait for the hour
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    assert written_calls() == 8

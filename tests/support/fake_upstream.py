@@ -51,6 +51,7 @@ class Behaviour:
     wait_for: threading.Event | None = None  # hold each chunk until the test sets it...
     hold_after: int = 0  # ...from this one on
     tool_calls: list | None = None  # chat: answer with these tool calls instead of text
+    hang_up: bool = False  # close the connection after the answer, without saying so (a keep-alive that ends)
 
 
 @dataclasses.dataclass
@@ -59,6 +60,7 @@ class RecordedRequest:
     path: str
     headers: Headers  # case-insensitive
     body: dict | None
+    peer: tuple[str, int] | None = None  # the caller's address: one per connection it opened
 
 
 class _Server(ThreadingHTTPServer):
@@ -222,7 +224,8 @@ def _make_handler(fake: FakeUpstream):
             self._send_error(401, message, "invalid_request_error")
 
         def do_GET(self):
-            fake._record(RecordedRequest("GET", self.path, Headers(list(self.headers.items())), None))
+            fake._record(RecordedRequest("GET", self.path, Headers(list(self.headers.items())), None,
+                                         self.client_address))
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
             if self.path.rstrip("/").endswith("/models"):
@@ -239,7 +242,8 @@ def _make_handler(fake: FakeUpstream):
             self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
 
         def do_DELETE(self):
-            fake._record(RecordedRequest("DELETE", self.path, Headers(list(self.headers.items())), None))
+            fake._record(RecordedRequest("DELETE", self.path, Headers(list(self.headers.items())), None,
+                                         self.client_address))
             stored = _STORED.search(self.path)
             if stored and not stored.group(2) and fake.responses.pop(stored.group(1), None) is not None:
                 return self._send_json(200, {"id": stored.group(1), "object": "response.deleted", "deleted": True})
@@ -248,7 +252,8 @@ def _make_handler(fake: FakeUpstream):
 
         def do_POST(self):
             body = self._read_body()
-            fake._record(RecordedRequest("POST", self.path, Headers(list(self.headers.items())), body))
+            fake._record(RecordedRequest("POST", self.path, Headers(list(self.headers.items())), body,
+                                         self.client_address))
             if (stored := _STORED.search(self.path)) and stored.group(2) == "/cancel":
                 if stored.group(1) not in fake.responses:
                     return self._send_error(404, "No such response.", "invalid_request_error")
@@ -288,6 +293,10 @@ def _make_handler(fake: FakeUpstream):
             if body.get("stream"):
                 return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
             self._send_json(200, fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls))
+            if behaviour.hang_up:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
 
         def _hold(self, release: threading.Event, seconds: float = 30) -> bool:
             """Wait for `release`, but see at once when the client closes the connection meanwhile."""
@@ -302,13 +311,14 @@ def _make_handler(fake: FakeUpstream):
                     break
             return True
 
-        def _write_chunk(self, data: bytes) -> None:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        def _write_chunk(self, data: bytes, last: bool = False) -> None:
+            # The body's end goes out with the last event, in one write, as servers that buffer send it.
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) + (b"0\r\n\r\n" if last else b""))
             self.wfile.flush()
 
-        def _write_event(self, name: str | None, payload) -> None:
+        def _write_event(self, name: str | None, payload, last: bool = False) -> None:
             text = payload if isinstance(payload, str) else json.dumps(payload)
-            self._write_chunk((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
+            self._write_chunk((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode(), last)
 
         def _stream(self, frames: list, behaviour: Behaviour) -> None:
             self.send_response(200)
@@ -326,7 +336,7 @@ def _make_handler(fake: FakeUpstream):
         def _send_frames(self, frames: list, behaviour: Behaviour) -> None:
             sent = 0
             try:
-                for name, payload, carries_reply in frames:
+                for index, (name, payload, carries_reply) in enumerate(frames):
                     if carries_reply:
                         if behaviour.cut_after is not None and sent == behaviour.cut_after:
                             self.connection.shutdown(socket.SHUT_RDWR)
@@ -341,8 +351,7 @@ def _make_handler(fake: FakeUpstream):
                         elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
                             return
                         sent += 1
-                    self._write_event(name, payload)
-                self._write_chunk(b"")
+                    self._write_event(name, payload, last=index == len(frames) - 1)
             except (BrokenPipeError, ConnectionResetError, OSError):
                 fake._count_stream(aborted=True)
                 self.close_connection = True

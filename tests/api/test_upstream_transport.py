@@ -1,0 +1,47 @@
+"""The lean transport under the SDK: connections kept alive, never reused when in doubt, and failures as before
+(the fault tables of the other files run through it too)."""
+
+import threading
+
+import pytest
+
+MESSAGE = {"message": "hi"}
+
+
+def connections(upstream) -> list:
+    return [request.peer for request in upstream.chat_requests()]
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+def test_calls_one_after_another_share_one_connection(make_app, upstream, transport):
+    client = make_app(upstream_transport=transport).test_client()
+    replies = [client.post("/chat", json=MESSAGE).get_json()["response"] for _ in range(3)]
+    assert replies == ["Hello from the fake upstream."] * 3
+    assert len(set(connections(upstream))) == 1
+
+
+def test_a_connection_the_upstream_closed_while_idle_is_not_used_again(client, upstream):
+    with upstream.behave(hang_up=True):
+        assert client.post("/chat", json=MESSAGE).status_code == 200
+    assert client.post("/chat", json=MESSAGE).status_code == 200
+    assert len(upstream.chat_requests()) == 2  # each sent once: the second neither failed nor went twice
+    assert len(set(connections(upstream))) == 2
+
+
+def test_a_stream_left_early_does_not_lend_its_connection(client, upstream):
+    release = threading.Event()
+    with upstream.behave(reply="one two three four", wait_for=release, hold_after=1):
+        stream = client.post("/chat/stream", json=MESSAGE, buffered=False)
+        assert b"one" in next(iter(stream.response))
+        stream.close()  # the caller went away mid-answer: the rest of that answer is never read
+        release.set()
+    assert client.post("/chat", json=MESSAGE).get_json()["response"] == "Hello from the fake upstream."
+    first, second = connections(upstream)
+    assert first != second
+
+
+def test_a_stream_read_to_its_end_gives_its_connection_back(client, upstream):
+    assert b"[DONE]" in client.post("/v1/chat/completions", json={
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}).get_data()
+    assert client.post("/chat", json=MESSAGE).status_code == 200
+    assert len(set(connections(upstream))) == 1
