@@ -26,14 +26,6 @@ _CHUNK = 65536
 _MAX_IDLE = 256  # per upstream host and worker: more than the streams a worker holds at once is waste
 
 
-def _ssl_context() -> ssl.SSLContext:
-    try:
-        import certifi  # the CA bundle httpx would have used, when it is there
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
-
-
 def _readable(sock: socket.socket) -> bool:
     poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
     poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
@@ -107,8 +99,8 @@ class LeanTransport(httpx2.BaseTransport):
             connection.close()
         scheme, host, port = origin
         if scheme == "https":
-            if self._tls is None:
-                self._tls = _ssl_context()
+            if self._tls is None:  # the authorities httpx trusts: SSL_CERT_FILE or SSL_CERT_DIR, else the system's
+                self._tls = httpx2.create_ssl_context()
             connection = http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=self._tls)
         else:
             connection = http.client.HTTPConnection(host, port, timeout=connect_timeout)

@@ -1,9 +1,13 @@
 """The lean transport under the SDK: connections kept alive, never reused when in doubt, and failures as before
 (the fault tables of the other files run through it too)."""
 
+import ssl
 import threading
 
 import pytest
+import trustme
+
+from tests.support.fake_upstream import FakeUpstream
 
 MESSAGE = {"message": "hi"}
 
@@ -45,3 +49,28 @@ def test_a_stream_read_to_its_end_gives_its_connection_back(client, upstream):
         "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}).get_data()
     assert client.post("/chat", json=MESSAGE).status_code == 200
     assert len(set(connections(upstream))) == 1
+
+
+@pytest.fixture
+def tls_upstream(tmp_path):
+    """The fake upstream over HTTPS, with a certificate from a throwaway authority; and that authority's file."""
+    authority = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server)
+    authority_file = tmp_path / "authority.pem"
+    authority.cert_pem.write_to_path(str(authority_file))
+    fake = FakeUpstream(tls=server).start()
+    yield fake, authority_file
+    fake.stop()
+
+
+def test_an_https_upstream_is_trusted_only_with_its_authority_and_kept_alive(make_app, tls_upstream, monkeypatch):
+    fake, authority_file = tls_upstream
+    forged = make_app(openai_base_url=fake.base_url).test_client()
+    assert forged.post("/chat", json=MESSAGE).get_json() == {"error": "The upstream could not be reached."}
+    assert fake.chat_requests() == []  # refused at the handshake
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority_file))  # as httpx reads it, for a private authority
+    client = make_app(openai_base_url=fake.base_url).test_client()
+    replies = [client.post("/chat", json=MESSAGE).get_json()["response"] for _ in range(2)]
+    assert replies == ["Hello from the fake upstream."] * 2
+    assert len(set(connections(fake))) == 1

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,7 +75,7 @@ class _Server(ThreadingHTTPServer):
 class FakeUpstream:
     """An OpenAI-compatible server on a free loopback port, run in a thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None):
         self.default = Behaviour()
         self.requests: list[RecordedRequest] = []
         self.responses: dict[str, dict] = {}  # created responses by id, as /v1/responses/{id} finds them
@@ -87,6 +88,9 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server((host, port), _make_handler(self))
+        self.scheme = "https" if tls else "http"
+        if tls:  # HTTPS, with the certificate the caller's context holds
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -95,7 +99,7 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     def start(self) -> "FakeUpstream":
         self._thread.start()
