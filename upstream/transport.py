@@ -18,12 +18,16 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx2
 
 _CHUNK = 65536
 _MAX_IDLE = 256  # per upstream host and worker: more than the streams a worker holds at once is waste
+# As httpx: a connection idle longer than this is closed, not reused. Servers close idle ones on their own clock;
+# reusing one they are closing at that moment can lose the request after it was written.
+_KEEP_IDLE = 5.0
 
 
 def _readable(sock: socket.socket) -> bool:
@@ -40,8 +44,10 @@ def _stale(connection: http.client.HTTPConnection) -> bool:
 class LeanTransport(httpx2.BaseTransport):
     """Sends each request over a pooled `http.client` connection; safe across threads and greenlets."""
 
-    def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+    def __init__(self, keep_idle: float = _KEEP_IDLE) -> None:
+        self.keep_idle = keep_idle
+        # Per origin, the idle connections with the time each was given back; the newest last, taken first.
+        self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
@@ -91,10 +97,10 @@ class LeanTransport(httpx2.BaseTransport):
         while reuse:
             with self._lock:
                 idle = self._idle.get(origin)
-                connection = idle.pop() if idle else None
+                connection, since = idle.pop() if idle else (None, 0.0)
             if connection is None:
                 break
-            if not _stale(connection):
+            if time.monotonic() - since < self.keep_idle and not _stale(connection):
                 return connection, True
             connection.close()
         scheme, host, port = origin
@@ -116,7 +122,7 @@ class LeanTransport(httpx2.BaseTransport):
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < _MAX_IDLE:
-                idle.append(connection)
+                idle.append((connection, time.monotonic()))
                 return
         connection.close()
 
@@ -124,7 +130,7 @@ class LeanTransport(httpx2.BaseTransport):
         with self._lock:
             pools, self._idle = self._idle, {}
         for idle in pools.values():
-            for connection in idle:
+            for connection, _ in idle:
                 connection.close()
 
 

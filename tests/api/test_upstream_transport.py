@@ -4,10 +4,12 @@
 import ssl
 import threading
 
+import httpx2
 import pytest
 import trustme
 
 from tests.support.fake_upstream import FakeUpstream
+from upstream.transport import LeanTransport
 
 MESSAGE = {"message": "hi"}
 
@@ -74,3 +76,13 @@ def test_an_https_upstream_is_trusted_only_with_its_authority_and_kept_alive(mak
     replies = [client.post("/chat", json=MESSAGE).get_json()["response"] for _ in range(2)]
     assert replies == ["Hello from the fake upstream."] * 2
     assert len(set(connections(fake))) == 1
+
+
+def test_a_connection_idle_too_long_is_closed_not_reused(upstream):
+    with httpx2.Client(transport=LeanTransport(keep_idle=0)) as fresh, \
+            httpx2.Client(transport=LeanTransport(keep_idle=60)) as kept:
+        for client in (fresh, fresh, kept, kept):
+            answer = client.post(f"{upstream.base_url}/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+            assert answer.status_code == 200
+    first, second, third, fourth = connections(upstream)
+    assert first != second and third == fourth
