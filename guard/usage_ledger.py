@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 Batch = dict[tuple[str, str], dict[str, int]]  # (caller, model) -> sums of FIELDS
 
 
+def _add_into(batch: Batch, key: tuple[str, str], amounts: dict[str, int]) -> None:
+    sums = batch.setdefault(key, dict.fromkeys(FIELDS, 0))
+    for field, amount in amounts.items():
+        sums[field] += amount
+
+
 def _increments(usage: dict, estimated: bool) -> dict[str, int]:
     prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion,
@@ -102,9 +108,7 @@ class UsageLedger:
 
     def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
         with self._lock:
-            sums = self._pending.setdefault((caller, model), dict.fromkeys(FIELDS, 0))
-            for field, amount in _increments(usage, estimated).items():
-                sums[field] += amount
+            _add_into(self._pending, (caller, model), _increments(usage, estimated))
             due = time.monotonic() >= self._due
             if not self._exit_flush:  # registered in the worker that records, after the fork
                 self._exit_flush = True
@@ -127,9 +131,7 @@ class UsageLedger:
         except STORAGE_ERRORS:
             with self._lock:
                 for key, sums in batch.items():
-                    held = self._pending.setdefault(key, dict.fromkeys(FIELDS, 0))
-                    for field, amount in sums.items():
-                        held[field] += amount
+                    _add_into(self._pending, key, sums)
             raise
 
     def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
@@ -147,7 +149,8 @@ class UsageLedger:
                     return
 
     def _flush_noting_outage(self) -> None:
-        with outage_noted(f"usage held in memory, to be written on the next try: {self._pending}"):
+        # Nothing is lost here (a failed flush keeps its sums), so the line need not list them.
+        with outage_noted("usage held in memory, to be written on the next try"):
             self.flush()
 
     def _flush_at_exit(self) -> None:

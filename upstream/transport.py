@@ -30,15 +30,13 @@ _MAX_IDLE = 256  # per upstream host and worker: more than the streams a worker 
 _KEEP_IDLE = 5.0
 
 
-def _readable(sock: socket.socket) -> bool:
-    poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
-    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-    return bool(poller.poll(0))
-
-
 def _stale(connection: http.client.HTTPConnection) -> bool:
     """An idle keep-alive connection that is readable was closed by the server (or sent garbage)."""
-    return connection.sock is None or _readable(connection.sock)
+    if connection.sock is None:
+        return True
+    poller = select.poll()  # the real one: gevent_worker leaves `select` unpatched, and this never blocks
+    poller.register(connection.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 class LeanTransport(httpx2.BaseTransport):
@@ -57,17 +55,15 @@ class LeanTransport(httpx2.BaseTransport):
         timeouts = request.extensions.get("timeout") or {}
         body = request.read()
         connection, reused = self._connection(origin, timeouts.get("connect"))
-        try:
-            response = self._send(connection, request, body, timeouts.get("read"))
-        except _WriteFailed as failed:
-            if not reused:
-                raise failed.error from failed.__cause__
-            # The server closed the idle connection as we wrote: nothing reached it, so send once more, afresh.
-            connection, _ = self._connection(origin, timeouts.get("connect"), reuse=False)
+        while True:
             try:
                 response = self._send(connection, request, body, timeouts.get("read"))
-            except _WriteFailed as again:
-                raise again.error from again.__cause__
+                break
+            except _WriteFailed as failed:
+                if not reused:
+                    raise failed.error from failed.__cause__
+            # The server closed the idle connection as we wrote: nothing reached it, so send once more, afresh.
+            connection, reused = self._connection(origin, timeouts.get("connect"), reuse=False)
         return httpx2.Response(status_code=response.status, headers=response.getheaders(),
                                stream=_ResponseBody(self, origin, connection, response),
                                extensions={"http_version": b"HTTP/1.1",
@@ -164,7 +160,7 @@ class _ResponseBody(httpx2.SyncByteStream):
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if (self._finished or self._rest_is_here(connection)) and not self._response.will_close:
+        if not self._response.will_close and (self._finished or self._rest_is_here(connection)):
             self._response.close()  # its file only: the socket stays with the connection
             self._transport.give_back(self._origin, connection)
             return
@@ -176,7 +172,6 @@ class _ResponseBody(httpx2.SyncByteStream):
         if not self._reading:
             self._response.close()
         connection.close()
-
 
     def _rest_is_here(self, connection: http.client.HTTPConnection) -> bool:
         """Whether the rest of the body has already arrived, and is now read: most often a stream read up to
