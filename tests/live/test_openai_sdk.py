@@ -18,9 +18,7 @@ def live_server(fake_upstream, tmp_path_factory):
 
 @pytest.fixture
 def sdk(live_server, upstream):
-    # The SDK needs some key; with none of its own the service uses the server key.
-    return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused-by-the-service", max_retries=0,
-                         timeout=10)
+    return live_server.openai_sdk()
 
 
 def test_create(sdk, upstream):
@@ -69,7 +67,7 @@ def test_upstream_rate_limit_is_rate_limit_error(sdk, upstream):
 
 
 def test_a_rejected_client_key_is_authentication_error(live_server, upstream):
-    own_key = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=client_key("sk-invalid"), max_retries=0)
+    own_key = live_server.openai_sdk(client_key("sk-invalid"))
     with pytest.raises(openai.AuthenticationError):
         own_key.chat.completions.create(model="gpt-4o", messages=HELLO)
 

@@ -21,8 +21,7 @@ def live_server(fake_upstream, tmp_path_factory):
 
 @pytest.fixture
 def sdk(live_server, upstream):
-    return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused-by-the-service", max_retries=0,
-                         timeout=10)
+    return live_server.openai_sdk()
 
 
 def test_responses_create_and_retrieve(sdk, upstream):

@@ -227,9 +227,12 @@ def _make_handler(fake: FakeUpstream):
             message = f"Incorrect API key provided: {key[:8]}{'*' * 10}{key[-4:]}."
             self._send_error(401, message, "invalid_request_error")
 
-        def do_GET(self):
-            fake._record(RecordedRequest("GET", self.path, Headers(list(self.headers.items())), None,
+        def _record(self, method: str, body: dict | None = None) -> None:
+            fake._record(RecordedRequest(method, self.path, Headers(list(self.headers.items())), body,
                                          self.client_address))
+
+        def do_GET(self):
+            self._record("GET")
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
             if self.path.rstrip("/").endswith("/models"):
@@ -246,8 +249,7 @@ def _make_handler(fake: FakeUpstream):
             self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
 
         def do_DELETE(self):
-            fake._record(RecordedRequest("DELETE", self.path, Headers(list(self.headers.items())), None,
-                                         self.client_address))
+            self._record("DELETE")
             stored = _STORED.search(self.path)
             if stored and not stored.group(2) and fake.responses.pop(stored.group(1), None) is not None:
                 return self._send_json(200, {"id": stored.group(1), "object": "response.deleted", "deleted": True})
@@ -256,8 +258,7 @@ def _make_handler(fake: FakeUpstream):
 
         def do_POST(self):
             body = self._read_body()
-            fake._record(RecordedRequest("POST", self.path, Headers(list(self.headers.items())), body,
-                                         self.client_address))
+            self._record("POST", body)
             if (stored := _STORED.search(self.path)) and stored.group(2) == "/cancel":
                 if stored.group(1) not in fake.responses:
                     return self._send_error(404, "No such response.", "invalid_request_error")

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 
+import openai
+
 from bench.processes import clean_environment, free_port, serving
 from tests.support.keys import SERVER_KEY
 
@@ -24,6 +26,11 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def openai_sdk(self, api_key: str = "unused-by-the-service") -> openai.OpenAI:
+        """The official Python SDK on this server's /v1, retrying nothing, so that a test sees each failure.
+        Without a key of its own the service uses the server key."""
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, timeout=10)
 
 
 def service_env(upstream_url: str, **extra: str) -> dict[str, str]:
