@@ -30,7 +30,6 @@ class Settings:
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 1
-    usage_flush_interval: float = 1.0  # seconds a worker holds usage before writing it; 0: every call
     upstream_transport: str = "lean"  # or "httpx": the SDK's own transport
 
     # The model catalogue; None keeps the hardcoded list in models.py, models_auto asks the upstream.
@@ -134,7 +133,6 @@ class Settings:
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
-            usage_flush_interval=env.number("USAGE_FLUSH_INTERVAL", cls.usage_flush_interval, float),
             upstream_transport=env.choice("UPSTREAM_TRANSPORT", ("lean", "httpx"), cls.upstream_transport),
             models=None if env.get("MODELS") == "auto" else env.csv("MODELS") or None,
             models_auto=env.get("MODELS") == "auto",

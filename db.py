@@ -1,17 +1,18 @@
-"""Storage every worker shares: SQLite files (a connection per thread or greenlet, WAL mode, each user's schema
-made on first use rather than at import) and Redis clients that give up within seconds."""
+"""Storage every worker shares: SQLite files (a small pool of connections per process, WAL mode, each user's
+schema made on first use rather than at import) and Redis clients that give up within seconds."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 
 import redis
-
-_local = threading.local()  # under gevent's patching, one per greenlet
 
 # What storage that is down or unreachable raises: the service answers 503 and recovers by itself.
 STORAGE_ERRORS = (sqlite3.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -44,25 +45,23 @@ def storage_problem(sqlite_path: str, redis_url: str | None) -> str | None:
         if redis_url:
             redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0).ping()
         else:
-            db = connect(sqlite_path)
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
+            with Database(sqlite_path, ()).write():
+                pass
     except STORAGE_ERRORS as error:
         return f"{'Redis' if redis_url else 'SQLite'}: {type(error).__name__}: {error}"
     return None
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """This thread's connection to the database at `path`, opened on first use."""
-    connections: dict[str, sqlite3.Connection] = _local.__dict__.setdefault("connections", {})
-    connection = connections.get(path)
-    if connection is None:
-        # isolation_level=None: we open transactions ourselves, with BEGIN IMMEDIATE where we write.
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA busy_timeout=30000")
-        _switch_to_wal(connection)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connections[path] = connection
+def _open(path: str) -> sqlite3.Connection:
+    """A new connection to `path`, the file made readable by its owner only (conversations live there)."""
+    with contextlib.suppress(OSError):  # a missing folder: sqlite3 says so in its own words below
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite gives -wal and -shm the same mode
+    # isolation_level=None: we open transactions ourselves, with BEGIN IMMEDIATE where we write.
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(connection)
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
     return connection
 
 
@@ -82,6 +81,62 @@ def _switch_to_wal(connection: sqlite3.Connection, deadline_s: float = 30.0) -> 
         pause = min(0.2, pause * 2)
 
 
+class _Pool:
+    """This process's idle connections to one file. A connection serves one read or one transaction and comes
+    back; at most KEEP_IDLE stay open, so a thousand streams do not mean a thousand page caches."""
+
+    KEEP_IDLE = 4
+
+    def __init__(self, path: str):
+        self.path = path
+        self.pid = os.getpid()
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _open(self.path)
+
+    def give_back(self, connection: sqlite3.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self.KEEP_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+_pools: dict[str, _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(path: str) -> _Pool:
+    """The pool of `path` in this process (a forked worker never shares its parent's connections)."""
+    pool = _pools.get(path)
+    if pool is None or pool.pid != os.getpid():
+        with _pools_lock:
+            pool = _pools.get(path)
+            if pool is None or pool.pid != os.getpid():
+                if not _pools:
+                    atexit.register(close_all)
+                pool = _pools[path] = _Pool(path)
+    return pool
+
+
+def close_all() -> None:
+    """Close every idle connection this process holds (at exit)."""
+    for pool in list(_pools.values()):
+        if pool.pid == os.getpid():
+            pool.close()
+
+
 class Database:
     """One SQLite file and the tables its owner needs, created by the first connection that asks."""
 
@@ -92,30 +147,38 @@ class Database:
         self._ready = False
         self._lock = threading.Lock()
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, with the schema in place."""
-        db = connect(self.path)
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    for statement in self._schema:
-                        db.execute(statement)
-                    for statement in self._upgrades:
-                        with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": done before
-                            db.execute(statement)
-                    self._ready = True
-        return db
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for reads, with the schema in place."""
+        pool = _pool(self.path)
+        connection = pool.take()
+        try:
+            if not self._ready:
+                self._make_schema(connection)
+            yield connection
+        finally:
+            pool.give_back(connection)
 
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection inside one write transaction (BEGIN IMMEDIATE), committed when the block ends."""
+        with self.read() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
 
-class transaction:
-    """`with transaction(conn):` runs the block in one write transaction (BEGIN IMMEDIATE)."""
-
-    def __init__(self, connection: sqlite3.Connection):
-        self._connection = connection
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._connection.execute("BEGIN IMMEDIATE")
-        return self._connection
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._connection.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def _make_schema(self, connection: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            for statement in self._schema:
+                connection.execute(statement)
+            for statement in self._upgrades:
+                with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": done before
+                    connection.execute(statement)
+            self._ready = True

@@ -12,7 +12,7 @@ import time
 
 from limits.storage import Storage
 
-from db import Database, transaction
+from db import Database
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
            "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",)
@@ -33,7 +33,7 @@ class SQLiteStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
             (count,) = db.execute(
                 "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
@@ -42,22 +42,25 @@ class SQLiteStorage(Storage):
         return count
 
     def get(self, key: str) -> int:
-        row = self.db.connection().execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
-                                         (key, time.time())).fetchone()
+        with self.db.read() as db:
+            row = db.execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
+                             (key, time.time())).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = self.db.connection().execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
-                                         (key, time.time())).fetchone()
+        with self.db.read() as db:
+            row = db.execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
+                             (key, time.time())).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:
-        return self.db.connection().execute("SELECT 1").fetchone() == (1,)
+        with self.db.read() as db:
+            return db.execute("SELECT 1").fetchone() == (1,)
 
     def reset(self) -> int | None:
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             return db.execute("DELETE FROM rate_limits").rowcount
 
     def clear(self, key: str) -> None:
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             db.execute("DELETE FROM rate_limits WHERE key = ?", (key,))

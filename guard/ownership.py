@@ -11,7 +11,7 @@ import time
 from flask import Flask, current_app
 
 from config import Settings
-from db import Database, redis_client, transaction
+from db import Database, redis_client
 
 _KEY = "ownership"
 _SCHEMA = ("""CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, id TEXT NOT NULL, owners TEXT NOT NULL,
@@ -23,14 +23,15 @@ class SQLiteOwnership:
         self.db = Database(path, _SCHEMA)
 
     def claim(self, kind: str, item_id: str, identities: frozenset[str], ttl: int) -> None:
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             db.execute("DELETE FROM owned WHERE expires_at < ?", (time.time(),))
             db.execute("INSERT OR REPLACE INTO owned VALUES (?, ?, ?, ?)",
                        (kind, item_id, " ".join(sorted(identities)), time.time() + ttl))
 
     def owners(self, kind: str, item_id: str) -> frozenset[str]:
-        row = self.db.connection().execute("SELECT owners FROM owned WHERE kind = ? AND id = ? AND expires_at >= ?",
-                                           (kind, item_id, time.time())).fetchone()
+        with self.db.read() as db:
+            row = db.execute("SELECT owners FROM owned WHERE kind = ? AND id = ? AND expires_at >= ?",
+                             (kind, item_id, time.time())).fetchone()
         return frozenset(row[0].split()) if row else frozenset()
 
 

@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 
-from db import Database, redis_client, transaction
+from db import Database, redis_client
 
 _SCHEMA = ("""CREATE TABLE IF NOT EXISTS api_tokens (name TEXT PRIMARY KEY, record TEXT NOT NULL)""",)
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -76,16 +76,17 @@ class SQLiteTokenStore:
         self.db = Database(path, _SCHEMA)
 
     def add(self, stored: StoredToken) -> bool:
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             return db.execute("INSERT OR IGNORE INTO api_tokens VALUES (?, ?)",
                               (stored.name, stored.record())).rowcount == 1
 
     def all(self) -> list[StoredToken]:
-        rows = self.db.connection().execute("SELECT record FROM api_tokens ORDER BY name").fetchall()
+        with self.db.read() as db:
+            rows = db.execute("SELECT record FROM api_tokens ORDER BY name").fetchall()
         return [StoredToken.from_record(record) for (record,) in rows]
 
     def replace(self, stored: StoredToken) -> None:
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             db.execute("UPDATE api_tokens SET record = ? WHERE name = ?", (stored.record(), stored.name))
 
 

@@ -1,20 +1,14 @@
-"""The usage ledger: prompt and completion tokens of every finished call, by caller and model.
-
-A worker sums its calls in memory and writes the sums at most once per USAGE_FLUSH_INTERVAL: one
-transaction for many calls instead of one per call. It writes what it holds before it exits.
-"""
+"""The usage ledger: prompt and completion tokens of every finished call, by caller and model."""
 
 from __future__ import annotations
 
 import atexit
-import logging
 import threading
-import time
 
 from flask import Flask, current_app
 
 from config import Settings
-from db import STORAGE_ERRORS, Database, outage_noted, redis_client, transaction
+from db import STORAGE_ERRORS, Database, outage_noted, redis_client
 from guard.access import current_caller
 from upstream import Call, CallHook
 
@@ -29,7 +23,6 @@ _SCHEMA = ("""CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (caller, model))""",)
 
 
-log = logging.getLogger(__name__)
 Batch = dict[tuple[str, str], dict[str, int]]  # (caller, model) -> sums of FIELDS
 
 
@@ -54,15 +47,15 @@ class SQLiteLedger:
 
     def add(self, batch: Batch) -> None:
         updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
-        with transaction(self.db.connection()) as db:
+        with self.db.write() as db:
             db.executemany(f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
                            f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
                            [(caller, model, *(sums[f] for f in FIELDS)) for (caller, model), sums in batch.items()])
 
     def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
         query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"
-        rows = self.db.connection().execute(query + (" WHERE caller = ?" if caller else ""),
-                                          (caller,) if caller else ()).fetchall()
+        with self.db.read() as db:
+            rows = db.execute(query + (" WHERE caller = ?" if caller else ""), (caller,) if caller else ()).fetchall()
         result: dict = {}
         for who, model, *values in rows:
             result.setdefault(who, {})[model] = dict(zip(FIELDS, values))
@@ -95,35 +88,28 @@ class RedisLedger:
 
 
 class UsageLedger:
-    """Sums each call's usage in memory and writes the sums to the store at most once per `interval` seconds
-    (0: every call), from the call that finds them due or, when calls stop, from a flusher thread."""
+    """Writes each call's usage as the call ends, before its answer does: what a client was answered for is on
+    file, even if the worker is killed a moment later. While storage is down the sums are held in memory and
+    written with the next call that finds it back, or as the worker exits."""
 
-    def __init__(self, store: SQLiteLedger | RedisLedger, interval: float):
-        self.store, self.interval = store, interval
-        self._pending: Batch = {}
+    def __init__(self, store: SQLiteLedger | RedisLedger):
+        self.store = store
+        self._held: Batch = {}
         self._lock = threading.Lock()
-        self._due = 0.0
-        self._flushing = False  # a flusher thread is waiting to write what calls leave behind
         self._exit_flush = False
 
     def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
         with self._lock:
-            _add_into(self._pending, (caller, model), _increments(usage, estimated))
-            due = time.monotonic() >= self._due
+            _add_into(self._held, (caller, model), _increments(usage, estimated))
             if not self._exit_flush:  # registered in the worker that records, after the fork
                 self._exit_flush = True
                 atexit.register(self._flush_at_exit)
-            if self.interval > 0 and not self._flushing:
-                self._flushing = True
-                threading.Thread(target=self._flush_while_calls_come, name="usage-flusher", daemon=True).start()
-        if due:
-            self.flush()
+        self.flush()
 
     def flush(self) -> None:
         """Write the sums held in memory; when storage is down, keep them for the next try."""
         with self._lock:
-            batch, self._pending = self._pending, {}
-            self._due = time.monotonic() + self.interval
+            batch, self._held = self._held, {}
         if not batch:
             return
         try:
@@ -131,30 +117,15 @@ class UsageLedger:
         except STORAGE_ERRORS:
             with self._lock:
                 for key, sums in batch.items():
-                    _add_into(self._pending, key, sums)
+                    _add_into(self._held, key, sums)
             raise
 
     def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
-        self.flush()  # this worker's own calls are always in; another worker's within one interval
+        self.flush()  # what an outage held is written before it is read
         return self.store.totals(caller)
 
-    def _flush_while_calls_come(self) -> None:
-        """Write what the last calls left, one interval after them; end when nothing is left."""
-        while True:
-            time.sleep(self.interval)
-            self._flush_noting_outage()
-            with self._lock:
-                if not self._pending:
-                    self._flushing = False
-                    return
-
-    def _flush_noting_outage(self) -> None:
-        # Nothing is lost here (a failed flush keeps its sums), so the line need not list them.
-        with outage_noted("usage held in memory, to be written on the next try"):
-            self.flush()
-
     def _flush_at_exit(self) -> None:
-        with outage_noted(f"usage of this worker's last calls: {self._pending}"):
+        with outage_noted(f"usage of this worker's last calls: {self._held}"):
             self.flush()
 
 
@@ -173,7 +144,7 @@ class LedgerHook(CallHook):
 def init_app(app: Flask, settings: Settings) -> UsageLedger:
     """Keep the ledger in Redis when configured, else in SQLite."""
     store = RedisLedger(settings.redis_url) if settings.redis_url else SQLiteLedger(settings.session_db_path)
-    ledger = app.extensions[_KEY] = UsageLedger(store, settings.usage_flush_interval)
+    ledger = app.extensions[_KEY] = UsageLedger(store)
     return ledger
 
 

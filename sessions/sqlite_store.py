@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db import Database, transaction
+from db import Database
 from sessions.store import Session, kept_messages, new_session_id, now
 
 _SCHEMA = (
@@ -28,17 +28,12 @@ class SQLiteSessionStore:
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
 
-    def _db(self):
-        db = self.database.connection()
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
-
     def _purge_expired(self, db) -> None:
         db.execute("DELETE FROM sessions WHERE last_updated < ?", (now() - self.ttl_seconds,))
 
     def create(self, developer_message: str, owners: frozenset[str] = frozenset()) -> Session:
         session = Session(new_session_id(), developer_message, [], now(), now(), owners)
-        with transaction(self._db()) as db:
+        with self.database.write() as db:
             self._purge_expired(db)
             db.execute("INSERT INTO sessions (session_id, developer_message, created_at, last_updated, owners) "
                        "VALUES (?, ?, ?, ?, ?)", (session.session_id, developer_message, session.created_at,
@@ -46,22 +41,22 @@ class SQLiteSessionStore:
         return session
 
     def get(self, session_id: str) -> Session | None:
-        db = self._db()
-        row = db.execute("SELECT developer_message, created_at, last_updated, owners FROM sessions "
-                         "WHERE session_id = ? AND last_updated >= ?",
-                         (session_id, now() - self.ttl_seconds)).fetchone()
-        if row is None:
-            return None
-        messages = [{"role": role, "content": content} for role, content in db.execute(
-            "SELECT role, content FROM session_messages WHERE session_id = ? ORDER BY id", (session_id,))]
+        with self.database.read() as db:
+            row = db.execute("SELECT developer_message, created_at, last_updated, owners FROM sessions "
+                             "WHERE session_id = ? AND last_updated >= ?",
+                             (session_id, now() - self.ttl_seconds)).fetchone()
+            if row is None:
+                return None
+            messages = [{"role": role, "content": content} for role, content in db.execute(
+                "SELECT role, content FROM session_messages WHERE session_id = ? ORDER BY id", (session_id,))]
         return Session(session_id, row[0], messages, row[1], row[2], frozenset(row[3].split()))
 
     def delete(self, session_id: str) -> bool:
-        with transaction(self._db()) as db:
+        with self.database.write() as db:
             return db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount > 0
 
     def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
-        with transaction(self._db()) as db:
+        with self.database.write() as db:
             updated = db.execute("UPDATE sessions SET last_updated = ?, developer_message = "
                                  "COALESCE(?, developer_message) WHERE session_id = ? AND last_updated >= ?",
                                  (now(), developer_message, session_id, now() - self.ttl_seconds)).rowcount
@@ -76,5 +71,6 @@ class SQLiteSessionStore:
         return True
 
     def active_count(self) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM sessions WHERE last_updated >= ?",
-                                  (now() - self.ttl_seconds,)).fetchone()[0]
+        with self.database.read() as db:
+            return db.execute("SELECT COUNT(*) FROM sessions WHERE last_updated >= ?",
+                              (now() - self.ttl_seconds,)).fetchone()[0]

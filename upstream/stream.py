@@ -197,6 +197,7 @@ class UpstreamStream:
         if not self.finished and self.stopped_as is None:
             self._failed("unfinished")
             raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+        self._report_usage()  # on file before the surface sends its last frame
 
     def stop(self, reason: str) -> None:
         """End the stream early, from another thread: its reader sees the end, not a failure."""
@@ -209,7 +210,7 @@ class UpstreamStream:
         self._closed = True
         self._response.close()
         if self._hooks:
-            self._report_usage()
+            self._report_usage()  # once: a no-op when the end of the stream reported it already
             for hook in self._hooks:
                 hook.on_stream_close()
 
@@ -223,6 +224,8 @@ class UpstreamStream:
         self.close()
 
     def _report_usage(self) -> None:
+        if self.reported_usage is not None or not self._hooks:
+            return
         if self.usage:
             usage, estimated = self.usage, False
         else:
@@ -257,6 +260,8 @@ class UpstreamStream:
             self.usage = event.usage
         if event.finished:
             self.finished = True
+        if self.finished and self.usage:
+            self._report_usage()  # before the event that carries it is relayed: a client never sees more
         if self._hooks:
             self._completion_chars += len(event.content)
         return event

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from routes.schemas.sampling import MaxTokens
 from web.openapi import CATALOGUE_MODEL
 from web.validation import json_int
 
@@ -19,7 +20,7 @@ class ResponseRequest(BaseModel):
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     input: str | list[dict[str, Any]] | None = None
     instructions: str | None = None
-    max_output_tokens: json_int(ge=1) | None = None
+    max_output_tokens: MaxTokens | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     previous_response_id: str | None = None

@@ -10,7 +10,10 @@ from web.validation import JsonInt, json_int
 
 Temperature = Annotated[float, Field(ge=0, le=2, description="Sampling temperature, 0 to 2.")]
 TopP = Annotated[float, Field(ge=0, le=1, description="Nucleus sampling, 0 to 1.")]
-MaxTokens = Annotated[json_int(ge=1), Field(description="The most tokens the reply may have.")]
+# A bound on every token cap: far above any model's output, and small enough that a cap times `n` (at most 128)
+# fits the 64-bit counters of a token budget.
+MOST_TOKENS = 2**31 - 1
+MaxTokens = Annotated[json_int(ge=1, le=MOST_TOKENS), Field(description="The most tokens the reply may have.")]
 Penalty = Annotated[float, Field(ge=-2, le=2)]
 Stop = str | Annotated[list[str], Field(max_length=4)]
 Seed = JsonInt

@@ -78,9 +78,9 @@ OPEN_FRESH_FILE = """
 import sys
 from db import Database
 sys.stdin.readline()  # both processes are started; go together
-db = Database(sys.argv[1], ("CREATE TABLE IF NOT EXISTS t (x INTEGER)",)).connection()
-db.execute("INSERT INTO t VALUES (1)")
-print(db.execute("PRAGMA journal_mode").fetchone()[0])
+with Database(sys.argv[1], ("CREATE TABLE IF NOT EXISTS t (x INTEGER)",)).write() as db:
+    db.execute("INSERT INTO t VALUES (1)")
+    print(db.execute("PRAGMA journal_mode").fetchone()[0])
 """
 
 
