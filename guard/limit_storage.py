@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from limits.storage import Storage
+from limits.storage import RedisStorage, Storage
 
 from db import Database
 
@@ -41,6 +41,19 @@ class SQLiteStorage(Storage):
                 (key, amount, now + expiry)).fetchone()
         return count
 
+    def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
+        """Add `amount` to the counter only if it stays within `limit`: (granted, the count after, window end)."""
+        now = time.time()
+        with self.db.write() as db:
+            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
+            row = db.execute("SELECT count, expires_at FROM rate_limits WHERE key = ?", (key,)).fetchone()
+            count, ends = row if row else (0, now + expiry)
+            if count + amount > limit:
+                return False, count, ends
+            db.execute("INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count", (key, amount, ends))
+        return True, count + amount, ends
+
     def get(self, key: str) -> int:
         with self.db.read() as db:
             row = db.execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
@@ -64,3 +77,31 @@ class SQLiteStorage(Storage):
     def clear(self, key: str) -> None:
         with self.db.write() as db:
             db.execute("DELETE FROM rate_limits WHERE key = ?", (key,))
+
+
+# Add to a counter only if it stays within the limit, in one round trip: {granted, count, seconds left}.
+_RESERVE = """
+local current = tonumber(redis.call("get", KEYS[1]) or "0")
+local amount, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+if current + amount > limit then
+    return {0, current, redis.call("ttl", KEYS[1])}
+end
+current = redis.call("incrby", KEYS[1], amount)
+if current == amount then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {1, current, redis.call("ttl", KEYS[1])}
+"""
+
+
+class BudgetRedisStorage(RedisStorage):
+    """The `limits` Redis storage, with the reservation a token budget needs."""
+
+    def initialize_storage(self, uri: str) -> None:
+        super().initialize_storage(uri)
+        self.lua_reserve = self.get_connection().register_script(_RESERVE)
+
+    def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
+        """Add `amount` to the counter only if it stays within `limit`: (granted, the count after, window end)."""
+        granted, count, ttl = self.lua_reserve([self.prefixed_key(key)], [expiry, amount, limit])
+        return bool(granted), int(count), time.time() + (ttl if ttl > 0 else expiry)

@@ -9,21 +9,21 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse
-from limits.storage import RedisStorage, Storage
+from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from config import Settings
 from db import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
 from guard.access import current_caller, current_policy
-from guard.limit_storage import SQLiteStorage
+from guard.limit_storage import BudgetRedisStorage, SQLiteStorage
 from upstream import Call, CallHook
 
 
 def limit_storage(settings: Settings) -> Storage:
     """Counters every worker shares: Redis when configured, else the SQLite file of the sessions."""
     if settings.redis_url:
-        return RedisStorage(settings.redis_url, **REDIS_TIMEOUTS)
+        return BudgetRedisStorage(settings.redis_url, **REDIS_TIMEOUTS)
     return SQLiteStorage(f"sqlite:///{settings.session_db_path}")
 
 
@@ -96,20 +96,24 @@ class RateLimits(CallHook):
             return
         key, expiry = budget.key_for(current_caller()), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
-        total = self.storage.incr(key, expiry, amount=reserved)
-        window_ends = self.storage.get_expiry(key)
-        if total > budget.amount:
-            left = budget.amount - self.storage.incr(key, expiry, amount=-reserved)
-            headers = _headers(budget, left, window_ends, "-Tokens")
-            g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
-            self._on_refusal("tokens")
-            refusal = _refusal("tokens", budget, headers, window_ends)
-            refusal.message += (f" This call may cost up to {reserved} tokens (its prompt, estimated, and its "
-                                f"max_tokens or {self.completion_reservation}); {max(0, left)} are left.")
-            raise refusal
-        call.notes[self] = (key, expiry, reserved, window_ends)
+        if reserved > budget.amount:  # could never fit: refused before the budget is touched
+            granted, total, window_ends = False, self.storage.get(key), self.storage.get_expiry(key)
+        else:  # atomic: a refused reservation adds nothing, so it cannot push another caller's call out
+            granted, total, window_ends = self.storage.reserve(key, expiry, reserved, budget.amount)
         headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
         g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
+        if not granted:
+            self._on_refusal("tokens")
+            refusal = _refusal("tokens", budget, headers, window_ends)
+            cost = (f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
+                    f"{self.completion_reservation})")
+            if reserved > budget.amount:
+                refusal.message = (f"Rate limit exceeded: at most {budget} tokens. {cost}, more than the whole "
+                                   "budget: send a shorter prompt or a lower max_tokens.")
+            else:
+                refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
+            raise refusal
+        call.notes[self] = (key, expiry, reserved, window_ends)
 
     def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
         self._settle(call, int(usage.get("total_tokens") or 0))

@@ -11,6 +11,7 @@ from models import catalogue
 from routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, ChatResponse
 from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
+from upstream.hooks import bounded_usage
 from web import sse
 from web.openapi import documented
 from web.streaming import stream_answer
@@ -28,8 +29,8 @@ def upstream_payload(body: ChatRequest) -> dict:
 
 
 def _usage(usage: dict | None) -> dict:
-    usage = usage or {}
-    return {key: usage.get(key, 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    usage = bounded_usage(usage if isinstance(usage, dict) else {})
+    return {key: usage[key] for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
 @bp.post("/chat")

@@ -36,7 +36,7 @@ from errors import (
     redact,
 )
 from models import spec_for
-from upstream.hooks import Call, CallHook
+from upstream.hooks import Call, CallHook, bounded_usage
 from upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
 from upstream.transport import LeanTransport
 
@@ -106,7 +106,7 @@ class ChatClient:
             hook.on_response(call, time.perf_counter() - started, False)
         usage = usage_of(answer)
         if isinstance(usage, dict):
-            self._tell("on_usage", call, usage, False)
+            self._tell("on_usage", call, bounded_usage(usage), False)
         else:  # an upstream that reports no usage (some local servers) is metered by estimate
             reply = answer.get("choices") or answer.get("output") or ""
             self._tell("on_usage", call, call.estimated_usage(len(str(reply))), True)

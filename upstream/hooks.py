@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import math
+
+import orjson
+
+# Where a request carries text the upstream reads: the prompt in each surface's form (messages, input items,
+# instructions, a predicted output, a stored prompt's variables), walked for every string in it...
+TEXT_FIELDS = ("messages", "input", "instructions", "prediction", "prompt")
+# ...and what the model is told about tools and the shape of its answer, counted as the JSON it is sent as.
+SCHEMA_FIELDS = ("tools", "functions", "tool_choice", "response_format", "text")
+MARKERS = frozenset({"role", "type"})  # short words that say what a part is, not text of it
+ATTACHMENT_CHARACTERS = 4000  # a data: URL (an image, a file) counts as about 1,000 tokens, not as its bytes
+
 
 def _text_length(value) -> int:
-    """The characters of text in a prompt of any surface: a string, message or input items, content parts,
-    embedding inputs (a token id counts as four characters, one token)."""
+    """The characters of text in `value`: every string in it however deep (tool calls' arguments, tool outputs,
+    names, content parts), a token id as four characters; a data: URL as an attachment."""
     if isinstance(value, str):
-        return len(value)
+        return min(len(value), ATTACHMENT_CHARACTERS) if value.startswith("data:") else len(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return 4
     if isinstance(value, list):
         return sum(_text_length(item) for item in value)
     if isinstance(value, dict):
-        return _text_length(value.get("content")) + _text_length(value.get("text"))
+        return sum(_text_length(item) for key, item in value.items() if key not in MARKERS)
     return 0
+
+
+MOST_COUNTED = 2**40  # more tokens than any call has; every sum of such counts stays inside 64 bits
+
+
+def _count(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0
+    return min(max(int(value), 0), MOST_COUNTED)
+
+
+def bounded_usage(usage: dict) -> dict:
+    """The upstream's usage with each count a whole number from 0 to MOST_COUNTED: a broken or hostile
+    upstream's figures cannot overflow a budget or the ledger."""
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    total = _count(usage.get("total_tokens")) or prompt + completion
+    return {**usage, "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
 def estimate_tokens(characters: int) -> int:
@@ -34,9 +63,11 @@ class Call:
         self.notes: dict = {}
 
     def prompt_estimate(self) -> int:
-        """The prompt's tokens, estimated from its text before the upstream counts them."""
-        prompt = self.payload.get("messages") if self.kind == "chat" else self.payload.get("input")
-        return estimate_tokens(_text_length(prompt) + _text_length(self.payload.get("instructions")))
+        """The prompt's tokens, estimated before the upstream counts them, from every string it will read: a
+        prompt cannot hide from a budget in a tool's description or a tool call's arguments."""
+        text = sum(_text_length(self.payload.get(field)) for field in TEXT_FIELDS)
+        schemas = sum(len(orjson.dumps(self.payload[field])) for field in SCHEMA_FIELDS if field in self.payload)
+        return estimate_tokens(text + schemas)
 
     def most_completion_tokens(self, default: int) -> int:
         """The most the reply can cost: the call's own token cap (for each of its choices), else `default`."""

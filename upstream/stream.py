@@ -8,7 +8,7 @@ import httpx2
 import orjson
 
 from errors import ApiError, UpstreamFailed, UpstreamTimeout
-from upstream.hooks import Call, CallHook
+from upstream.hooks import Call, CallHook, bounded_usage
 
 DONE = b"[DONE]"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -90,7 +90,8 @@ class ChatEvents:
 
     @staticmethod
     def usage(chunk: dict) -> dict | None:
-        return chunk.get("usage")
+        usage = chunk.get("usage")
+        return usage if isinstance(usage, dict) else None
 
     @staticmethod
     def finished(chunk: dict) -> bool:
@@ -105,9 +106,8 @@ def response_usage(response: dict) -> dict | None:
     usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
-    prompt, completion = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": int(usage.get("total_tokens") or prompt + completion)}
+    return bounded_usage({"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens"),
+                          "total_tokens": usage.get("total_tokens")})
 
 
 class ResponseEvents:
@@ -227,7 +227,7 @@ class UpstreamStream:
         if self.reported_usage is not None or not self._hooks:
             return
         if self.usage:
-            usage, estimated = self.usage, False
+            usage, estimated = bounded_usage(self.usage), False
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage

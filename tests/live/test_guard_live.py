@@ -60,3 +60,20 @@ def test_burst_across_two_instances_sharing_redis_admits_exactly_the_limit(upstr
     assert statuses.count(200) == 30 and statuses.count(429) == 90
     for server in (first, second):
         assert any(status == 429 for url, status in zip(urls, statuses) if url.startswith(server.url))
+
+
+def test_a_token_budget_on_redis_holds_against_absurd_reservations(upstream, tmp_path, redis_url):
+    env = service_env(upstream.base_url, TOKEN_LIMIT="2000/hour", API_TOKENS=TOKEN, REDIS_URL=redis_url)
+    auth = {"X-API-Key": TOKEN}
+    small = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    with gunicorn(tmp_path, env, "--workers", "2") as server:
+        url = f"{server.url}/v1/chat/completions"
+        assert get(url, auth, small)[0] == 200
+        huge = [get(url, auth, {**small, "max_tokens": 2**31 - 1, "n": 128}) for _ in range(3)]
+        overflow = get(url, auth, {**small, "max_tokens": 2**63 - 1})
+        after = get(url, auth, small)
+    assert [status for status, _, _ in huge] == [429] * 3
+    left = {headers["X-RateLimit-Remaining-Tokens"] for _, headers, _ in huge}
+    assert len(left) == 1  # nothing spent, nothing refunded
+    assert overflow[0] == 400 and json.loads(overflow[2])["error"]["param"] == "max_tokens"
+    assert after[0] == 200 and int(after[1]["X-RateLimit-Remaining-Tokens"]) == int(left.pop()) - 11

@@ -53,6 +53,7 @@ class Behaviour:
     hold_after: int = 0  # ...from this one on
     tool_calls: list | None = None  # chat: answer with these tool calls instead of text
     hang_up: bool = False  # close the connection after the answer, without saying so (a keep-alive that ends)
+    usage: object = None  # chat, plain: report this as the usage instead of the real counts
 
 
 @dataclasses.dataclass
@@ -297,7 +298,10 @@ def _make_handler(fake: FakeUpstream):
                                                                body))
             if body.get("stream"):
                 return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
-            self._send_json(200, fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls))
+            answer = fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls)
+            if behaviour.usage is not None:
+                answer["usage"] = behaviour.usage
+            self._send_json(200, answer)
             if behaviour.hang_up:
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,127 @@
+"""A token budget (TOKEN_LIMIT) bounds what a caller spends: no reservation can overflow, reset or dodge it."""
+
+import concurrent.futures
+import json
+import threading
+
+import pytest
+
+from routes.schemas.sampling import MOST_TOKENS
+
+HELLO = [{"role": "user", "content": "hi"}]
+CHAT = {"developer_message": "d", "user_message": "hi"}
+HIDDEN = "x" * 430_000  # about 107,500 tokens of text, outside any message's content
+BIG = 2**63 - 1
+
+
+def post_raw(client, path, body):
+    """Sent as the standard library writes it: the app's own encoder refuses integers this large."""
+    return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+def remaining(response) -> int:
+    return int(response.headers["X-RateLimit-Remaining-Tokens"])
+
+
+# Each surface's token cap, at a size that no 64-bit counter survives (alone, or times n).
+HUGE_CAPS = [
+    ("/chat", {"message": "hi", "max_tokens": BIG}, "max_tokens", lambda body: body["error"]),
+    ("/chat/stream", {"message": "hi", "max_tokens": BIG}, "max_tokens", lambda body: body["error"]),
+    ("/api/chat", {**CHAT, "max_tokens": BIG}, "max_tokens", lambda body: str(body["detail"])),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": BIG}, "max_tokens",
+     lambda body: body["error"]["param"]),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_completion_tokens": 2**62, "n": 4},
+     "max_completion_tokens", lambda body: body["error"]["param"]),
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": BIG - 1}, "max_output_tokens",
+     lambda body: body["error"]["param"]),
+]
+
+
+@pytest.mark.parametrize("path, body, param, named", HUGE_CAPS)
+def test_a_token_cap_past_the_bound_is_a_client_error_naming_it_on_every_surface(make_app, upstream, path, body,
+                                                                                  param, named):
+    client = make_app(token_limit="2000/hour").test_client()
+    response = post_raw(client, path, body)
+    assert response.status_code in (400, 422)  # each surface's own status for a bad field
+    assert param in named(response.get_json())
+    if path.startswith("/v1"):
+        assert response.get_json()["error"]["type"] == "invalid_request_error"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": MOST_TOKENS}),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": MOST_TOKENS, "n": 128}),
+    ("/chat", {"message": "hi", "max_tokens": 2001}),
+])
+def test_a_reservation_larger_than_the_budget_neither_spends_nor_refunds(make_app, upstream, path, body):
+    client = make_app(token_limit="2000/hour").test_client()
+    assert client.post("/chat", json={"message": "hi", "max_tokens": 10}).status_code == 200
+    refusals = [client.post(path, json=body) for _ in range(3)]
+    assert {r.status_code for r in refusals} == {429}
+    assert "more than the whole budget" in json.dumps(refusals[0].get_json())
+    before = remaining(refusals[0])
+    assert [remaining(r) for r in refusals] == [before] * 3  # none spent, none refunded
+    assert len(upstream.requests) == 1
+    after = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 10})
+    assert after.status_code == 200 and remaining(after) == before - 11  # its own reservation: 1 + 10
+
+
+def test_refusals_show_the_same_remaining_while_reservations_are_held(make_app, upstream):
+    client = make_app(token_limit="100/hour").test_client()
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 40, "stream": True}  # reserves 41 until it ends
+    release = threading.Event()
+    with upstream.behave(wait_for=release, hold_after=1):
+        answers = [client.post("/v1/chat/completions", json=body, buffered=False) for _ in range(5)]
+        release.set()
+        for answer in reversed(answers):  # one thread: contexts close in the order they nest
+            answer.close()
+    assert [a.status_code for a in answers] == [200, 200, 429, 429, 429]
+    assert [remaining(a) for a in answers[2:]] == [100 - 2 * 41] * 3  # a refusal reserved nothing
+
+
+# The estimate reads every string the upstream will read.
+
+HIDDEN_PROMPTS = [
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "tools": [
+        {"type": "function", "function": {"name": "f", "description": HIDDEN, "parameters": {"type": "object"}}}]}),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": HIDDEN}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]}),
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+            HIDDEN: {"type": "string"}}}}}]}),
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": [
+        {"type": "function_call_output", "call_id": "call_1", "output": HIDDEN}]}),
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "instructions": HIDDEN}),
+]
+
+
+@pytest.mark.parametrize("path, body", HIDDEN_PROMPTS)
+def test_a_prompt_hidden_outside_the_messages_is_counted_against_the_budget(make_app, upstream, path, body):
+    client = make_app(token_limit="100000/hour").test_client()
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: client.post(path, json=body), range(10)))
+    assert {a.status_code for a in answers} == {429}
+    assert "may cost up to" in json.dumps(answers[0].get_json())
+    assert upstream.requests == []
+
+
+def test_an_image_counts_as_an_attachment_not_as_its_bytes(make_app, upstream):
+    client = make_app(token_limit="5000/hour").test_client()
+    image = "data:image/png;base64," + "A" * 200_000
+    body = {"model": "gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image}}]}]}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": 1e300, "completion_tokens": -5, "total_tokens": "many"},
+                                   {"prompt_tokens": 2**70, "completion_tokens": 2**70}, "garbage"])
+def test_absurd_usage_from_the_upstream_cannot_break_the_budget_or_the_ledger(make_app, upstream, usage):
+    client = make_app(token_limit="5000/hour").test_client()
+    upstream.queue(usage=usage)
+    assert client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+    assert client.get("/usage").status_code == 200
+    assert client.post("/chat", json={"message": "hi", "max_tokens": 5}).status_code in (200, 429)
