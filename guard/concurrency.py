@@ -1,4 +1,5 @@
-"""How many at once: a cap on each caller's requests in flight (streams included), per worker process.
+"""How many at once: a cap on each caller's requests in flight (streams included, and a resumable stream's
+generation until it ends, read or not), per worker process.
 
 It is checked before a request's body is read, so that one caller's slow or endless
 requests hold its own slots and never the worker's connections that others need.
@@ -10,11 +11,13 @@ import collections
 import threading
 from collections.abc import Callable
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from config import Settings
 from errors import RateLimited
 from guard.access import current_caller, is_public
+
+_KEY = "in_flight"
 
 
 class InFlight:
@@ -50,9 +53,19 @@ class InFlight:
                 del self.counts[caller]
 
 
+def hand_over_slot() -> Callable[[], None]:
+    """Move the request's slot to work that outlives it (a resumable stream's generation): the slot stays taken
+    until the returned function is called, whether or not anyone still reads."""
+    caller = g.pop("in_flight_slot", None)
+    if caller is None:
+        return lambda: None
+    in_flight: InFlight = current_app.extensions[_KEY]
+    return lambda: in_flight.release(caller)
+
+
 def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> InFlight:
     """Cap each caller's requests in flight at MAX_CONCURRENT_PER_CALLER (0: no cap)."""
-    in_flight = InFlight(settings.max_concurrent_per_caller, on_refusal)
+    in_flight = app.extensions[_KEY] = InFlight(settings.max_concurrent_per_caller, on_refusal)
 
     @app.after_request
     def release_when_sent(response):

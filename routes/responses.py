@@ -44,6 +44,7 @@ def create_response(body: ResponseRequest):
     known_model(body.model)
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key, owners = credentials().upstream_key(), credentials().identities()
+    _check_references(payload, owners)
     if not body.stream:
         answer = chat_client().respond(payload, key)
         ownership().claim("response", answer.get("id"), owners, KEPT_FOR)
@@ -55,11 +56,27 @@ def create_response(body: ResponseRequest):
                          "text/event-stream")
 
 
-def _owned(response_id: str) -> str:
-    if not ownership().owns("response", response_id, credentials().identities()):
+def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:
+    if not ownership().owns("response", response_id, owners or credentials().identities()):
         # What OpenAI answers for an id it does not know: another caller's response does not exist here.
-        raise NotFound(f"No response found with id '{response_id}'.", code=None, param="response_id")
+        raise NotFound(f"No response found with id '{response_id}'.", code=None, param=param)
     return f"/responses/{response_id}"
+
+
+def _check_references(payload: dict, owners: frozenset[str]) -> None:
+    """Refuse a request that points at what its caller does not own: the upstream would build on it, since
+    everything made with the server's key lives in one upstream account."""
+    if (previous := payload.get("previous_response_id")) is not None:
+        _owned(previous, "previous_response_id", owners)
+    # Nothing here records who made a conversation or an item, so no caller owns one through this service.
+    if (conversation := payload.get("conversation")) is not None:
+        named = conversation.get("id") if isinstance(conversation, dict) else conversation
+        raise NotFound(f"No conversation found with id '{named}'.", code=None, param="conversation")
+    items = payload.get("input") if isinstance(payload.get("input"), list) else []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            raise NotFound(f"No item found with id '{item.get('id')}': send the item itself, or "
+                           "previous_response_id.", code=None, param="input")
 
 
 @bp.get("/responses/<response_id>")

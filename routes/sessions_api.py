@@ -93,8 +93,8 @@ def chat(body: SessionChatRequest):
     if body.api_key is not None:
         credentials().check_format(body.api_key)
     model = catalogue().resolve(body.model)
-    turn = Turn.begin(owned_sessions(), body.session_id, credentials().identities(body.api_key),
-                      body.developer_message, body.user_message)
+    owners = credentials().identities(body.api_key)
+    turn = Turn.begin(owned_sessions(), body.session_id, owners, body.developer_message, body.user_message)
     sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
     upstream = chat_client().stream({"model": model, "messages": turn.messages, **sampling},
                                     credentials().upstream_key(body_key=body.api_key))
@@ -103,7 +103,7 @@ def chat(body: SessionChatRequest):
         headers.update({ours: upstream.headers[theirs] for ours, theirs in _UPSTREAM_LIMIT_HEADERS.items()
                         if theirs in upstream.headers})
     text = (piece.encode() for piece in turn.record(_reply_text(upstream)))
-    return stream_answer(upstream, text, _error_text, "text/plain", headers)
+    return stream_answer(upstream, text, _error_text, "text/plain", headers, owners)
 
 
 @bp.post("/test-key")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from flask import copy_current_request_context, g, request
 
 from config import current_settings
-from guard.credentials import credentials
+from guard.concurrency import hand_over_slot
 from guard.ownership import ownership
 from streams import StreamBuffer, stream_buffer
 from streams.buffer import RUNNING_FOR
@@ -32,15 +32,16 @@ def wants_resumable() -> bool:
         request.headers.get("X-Resumable", "").strip().lower() in ("1", "true", "yes")
 
 
-def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str) -> str:
-    """Begin a resumable stream: a producer moves `frames` into the buffer; its id is returned."""
+def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: frozenset[str]) -> str:
+    """Begin a resumable stream owned by `owners`: a producer moves `frames` into the buffer; its id is
+    returned."""
     stream_id = secrets.token_urlsafe(18)
     buffer = stream_buffer()
     buffer.create(stream_id, kind)
     # Its caller's, like a stored response: the one record of who owns what, on every instance.
-    ownership().claim("stream", stream_id, credentials().identities(),
-                      RUNNING_FOR + int(current_settings().stream_retention))
+    ownership().claim("stream", stream_id, owners, RUNNING_FOR + int(current_settings().stream_retention))
     window = current_settings().stream_resume_window
+    release_slot = hand_over_slot()  # the generation counts against its caller's cap until it ends
     known = dict(g.__dict__)  # the caller, its policy, its request id: the producer's hooks need them
 
     @copy_current_request_context
@@ -54,8 +55,11 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str) -> str:
                 buffer.append(stream_id, seq, frame)
         finally:
             ending.set()
-            frames.close()
-            buffer.finish(stream_id)
+            try:
+                frames.close()
+                buffer.finish(stream_id)
+            finally:
+                release_slot()
 
     threading.Thread(target=produce, daemon=True).start()
     return stream_id

@@ -10,6 +10,7 @@ from flask import Response, g, request, stream_with_context
 
 from errors import ApiError
 from guard.access import current_caller
+from guard.credentials import credentials
 from guard.metrics import count_stream_end
 from upstream import UpstreamStream
 from web import resumable
@@ -54,14 +55,15 @@ def _log_end(upstream: UpstreamStream, outcome: str) -> None:
 
 
 def stream_answer(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes],
-                  mimetype: str, headers: dict | None = None) -> Response:
+                  mimetype: str, headers: dict | None = None, owners: frozenset[str] | None = None) -> Response:
     """The streamed answer of a surface: relayed as it comes, or, when the caller asks for a resumable stream,
-    through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event)."""
+    through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event). A resumable
+    stream belongs to `owners` (default: the caller's identities, as a session's would be)."""
     body = relay(upstream, frames, on_error)
     if not resumable.wants_resumable():
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"
-    stream_id = resumable.start(upstream, body, kind)
+    stream_id = resumable.start(upstream, body, kind, owners or credentials().identities())
     return streamed_response(resumable.read(stream_id, 0, kind), mimetype,
                              {**(headers or {}), "X-Stream-ID": stream_id})
 

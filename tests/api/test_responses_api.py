@@ -126,3 +126,30 @@ def test_bad_embedding_requests_are_400(client, upstream, body, param):
     response = client.post("/v1/embeddings", json=body)
     assert response.status_code == 400 and response.get_json()["error"]["param"].startswith(param)
     assert upstream.requests_to("POST", "/embeddings") == []
+
+
+@pytest.mark.parametrize("reference, param", [
+    (lambda made: {"previous_response_id": made}, "previous_response_id"),
+    (lambda made: {"previous_response_id": "resp_never_made"}, "previous_response_id"),
+    (lambda made: {"conversation": "conv_someone_elses"}, "conversation"),
+    (lambda made: {"conversation": {"id": "conv_someone_elses"}}, "conversation"),
+    (lambda made: {"input": [{"type": "item_reference", "id": "msg_someone_elses"}]}, "input"),
+])
+def test_a_request_cannot_build_on_what_another_caller_made(make_app, upstream, reference, param):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "A's secret"}, headers=auth(TOKEN_A))
+    sent = len(upstream.requests)
+    for stream in (False, True):
+        body = {"model": "gpt-4o", "input": "what did I say?", "stream": stream, **reference(made.get_json()["id"])}
+        taken = client.post("/v1/responses", json=body, headers=auth(TOKEN_B))
+        assert taken.status_code == 404 and taken.get_json()["error"]["param"] == param
+        assert taken.get_json()["error"]["message"].startswith("No ")
+    assert len(upstream.requests) == sent  # never sent upstream
+
+
+def test_the_maker_continues_its_own_response(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "remember 7"}, headers=auth(TOKEN_A))
+    body = {"model": "gpt-4o", "input": "what number?", "previous_response_id": made.get_json()["id"]}
+    assert client.post("/v1/responses", json=body, headers=auth(TOKEN_A)).status_code == 200
+    assert upstream.requests_to("POST", "/responses")[-1].body["previous_response_id"] == made.get_json()["id"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.support.keys import secret
+from tests.support.keys import client_key, secret
 from tests.support.sse import sse_numbered
 
 RESUMABLE = {"X-Resumable": "true"}
@@ -115,3 +115,35 @@ def test_every_stream_is_resumable_with_always(make_app, upstream):
     plain = make_app(resumable_streams="always").test_client().post("/chat/stream", json={"message": "hi"})
     assert plain.headers["X-Stream-ID"] and plain.get_data().startswith(b"id: 1\n")
     assert "X-Stream-ID" not in make_app().test_client().post("/chat/stream", json={"message": "hi"}).headers
+
+
+def test_a_resumable_streams_generation_holds_its_callers_slot_until_it_ends(make_app, upstream):
+    client = make_app(max_concurrent_per_caller=2, upstream_timeout=10).test_client()
+    release = threading.Event()
+    with upstream.behave(reply=REPLY, wait_for=release, hold_after=1):
+        left = []
+        for _ in range(2):
+            stream = client.post("/chat/stream", json={"message": "hi"}, headers=RESUMABLE, buffered=False)
+            take(stream, 1)
+            stream.close()  # the client leaves at once; generation goes on for the resume window
+            left.append(stream.status_code)
+        refused = client.post("/chat/stream", json={"message": "hi"}, headers=RESUMABLE)
+        assert upstream.wait_for_open_streams(2, timeout=5)
+        release.set()
+    assert left == [200, 200]
+    assert refused.status_code == 429 and "MAX_CONCURRENT_PER_CALLER" in refused.get_json()["error"]
+    assert len(upstream.chat_requests()) == 2  # the third never went upstream
+    assert wait_until(lambda: client.post("/chat", json={"message": "hi"}).status_code == 200)  # slots came back
+
+
+def test_a_resumable_session_chat_belongs_to_the_key_that_made_it(client, upstream):
+    key_a, key_b = client_key(), client_key()
+    made = client.post("/api/chat", json={"developer_message": "d", "user_message": "hi", "api_key": key_a},
+                       headers=RESUMABLE, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    made.get_data()
+    stream = f"/streams/{made.headers['X-Stream-ID']}"
+    elsewhere = {"REMOTE_ADDR": "10.0.0.9"}
+    assert client.get(stream, headers={"X-OpenAI-Key": key_a}, environ_base=elsewhere).status_code == 200
+    assert client.get(stream, headers={"X-OpenAI-Key": key_b}, environ_base=elsewhere).status_code == 404
+    assert client.get(stream, environ_base=elsewhere).status_code == 404
+    assert client.get(stream, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
