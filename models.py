@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,16 @@ REASONING_REFUSES = ("temperature", "top_p", "presence_penalty", "frequency_pena
 # The Responses API takes no sampling parameters for them either.
 REASONING_REFUSES_IN_RESPONSES = ("temperature", "top_p")
 _KEY = "catalogue"
+
+# MODELS=auto believes only what could be a model's name, and only so many of them.
+MOST_AUTO_MODELS = 2000
+SANE_MODEL_ID = re.compile(r"[^\s<>\x00-\x1f\x7f]{1,256}")
+# What an upstream lists that cannot chat: embeddings (offered on /v1/embeddings instead), moderation, speech,
+# images, video, realtime sessions and rerankers.
+EMBEDDING_MODEL = re.compile(r"embed", re.IGNORECASE)
+NOT_CHAT_MODEL = re.compile(r"embed|moderation|whisper|tts|transcribe|dall-e|gpt-image|sora|realtime|rerank",
+                            re.IGNORECASE)
+LISTED_IN_ERRORS = 20  # an unknown-model error names this many models, then says how many more
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +150,14 @@ class Catalogue:
         """The model a request asked for, or the default when it named none; an unknown one is a 400."""
         model = name or self.default
         if model not in self.names:
-            raise BadRequest(f"Model {model!r} is not available. Allowed models: {', '.join(self.names)}.",
-                             param="model")
+            raise BadRequest(f"Model {model!r} is not available. Allowed models: {self.listed()}.", param="model")
         return model
+
+    def listed(self) -> str:
+        """The models on offer for an error message: the first few, and how many more."""
+        shown = ", ".join(self.names[:LISTED_IN_ERRORS])
+        more = len(self.names) - LISTED_IN_ERRORS
+        return f"{shown} and {more} more (GET /models lists them all)" if more > 0 else shown
 
 
 class UpstreamCatalogue:
@@ -156,6 +172,7 @@ class UpstreamCatalogue:
         self._current = Catalogue(tuple(dict.fromkeys((default, *MODELS))) if default not in MODELS else MODELS,
                                   default, settings.embedding_models or EMBEDDING_MODELS)
         self._fetched_at: float | None = None
+        self._warned_of_size = False
         self._lock = threading.Lock()
 
     def _fresh(self) -> Catalogue:
@@ -171,17 +188,26 @@ class UpstreamCatalogue:
                     log.warning("MODELS=auto: the upstream's model list could not be read (%s); keeping %d models",
                                 type(error).__name__, len(self._current.names))
                     return self._current
-                if names:
-                    self._current = self._from_upstream(names)
+                self._current = self._from_upstream(names) or self._current
         return self._current
 
-    def _from_upstream(self, names: tuple[str, ...]) -> Catalogue:
+    def _from_upstream(self, listed: tuple[str, ...]) -> Catalogue | None:
+        sane = [name for name in dict.fromkeys(listed) if isinstance(name, str) and SANE_MODEL_ID.fullmatch(name)]
+        if len(sane) > MOST_AUTO_MODELS and not self._warned_of_size:
+            self._warned_of_size = True
+            log.warning("MODELS=auto: the upstream lists %d models; offering the first %d", len(sane),
+                        MOST_AUTO_MODELS)
+        sane = sane[:MOST_AUTO_MODELS]
+        names = tuple(name for name in sane if not NOT_CHAT_MODEL.search(name))
+        if not names:
+            return None
+        embeddings = tuple(name for name in sane if EMBEDDING_MODEL.search(name))
         wanted = self._settings.default_model or DEFAULT_MODEL
         if wanted not in names:
             log.warning("MODELS=auto: the default model %r is not among the upstream's %d models; using %r",
                         wanted, len(names), names[0])
         default = wanted if wanted in names else names[0]
-        return Catalogue(names, default, self._settings.embedding_models or EMBEDDING_MODELS)
+        return Catalogue(names, default, self._settings.embedding_models or embeddings or EMBEDDING_MODELS)
 
     def __getattr__(self, name: str):
         return getattr(self._fresh(), name)

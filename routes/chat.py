@@ -12,6 +12,7 @@ from routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, Ch
 from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
 from upstream.hooks import bounded_usage
+from upstream.stream import text_of
 from web import sse
 from web.openapi import documented
 from web.streaming import stream_answer
@@ -42,9 +43,11 @@ def chat(body: ChatRequest):
     payload = upstream_payload(body)
     answer = chat_client().complete(payload, credentials().upstream_key())
     try:
-        reply = answer["choices"][0]["message"].get("content") or ""
+        reply = text_of(answer["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise UpstreamFailed("The upstream's answer had no reply in it.") from None
+        reply = None
+    if reply is None:
+        raise UpstreamFailed("The upstream's answer had no reply text in it.")
     return {
         "response": reply,
         "model": answer.get("model") or payload["model"],

@@ -184,7 +184,7 @@ class ChatClient:
 
     def model_ids(self) -> list[str]:
         """The ids of the upstream's models, with the server's key (for MODELS=auto)."""
-        return [str(model["id"]) for model in self.list_models() if isinstance(model, dict) and model.get("id")]
+        return [model["id"] for model in self.list_models() if isinstance(model, dict) and isinstance(model.get("id"), str)]
 
     def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
         headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(api_key)}

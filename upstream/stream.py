@@ -80,13 +80,26 @@ def decode_json(data: bytes) -> dict:
     return decoded
 
 
+def text_of(content) -> str | None:
+    """The text of a message's content: a string, or the text parts of a list of content parts; None when it
+    holds no text at all (numbers, objects): a surface that documents a string never passes those on."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+        return "".join(part["text"] for part in content if isinstance(part.get("text"), str))
+    return None
+
+
 class ChatEvents:
     """How a chat completion stream speaks: choices with deltas, a finish reason, usage in a last chunk."""
 
     @staticmethod
     def content(chunk: dict) -> str:
-        choices = chunk.get("choices") or ()
-        return "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return ""
+        deltas = (c.get("delta") for c in choices if isinstance(c, dict))
+        return "".join(text_of(delta.get("content")) or "" for delta in deltas if isinstance(delta, dict))
 
     @staticmethod
     def usage(chunk: dict) -> dict | None:
@@ -95,7 +108,8 @@ class ChatEvents:
 
     @staticmethod
     def finished(chunk: dict) -> bool:
-        return any(c.get("finish_reason") for c in chunk.get("choices") or ())
+        choices = chunk.get("choices")
+        return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
 
 
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
@@ -115,7 +129,7 @@ class ResponseEvents:
 
     @staticmethod
     def content(chunk: dict) -> str:
-        return chunk.get("delta") or "" if chunk.get("type") == "response.output_text.delta" else ""
+        return text_of(chunk.get("delta")) or "" if chunk.get("type") == "response.output_text.delta" else ""
 
     @staticmethod
     def usage(chunk: dict) -> dict | None:

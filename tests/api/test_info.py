@@ -81,3 +81,44 @@ def test_models_auto_is_the_upstreams_own_list(make_app, upstream, caplog):
     assert client.post("/chat", json={"message": "hi", "model": "gpt-4o"}).status_code == 400
     assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == ["llama3:8b", "qwen2.5:7b"]
     assert len(upstream.requests_to("GET", "/models")) == 1  # read once per MODELS_REFRESH
+
+
+HOSTILE_MODELS = [{"id": {"x": 1}}, {"id": 7}, {"id": None}, "<img src=x onerror=alert(1)>", "m" * 100_000,
+                  "two\nlines", "tab\there", "", "text-embedding-3-small", "nomic-embed-text", "omni-moderation-latest",
+                  "whisper-1", "tts-1", "dall-e-3", "gpt-image-1", "gpt-4o-realtime-preview", "llama3:8b"]
+
+
+def test_models_auto_keeps_only_chat_models_of_a_sane_shape(make_app, upstream):
+    upstream.models = HOSTILE_MODELS
+    client = make_app(models_auto=True).test_client()
+    assert client.get("/models").get_json() == {"models": ["llama3:8b"], "default": "llama3:8b"}
+    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == ["llama3:8b"]
+    embedded = client.post("/v1/embeddings", json={"model": "nomic-embed-text", "input": "hi"})
+    assert embedded.status_code == 200  # embedding models go to /v1/embeddings
+    for model in ("text-embedding-3-small", "whisper-1", "<img src=x onerror=alert(1)>"):
+        assert client.post("/chat", json={"message": "hi", "model": model}).status_code == 400
+    assert upstream.chat_requests() == []
+
+
+def test_models_auto_caps_a_huge_list_and_keeps_errors_small(make_app, upstream, caplog):
+    upstream.models = [f"model-{number}" for number in range(20_000)]
+    client = make_app(models_auto=True).test_client()
+    assert len(client.get("/models").get_json()["models"]) == 2000
+    assert caplog.text.count("offering the first 2000") == 1
+    refused = client.post("/chat", json={"message": "hi", "model": "nope"})
+    assert refused.status_code == 400 and len(refused.get_data()) < 1000
+    assert "and 1980 more (GET /models lists them all)" in refused.get_json()["error"]
+    assert len(client.get("/openapi.json").get_data()) < 400_000
+
+
+@pytest.mark.parametrize("content", [[0.1, 0.2, 0.3], {"text": "x"}, 42])
+def test_a_reply_that_is_not_text_is_never_passed_on_as_the_documented_string(client, upstream, content):
+    upstream.queue(reply_content=content)
+    response = client.post("/chat", json={"message": "hi"})
+    assert response.status_code == 502 and response.get_json() == {"error": "The upstream's answer had no reply "
+                                                                             "text in it."}
+
+
+def test_a_reply_in_content_parts_is_passed_on_as_its_text(client, upstream):
+    upstream.queue(reply_content=[{"type": "text", "text": "Hello "}, {"type": "text", "text": "there."}])
+    assert client.post("/chat", json={"message": "hi"}).get_json()["response"] == "Hello there."

@@ -54,6 +54,7 @@ class Behaviour:
     tool_calls: list | None = None  # chat: answer with these tool calls instead of text
     hang_up: bool = False  # close the connection after the answer, without saying so (a keep-alive that ends)
     usage: object = None  # chat, plain: report this as the usage instead of the real counts
+    reply_content: object = None  # chat, plain: this as the message's content instead of the reply's text
 
 
 @dataclasses.dataclass
@@ -237,7 +238,8 @@ def _make_handler(fake: FakeUpstream):
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
             if self.path.rstrip("/").endswith("/models"):
-                models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in fake.models]
+                models = [m if isinstance(m, dict) else {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                          for m in fake.models]
                 return self._send_json(200, {"object": "list", "data": models})
             if (stored := _STORED.search(self.path)) and stored.group(1) in fake.responses:
                 response = fake.responses[stored.group(1)]
@@ -301,6 +303,8 @@ def _make_handler(fake: FakeUpstream):
             answer = fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls)
             if behaviour.usage is not None:
                 answer["usage"] = behaviour.usage
+            if behaviour.reply_content is not None:
+                answer["choices"][0]["message"]["content"] = behaviour.reply_content
             self._send_json(200, answer)
             if behaviour.hang_up:
                 self.wfile.flush()
