@@ -40,12 +40,14 @@ def init_app(app: Flask, settings: Settings) -> tuple[CallHook, ...]:
         access.identify(tokens)
         in_flight.admit()  # before the body is read: a caller's slow requests hold only its own slots
         if access.needs_token(tokens):
-            failures.admit()
-        try:
-            access.admit(tokens)  # then who: an unknown caller never spends a known caller's budget
-        except Unauthorized:
-            failures.count_failure()
-            raise
+            token = access.presented_token()
+            failures.admit(token)
+            try:
+                access.admit(tokens)  # then who: an unknown caller never spends a known caller's budget
+            except Unauthorized:
+                failures.count_failure()
+                raise
+            failures.count_success(token)
         limits.admit()
 
     # The model policy first: a refused model reserves nothing.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -135,29 +136,58 @@ class RateLimits(CallHook):
 
 
 class AuthFailureLimit:
-    """Failed authentications per client address: past AUTH_FAILURE_LIMIT an address may not try again until the
-    window ends, with a right token or not, so that guessing tokens is as slow as the limit says."""
+    """Failed authentications per client address: past AUTH_FAILURE_LIMIT an address may not try a token again
+    until the window ends, so that guessing tokens is as slow as the limit says. A token that worked from that
+    address in this window or the last still gets in: one stale tab behind a NAT does not lock out its office."""
+
+    MOST_REMEMBERED = 10_000  # (address, token) pairs this process remembers having written in this window
 
     def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+        self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
         self.failures = parse(settings.auth_failure_limit)
         self._on_refusal = on_refusal
+        self._written: dict[str, int] = {}  # known-token key -> the window it was written in, by this process
 
     def _key(self) -> str:
         return f"auth-failures:{request.remote_addr or 'unknown'}"
 
-    def admit(self) -> None:
-        """Refuse an address that has failed too often, before its token is even looked at."""
-        if not self.limiter.test(self.failures, self._key()):
-            reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
-            self._on_refusal("auth_failures")
-            refusal = _refusal("failed authentications", self.failures, {}, reset_at)
-            refusal.message = (f"Too many failed authentications from this address (at most {self.failures}). "
-                               f"Try again in {refusal.headers['Retry-After']} s.")
-            raise refusal
+    def _known_key(self, token: str, window: int) -> str:
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        return f"auth-known:{request.remote_addr or 'unknown'}:{digest}:{window}"
+
+    def _window(self) -> int:
+        return int(time.time() // self.failures.get_expiry())
+
+    def admit(self, token: str | None) -> None:
+        """Refuse an address that has failed too often, before its token is even compared, unless that token
+        worked from it lately."""
+        if self.limiter.test(self.failures, self._key()):
+            return
+        window = self._window()
+        if token and any(self.storage.get(self._known_key(token, w)) for w in (window, window - 1)):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
+        self._on_refusal("auth_failures")
+        refusal = _refusal("failed authentications", self.failures, {}, reset_at)
+        refusal.message = (f"Too many failed authentications from this address (at most {self.failures}). "
+                           f"Try again in {refusal.headers['Retry-After']} s.")
+        raise refusal
 
     def count_failure(self) -> None:
         self.limiter.hit(self.failures, self._key())
+
+    def count_success(self, token: str) -> None:
+        """Remember that `token` worked from this address, once per window and process: a write per window, not
+        per request."""
+        window = self._window()
+        key = self._known_key(token, window)
+        if self._written.get(key) == window:
+            return
+        if len(self._written) >= self.MOST_REMEMBERED:
+            self._written.clear()
+        self.storage.incr(key, 2 * self.failures.get_expiry())
+        self._written[key] = window
 
 
 def init_app(app: Flask, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]) -> RateLimits:

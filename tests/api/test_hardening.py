@@ -217,6 +217,19 @@ def test_failed_authentications_are_limited_per_address(make_app):
     assert client.get("/health", environ_base=guesser).status_code == 200  # public pages stay open
 
 
+def test_a_stale_tab_does_not_lock_its_office_out(make_app):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B), auth_failure_limit="5/minute").test_client()
+    office = {"REMOTE_ADDR": "10.0.0.80"}  # one address behind a NAT
+    assert client.get("/models", headers=auth(TOKEN_A), environ_base=office).status_code == 200
+    for _ in range(8):  # a tab that still sends a revoked token
+        client.get("/models", headers=auth("revoked-" + "0" * 30), environ_base=office)
+    assert client.get("/models", headers=auth(TOKEN_A), environ_base=office).status_code == 200  # worked here lately
+    assert client.get("/models", headers=auth(TOKEN_B), environ_base=office).status_code == 429  # never seen here
+    assert client.get("/models", headers=auth("guess-" + "1" * 30), environ_base=office).status_code == 429
+    elsewhere = client.get("/models", headers=auth(TOKEN_B), environ_base={"REMOTE_ADDR": "10.0.0.81"})
+    assert elsewhere.status_code == 200
+
+
 # 10. No request writes a log line of its own.
 
 def test_control_characters_in_a_path_cannot_forge_a_log_line(client, caplog):
