@@ -13,7 +13,7 @@ from guard.token_store import StoredToken, TokenStore, digest
 
 # Open to everyone even with access control on: the service's description, its health, and the docs.
 PUBLIC_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc",
-                          "/playground"})
+                          "/playground", "/favicon.ico", "/favicon.svg"})
 PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
 CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
 _KEY = "token_registry"

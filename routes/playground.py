@@ -31,6 +31,14 @@ def playground():
     return page
 
 
+@bp.get("/favicon.ico")
+@bp.get("/favicon.svg")
+@hidden
+def favicon():
+    """Serve the service's icon (browsers ask every page's /favicon.ico)."""
+    return send_from_directory(STATIC_DIR, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+
+
 @bp.get("/playground/vendor/<path:filename>")
 @hidden
 def vendored(filename: str):

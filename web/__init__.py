@@ -22,6 +22,12 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.json = OrjsonProvider(app)
     CORS(app, origins=list(settings.allow_origins), expose_headers=EXPOSED_HEADERS)
     request_log.init_app(app, settings)
+
+    @app.after_request
+    def no_sniffing(response):
+        # A browser must take each answer for the type it says: a JSON error is never run as a script or a page.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
     if hops := settings.trusted_proxy_hops:
         # The client address is the one the nearest trusted proxy saw; entries a client wrote itself
         # stand further left in X-Forwarded-For, and are never read.

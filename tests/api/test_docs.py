@@ -127,3 +127,30 @@ def test_redoc_is_served_with_its_logo_from_here(client):
     assert bundle.status_code == 200 and bundle.mimetype == "text/javascript"
     assert b'"/redoc/assets/images/redoc.svg"' in bundle.data and b"logo-mini.svg" not in bundle.data
     assert client.get("/redoc/assets/images/redoc.svg").status_code == 200
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("get", "/", None), ("get", "/models", None), ("get", "/nope", None), ("post", "/chat", {"message": ""}),
+    ("post", "/chat/stream", {"message": "hi"}), ("get", "/docs", None), ("get", "/playground", None),
+    ("get", "/playground/static/playground.js", None), ("get", "/favicon.ico", None), ("get", "/metrics", None),
+])
+def test_every_answer_forbids_type_sniffing(client, upstream, method, path, body):
+    response = getattr(client, method)(path, json=body)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/playground"])
+def test_every_page_may_be_framed_only_here_and_runs_no_inline_script(client, page):
+    response = client.get(page)
+    policy = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    assert policy["frame-ancestors"] == "'self'"
+    assert policy["script-src"] == "'self'"
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.get_data(as_text=True))  # no inline script
+    assert '<link rel="icon" href="/favicon.svg"' in response.get_data(as_text=True)
+
+
+def test_the_favicon_is_served_to_everyone(make_app):
+    client = make_app(api_tokens=("tok-" + "f" * 30,)).test_client()
+    for path in ("/favicon.ico", "/favicon.svg"):
+        icon = client.get(path)
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.get_data()

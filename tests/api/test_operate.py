@@ -1,6 +1,9 @@
 """Operating the service, in one process: readiness, proxies, storage outages, logs and metrics of streams."""
 
 
+import os
+import stat
+
 import pytest
 
 from bench.processes import free_port
@@ -115,3 +118,11 @@ def test_an_unusable_sqlite_file_is_a_503_and_not_ready(make_app, upstream, tmp_
     ready = client.get("/health/ready")
     assert ready.status_code == 503 and ready.get_json()["checks"]["storage"].startswith("SQLite: OperationalError")
     assert client.get("/health").status_code == 200 and client.get("/health/live").status_code == 200
+
+
+def test_the_files_that_hold_conversations_are_its_owners_only(client, upstream, settings):
+    made = client.post("/api/chat", json={"developer_message": "d", "user_message": "private"})
+    made.get_data()
+    files = [settings.session_db_path + suffix for suffix in ("", "-wal", "-shm")]
+    modes = {path: stat.S_IMODE(os.stat(path).st_mode) for path in files if os.path.exists(path)}
+    assert settings.session_db_path in modes and modes == dict.fromkeys(modes, 0o600)
