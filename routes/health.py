@@ -9,15 +9,18 @@ from web.lifecycle import shutting_down
 bp = Blueprint("health", __name__)
 
 
+def key_state() -> str:
+    """Which keys can reach the upstream, in the words both health answers use."""
+    settings = current_settings()
+    if settings.openai_api_key:
+        return "server key"
+    return "client keys only" if settings.allow_client_keys else "none"
+
+
 @bp.get("/health")
 def health():
     """Check API health status."""
-    return {
-        "status": "healthy",
-        "service": SERVICE_NAME,
-        "provider": "OpenAI",
-        "upstream_key_configured": bool(current_settings().openai_api_key),
-    }
+    return {"status": "healthy", "service": SERVICE_NAME, "provider": "OpenAI", "upstream_key": key_state()}
 
 
 @bp.get("/health/live")
@@ -31,11 +34,12 @@ def ready():
     """Say whether this instance should get traffic: a key to use, storage that answers, not shutting down."""
     settings = current_settings()
     storage = storage_problem(settings.session_db_path, settings.redis_url)
+    keys = key_state()
     checks = {
-        "upstream_key": "ok" if settings.openai_api_key or settings.allow_client_keys else
-        "no upstream key is configured and client keys are not allowed",
+        "upstream_key": f"ok: {keys}" if keys != "none" else
+        "none: no upstream key is configured and client keys are not allowed",
         "storage": storage or "ok",
         "lifecycle": "shutting down" if shutting_down() else "ok",
     }
-    ok = all(value == "ok" for value in checks.values())
+    ok = all(value.startswith("ok") for value in checks.values())
     return {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503

@@ -229,20 +229,29 @@ class ChatClient:
         if not isinstance(exc, openai.APIStatusError):
             return UpstreamFailed("The upstream's answer could not be understood.")
         upstream = _upstream_error_fields(exc)
-        detail = redact(upstream.get("message") or f"status {exc.status_code}")
         fields = {"code": upstream.get("code"), "param": upstream.get("param"), "type": upstream.get("type")}
         status = exc.status_code
+        request_id = _upstream_request_id(exc)
+        traced = f"upstream request id {request_id}" if request_id != "-" else ""
+
+        def said(what: str, named_status: bool = False) -> str:
+            """`what`, then the upstream's own message; without one, the status and its request id, once."""
+            if upstream.get("message"):
+                return f"{what}: {redact(upstream['message'])}"
+            told = ([] if named_status else [f"status {status}"]) + ([traced] if traced else [])
+            return f"{what} ({', '.join(told)})." if told else f"{what}."
+
         if status == 429:
             retry_after = exc.response.headers.get("retry-after")
-            return RateLimited(f"The upstream is rate limiting requests: {detail}",
+            return RateLimited(said("The upstream is rate limiting requests"),
                                headers={"Retry-After": retry_after} if retry_after else None, **fields)
         if status in (401, 403):
             if client_key:
-                return Unauthorized(f"The upstream rejected the API key: {detail}", status=status, **fields)
-            return UpstreamFailed(f"The upstream rejected the server's API key: {detail}")
+                return Unauthorized(said("The upstream rejected the API key"), status=status, **fields)
+            return UpstreamFailed(said("The upstream rejected the server's API key"))
         if status in (400, 404, 409, 413, 422):
-            return BadRequest(f"The upstream rejected the request: {detail}", status=status, **fields)
-        return UpstreamFailed(f"The upstream failed with status {status}: {detail}")
+            return BadRequest(said("The upstream rejected the request"), status=status, **fields)
+        return UpstreamFailed(said(f"The upstream failed with status {status}", named_status=True))
 
 
 def _cause_of(exc: openai.APIError) -> str:
@@ -268,8 +277,21 @@ def _worth_retrying(exc: openai.APIError) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code in _RETRY_STATUSES
 
 
+def _event_stream_error(text: str) -> object:
+    """The JSON of the first `data:` line of an error sent as an event stream, if it has one."""
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            try:
+                return orjson.loads(line[5:].strip())
+            except orjson.JSONDecodeError:
+                return None
+    return None
+
+
 def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
     body = exc.body
+    if isinstance(body, str):  # not JSON: perhaps an event stream carrying the error, else HTML or text
+        body = _event_stream_error(body)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = body["error"]
     if not isinstance(body, dict):

@@ -28,7 +28,7 @@ async function errorMessage(response) {
   } else if (response.status === 429) {
     const wait = response.headers.get("Retry-After");
     advice = wait ? ` Try again in ${wait} s.` : " Try again in a moment.";
-  } else if (response.status === 503 && /key/i.test(text)) {
+  } else if (response.status === 503 && /key/i.test(text) && !/OPENAI_API_KEY/.test(text)) {
     advice = " The server has no OpenAI key: its operator must set OPENAI_API_KEY_CYB_SEC.";
   }
   return `Error ${response.status}: ${text}${advice}`;
@@ -76,8 +76,9 @@ function restoreHistory() {
 // "View code": the current conversation as curl, Python and JavaScript, with the token left out.
 function showCode() {
   const system = $("system").value.trim();
+  const typed = $("message").value.trim();
   const messages = (system ? [{ role: "system", content: system }] : []).concat(state.history)
-    .concat([{ role: "user", content: $("message").value.trim() || "Hello!" }]);
+    .concat(typed ? [{ role: "user", content: typed }] : []);
   const body = { model: $("model").value, messages, ...parameters() };
   const json = JSON.stringify(body, null, 2);
   const origin = window.location.origin;

@@ -37,14 +37,21 @@ def test_health_does_not_call_the_upstream(client, upstream):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "healthy", "service": "OpenAI Chat API", "provider": "OpenAI",
-                                    "upstream_key_configured": True}
+                                    "upstream_key": "server key"}
     assert upstream.requests == []
 
 
-def test_health_says_when_no_key_is_configured(make_app):
-    body = make_app(openai_api_key=None).test_client().get("/health").get_json()
-    assert body["status"] == "healthy"
-    assert body["upstream_key_configured"] is False
+@pytest.mark.parametrize("changes, state, ready", [
+    ({}, "server key", 200),
+    ({"openai_api_key": None}, "client keys only", 200),
+    ({"openai_api_key": None, "allow_client_keys": False}, "none", 503),
+])
+def test_both_health_answers_name_the_key_state_alike(make_app, changes, state, ready):
+    client = make_app(**changes).test_client()
+    assert client.get("/health").get_json()["upstream_key"] == state
+    readiness = client.get("/health/ready")
+    expected = f"ok: {state}" if ready == 200 else "none: no upstream key is configured and client keys are not allowed"
+    assert (readiness.status_code, readiness.get_json()["checks"]["upstream_key"]) == (ready, expected)
 
 
 def test_models_are_the_seed_list_in_order_then_the_current_ones(client):

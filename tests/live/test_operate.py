@@ -43,7 +43,7 @@ def test_warnings_once_per_start_and_web_concurrency(upstream, tmp_path):
         while server.log().count("Booting worker") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         log = server.log()
-    assert status == 200 and ready["checks"]["upstream_key"] == "ok"
+    assert status == 200 and ready["checks"]["upstream_key"] == "ok: client keys only"
     assert log.count("Booting worker") == 3
     assert log.count("GET /health/ready 200") == 1  # one handler writes each line, not one per configuration
     booting = next(line for line in log.splitlines() if "Booting worker" in line)

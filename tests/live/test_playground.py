@@ -292,6 +292,11 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
     assert '"content":"Remember me"' in curl and "/v1/chat/completions" in curl
     assert "client.chat.completions.create" in python and '"Hello from the fake upstream."' in python
     assert "z" * 20 not in curl + python + playground.locator("#code-js").text_content()  # the token never
+    assert "Hello!" not in curl  # only turns the user had: an empty message box adds none
+    playground.fill("#message", "And now?")
+    playground.click("#code summary")
+    playground.click("#code summary")
+    playground.wait_for_function("() => document.getElementById('code-curl').textContent.includes('And now?')")
     playground.click("#new-conversation")
     playground.reload()
     models_loaded(playground)
@@ -408,3 +413,15 @@ def test_a_reply_cannot_send_the_conversation_to_another_host(playground, upstre
     assert violations.json_value() == [pixel]
     assert last_reply(playground).locator("img").get_attribute("src") == pixel  # markdown kept, the load refused
     assert upstream.requests_to("GET", "/pixel.png") == []
+
+
+def test_a_server_without_a_key_is_explained_once(page, upstream, tmp_path):  # noqa: F811
+    env = service_env(upstream.base_url, OPENAI_API_KEY_CYB_SEC="", ALLOW_CLIENT_KEYS="false")
+    with gunicorn(tmp_path, env) as keyless:
+        page.goto(f"{keyless.url}/playground")
+        models_loaded(page)
+        send(page, "hello")
+        page.wait_for_selector("#error:not([hidden])")
+        shown = page.locator("#error").text_content()
+    assert shown.startswith("Error 503: No upstream API key is configured")
+    assert shown.count("OPENAI_API_KEY_CYB_SEC") == 1

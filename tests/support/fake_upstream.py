@@ -55,6 +55,7 @@ class Behaviour:
     hang_up: bool = False  # close the connection after the answer, without saying so (a keep-alive that ends)
     usage: object = None  # chat, plain: report this as the usage instead of the real counts
     reply_content: object = None  # chat, plain: this as the message's content instead of the reply's text
+    error_body: tuple[str, bytes] | None = None  # with a status: (content type, body) instead of OpenAI's JSON
 
 
 @dataclasses.dataclass
@@ -214,6 +215,14 @@ def _make_handler(fake: FakeUpstream):
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_raw(self, status: int, content_type: str, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-request-id", "req_fake_failure")
+            self.end_headers()
+            self.wfile.write(data)
+
         def _send_error(self, status: int, message: str, error_type: str, headers=None) -> None:
             headers = {"x-request-id": "req_fake_failure", **(headers or {})}  # as OpenAI names its requests
             code = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(status)
@@ -277,6 +286,8 @@ def _make_handler(fake: FakeUpstream):
                 return
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
+            if behaviour.status != 200 and behaviour.error_body:
+                return self._send_raw(behaviour.status, *behaviour.error_body)
             if behaviour.status != 200:
                 headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else None
                 return self._send_error(behaviour.status, behaviour.error_message, behaviour.error_type, headers)
