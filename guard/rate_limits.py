@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from db import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
 from guard.access import current_caller, current_policy
 from guard.limit_storage import BudgetRedisStorage, SQLiteStorage
+from guard.token_store import digest
 from upstream import Call, CallHook
 
 
@@ -153,8 +153,7 @@ class AuthFailureLimit:
         return f"auth-failures:{request.remote_addr or 'unknown'}"
 
     def _known_key(self, token: str, window: int) -> str:
-        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
-        return f"auth-known:{request.remote_addr or 'unknown'}:{digest}:{window}"
+        return f"auth-known:{request.remote_addr or 'unknown'}:{digest(token)[:32]}:{window}"
 
     def _window(self) -> int:
         return int(time.time() // self.failures.get_expiry())

@@ -120,8 +120,9 @@ def response_usage(response: dict) -> dict | None:
     usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
-    return bounded_usage({"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens"),
-                          "total_tokens": usage.get("total_tokens")})
+    # Named only: whoever tells the hooks bounds the counts, as for a chat completion's usage.
+    return {"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens"),
+            "total_tokens": usage.get("total_tokens")}
 
 
 class ResponseEvents:
