@@ -100,8 +100,9 @@ class _Pool:
         return _open(self.path)
 
     def give_back(self, connection: sqlite3.Connection) -> None:
+        # One left inside a transaction (its ROLLBACK failed too) would refuse its next user's BEGIN: closed.
         with self._lock:
-            if len(self._idle) < self.KEEP_IDLE:
+            if len(self._idle) < self.KEEP_IDLE and not connection.in_transaction:
                 self._idle.append(connection)
                 return
         connection.close()
