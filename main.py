@@ -9,7 +9,7 @@ import sys
 from flask import Flask
 
 import config
-import db
+import storage.sqlite.database as db
 import errors
 import guard
 import models

@@ -11,7 +11,7 @@ import time
 from flask import Flask, current_app
 
 from config import Settings
-from db import Database, redis_client
+from storage.sqlite.database import Database, redis_client
 
 _KEY = "ownership"
 _SCHEMA = ("""CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, id TEXT NOT NULL, owners TEXT NOT NULL,

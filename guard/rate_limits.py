@@ -13,10 +13,10 @@ from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from config import Settings
-from db import REDIS_TIMEOUTS, outage_noted
+from storage.sqlite.database import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
 from guard.access import current_caller, current_policy
-from guard.limit_storage import BudgetRedisStorage, SQLiteStorage
+from storage.sqlite.counters import BudgetRedisStorage, SQLiteStorage
 from guard.token_store import digest
 from upstream import Call, CallHook
 

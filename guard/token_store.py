@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 
-from db import Database, redis_client
+from storage.sqlite.database import Database, redis_client
 
 _SCHEMA = ("""CREATE TABLE IF NOT EXISTS api_tokens (name TEXT PRIMARY KEY, record TEXT NOT NULL)""",)
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")

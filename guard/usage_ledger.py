@@ -8,7 +8,7 @@ import threading
 from flask import Flask, current_app
 
 from config import Settings
-from db import STORAGE_ERRORS, Database, outage_noted, redis_client
+from storage.sqlite.database import STORAGE_ERRORS, Database, outage_noted, redis_client
 from guard.access import current_caller
 from upstream import Call, CallHook
 

@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 from config import SERVICE_NAME, current_settings
-from db import storage_problem
+from storage.sqlite.database import storage_problem
 from web.lifecycle import shutting_down
 
 bp = Blueprint("health", __name__)

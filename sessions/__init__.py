@@ -6,7 +6,7 @@ from flask import Flask, current_app
 
 from config import Settings
 from sessions.owned import OwnedSessions
-from sessions.store import Session, SessionStore
+from storage.records import Session, SessionStore
 from sessions.turn import Turn
 
 
@@ -14,10 +14,10 @@ def open_store(settings: Settings) -> SessionStore:
     """The store the settings ask for: Redis when REDIS_URL is set, else the SQLite file."""
     limits = dict(ttl_seconds=settings.session_ttl, max_messages=settings.session_max_messages)
     if settings.redis_url:
-        from sessions.redis_store import RedisSessionStore
+        from storage.redis.sessions import RedisSessionStore
 
         return RedisSessionStore(settings.redis_url, **limits)
-    from sessions.sqlite_store import SQLiteSessionStore
+    from storage.sqlite.sessions import SQLiteSessionStore
 
     return SQLiteSessionStore(settings.session_db_path, **limits)
 

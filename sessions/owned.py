@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessions.store import Session, SessionStore, is_session_id
+from storage.records import Session, SessionStore, is_session_id
 
 
 class OwnedSessions:

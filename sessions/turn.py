@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from sessions.owned import OwnedSessions
-from sessions.store import Session
+from storage.records import Session
 
 
 class Turn:

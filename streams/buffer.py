@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from db import Database, redis_client
+from storage.sqlite.database import Database, redis_client
 
 POLL_SECONDS = 0.05  # how often a SQLite reader looks for new frames while it waits
 

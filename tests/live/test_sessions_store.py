@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from sessions.redis_store import RedisSessionStore
-from sessions.sqlite_store import SQLiteSessionStore
+from storage.redis.sessions import RedisSessionStore
+from storage.sqlite.sessions import SQLiteSessionStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -12,7 +12,7 @@ import time
 
 from limits.storage import RedisStorage, Storage
 
-from db import Database
+from storage.sqlite.database import Database
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
            "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",)

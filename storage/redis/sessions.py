@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from db import redis_client
-from sessions.store import Session, kept_messages, new_session_id, now
+from storage.sqlite.database import redis_client
+from storage.records import Session, kept_messages, new_session_id, now
 
 # One script, so a turn is appended, capped and its expiry renewed atomically, and
 # never to a session that was deleted or expired in the meantime.
