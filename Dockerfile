@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=5000 \
-    SESSION_DB_PATH=/data/sessions.sqlite3
+    DB_PATH=/data/sessions.sqlite3
 
 WORKDIR /app
 

@@ -60,9 +60,11 @@ class Settings:
     stream_retention: float = 300.0  # seconds a finished stream can still be read
     stream_resume_window: float = 30.0  # seconds generation goes on once its last reader left
 
-    # Conversation sessions (/api).
-    session_db_path: str = "sessions.sqlite3"
+    # Storage: the SQLite file every store shares, or Redis for several instances.
+    db_path: str = "sessions.sqlite3"
     redis_url: str | None = None
+
+    # Conversation sessions (/api).
     session_ttl: int = 24 * 3600
     session_max_messages: int = 100
 
@@ -154,7 +156,7 @@ class Settings:
             resumable_streams=env.choice("RESUMABLE_STREAMS", ("on-request", "always"), cls.resumable_streams),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
-            session_db_path=env.get("SESSION_DB_PATH") or cls.session_db_path,
+            db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,
             redis_url=env.get("REDIS_URL"),
             session_ttl=env.number("SESSION_TTL", cls.session_ttl, int),
             session_max_messages=env.number("SESSION_MAX_MESSAGES", cls.session_max_messages, int),

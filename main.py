@@ -9,12 +9,12 @@ import sys
 from flask import Flask
 
 import config
-import storage.sqlite.database as db
 import errors
 import guard
 import models
 import routes
 import sessions
+import storage
 import streams
 import upstream
 import web
@@ -29,12 +29,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     config.install(app, settings)
     web.init_app(app, settings)
-    errors.init_app(app, routes.ERROR_SHAPES, storage_errors=db.STORAGE_ERRORS)
-    call_hooks = guard.init_app(app, settings)
+    store = storage.init_app(app, storage.open_storage(settings))
+    errors.init_app(app, routes.ERROR_SHAPES, storage_errors=storage.STORAGE_ERRORS)
+    call_hooks = guard.init_app(app, settings, store)
     client = upstream.init_app(app, settings, call_hooks, request_headers=web.request_log.trace_headers)
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
-    sessions.init_app(app, settings)
-    streams.init_app(app, settings)
+    sessions.init_app(app, store.sessions(settings.session_ttl, settings.session_max_messages))
+    streams.init_app(app, store.stream_buffer(settings.stream_retention))
     routes.init_app(app)
     if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
         for warning in settings.warnings():

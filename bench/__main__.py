@@ -305,7 +305,7 @@ def main() -> None:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
     env = clean_environment(OPENAI_API_KEY="sk-bench-" + "x" * 40,
                             OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
-                            SESSION_DB_PATH=str(workdir / "store.sqlite3"), UPSTREAM_MAX_RETRIES="0",
+                            DB_PATH=str(workdir / "store.sqlite3"), UPSTREAM_MAX_RETRIES="0",
                             MAX_CONCURRENT_PER_CALLER="0")  # the load comes from one address
     upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port),
                     "--chunk-delay", str(args.chunk_delay)]

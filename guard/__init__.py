@@ -18,22 +18,22 @@ from guard import (
     usage_ledger,
 )
 from guard.model_policy import ModelPolicy
+from storage import Backend
 from upstream import CallHook
 
 
-def init_app(app: Flask, settings: Settings) -> tuple[CallHook, ...]:
+def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, ...]:
     """Guard every request (how many at once, whether it may, then how often) and return the hooks that guard
-    every upstream call."""
-    tokens = access.init_app(app, settings, token_store.open_token_store(settings.session_db_path,
-                                                                         settings.redis_url))
+    every upstream call; tokens, counters, the ledger and claims are kept in `store`."""
+    tokens = access.init_app(app, settings, token_store.TokenStore(store.tokens()))
     tokens_cli.init_app(app)
     credentials.init_app(app, settings, tokens)
-    storage = rate_limits.limit_storage(settings)  # shared by every worker (and, on Redis, every instance)
-    limits = rate_limits.init_app(app, settings, storage, on_refusal=metrics.count_refusal)
-    failures = rate_limits.AuthFailureLimit(settings, storage, metrics.count_refusal)
+    counters = store.counters()  # shared by every worker (and, on Redis, every instance)
+    limits = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
+    failures = rate_limits.AuthFailureLimit(settings, counters, metrics.count_refusal)
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
-    ledger = usage_ledger.init_app(app, settings)
-    ownership.init_app(app, settings)
+    ledger = usage_ledger.init_app(app, store.ledger())
+    ownership.init_app(app, store.ownership())
 
     @app.before_request
     def guard_request():

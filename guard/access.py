@@ -9,7 +9,8 @@ from flask import Flask, current_app, g, has_request_context, request
 
 from config import SERVICE_NAME, Settings
 from errors import Unauthorized
-from guard.token_store import StoredToken, TokenStore, digest
+from guard.token_store import TokenStore, digest
+from storage.records import StoredToken
 
 # Open to everyone even with access control on: the service's description, its health, and the docs.
 PUBLIC_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc",

@@ -13,19 +13,11 @@ from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from config import Settings
-from storage.sqlite.database import REDIS_TIMEOUTS, outage_noted
 from errors import RateLimited
 from guard.access import current_caller, current_policy
-from storage.sqlite.counters import BudgetRedisStorage, SQLiteStorage
 from guard.token_store import digest
+from storage.outage import outage_noted
 from upstream import Call, CallHook
-
-
-def limit_storage(settings: Settings) -> Storage:
-    """Counters every worker shares: Redis when configured, else the SQLite file of the sessions."""
-    if settings.redis_url:
-        return BudgetRedisStorage(settings.redis_url, **REDIS_TIMEOUTS)
-    return SQLiteStorage(f"sqlite:///{settings.session_db_path}")
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import secrets
 import time
+from typing import Protocol
 
-from storage.sqlite.database import Database, redis_client
+from storage.records import StoredToken
 
-_SCHEMA = ("""CREATE TABLE IF NOT EXISTS api_tokens (name TEXT PRIMARY KEY, record TEXT NOT NULL)""",)
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -33,33 +32,6 @@ def seconds_of(duration: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredToken:
-    """What is kept of one token: never the token itself."""
-
-    name: str
-    digest: str
-    created_at: float
-    expires_at: float | None = None
-    rate_limit: str | None = None
-    token_limit: str | None = None
-    models: tuple[str, ...] | None = None
-    revoked_at: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > time.time())
-
-    def record(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_record(cls, record: str) -> "StoredToken":
-        fields = json.loads(record)
-        fields["models"] = tuple(fields["models"]) if fields.get("models") else None
-        return cls(**fields)
-
-
 def new_token(name: str, expires_in: int | None = None, rate_limit: str | None = None,
               token_limit: str | None = None, models: tuple[str, ...] | None = None) -> tuple[str, StoredToken]:
     """A fresh token (shown once) and what is kept of it."""
@@ -71,46 +43,19 @@ def new_token(name: str, expires_in: int | None = None, rate_limit: str | None =
                               token_limit, models)
 
 
-class SQLiteTokenStore:
-    def __init__(self, path: str):
-        self.db = Database(path, _SCHEMA)
+class TokenBackend(Protocol):
+    """Where the records are kept (storage/ holds the two that exist)."""
 
-    def add(self, stored: StoredToken) -> bool:
-        with self.db.write() as db:
-            return db.execute("INSERT OR IGNORE INTO api_tokens VALUES (?, ?)",
-                              (stored.name, stored.record())).rowcount == 1
-
-    def all(self) -> list[StoredToken]:
-        with self.db.read() as db:
-            rows = db.execute("SELECT record FROM api_tokens ORDER BY name").fetchall()
-        return [StoredToken.from_record(record) for (record,) in rows]
-
-    def replace(self, stored: StoredToken) -> None:
-        with self.db.write() as db:
-            db.execute("UPDATE api_tokens SET record = ? WHERE name = ?", (stored.record(), stored.name))
-
-
-class RedisTokenStore:
-    KEY = "api-tokens"
-
-    def __init__(self, url: str):
-        self.redis = redis_client(url, decode_responses=True)
-
-    def add(self, stored: StoredToken) -> bool:
-        return bool(self.redis.hsetnx(self.KEY, stored.name, stored.record()))
-
-    def all(self) -> list[StoredToken]:
-        return [StoredToken.from_record(record) for _, record in sorted(self.redis.hgetall(self.KEY).items())]
-
-    def replace(self, stored: StoredToken) -> None:
-        self.redis.hset(self.KEY, stored.name, stored.record())
+    def add(self, stored: StoredToken) -> bool: ...
+    def all(self) -> list[StoredToken]: ...
+    def replace(self, stored: StoredToken) -> None: ...
 
 
 class TokenStore:
     """The stored tokens, read again at most once a second by each process: a token made or revoked on one
     instance counts on every instance within a second."""
 
-    def __init__(self, backend: SQLiteTokenStore | RedisTokenStore, refresh_seconds: float = 1.0):
+    def __init__(self, backend: TokenBackend, refresh_seconds: float = 1.0):
         self.backend = backend
         self.refresh_seconds = refresh_seconds
         self._by_digest: dict[str, StoredToken] = {}
@@ -153,7 +98,3 @@ class TokenStore:
         """The usable tokens by digest."""
         self._read()
         return {d: t for d, t in self._by_digest.items() if t.active}  # one may have expired since the read
-
-
-def open_token_store(session_db_path: str, redis_url: str | None) -> TokenStore:
-    return TokenStore(RedisTokenStore(redis_url) if redis_url else SQLiteTokenStore(session_db_path))

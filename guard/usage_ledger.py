@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import atexit
 import threading
+from typing import Protocol
 
 from flask import Flask, current_app
 
-from config import Settings
-from storage.sqlite.database import STORAGE_ERRORS, Database, outage_noted, redis_client
 from guard.access import current_caller
+from storage.outage import STORAGE_ERRORS, outage_noted
+from storage.records import FIELDS, Batch
 from upstream import Call, CallHook
 
 _KEY = "usage_ledger"
-FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
-
-_SCHEMA = ("""CREATE TABLE IF NOT EXISTS usage (
-    caller TEXT NOT NULL, model TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
-    total_tokens INTEGER NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
-    estimated_calls INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (caller, model))""",)
 
 
-Batch = dict[tuple[str, str], dict[str, int]]  # (caller, model) -> sums of FIELDS
+class LedgerStore(Protocol):
+    """Where the sums are kept (storage/ holds the two that exist)."""
+
+    def add(self, batch: Batch) -> None: ...
+    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]: ...
 
 
 def _add_into(batch: Batch, key: tuple[str, str], amounts: dict[str, int]) -> None:
@@ -39,60 +36,12 @@ def _increments(usage: dict, estimated: bool) -> dict[str, int]:
             "calls": 1, "estimated_calls": int(estimated)}
 
 
-class SQLiteLedger:
-    """Totals in the SQLite file of the sessions."""
-
-    def __init__(self, path: str):
-        self.db = Database(path, _SCHEMA)
-
-    def add(self, batch: Batch) -> None:
-        updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
-        with self.db.write() as db:
-            db.executemany(f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                           f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
-                           [(caller, model, *(sums[f] for f in FIELDS)) for (caller, model), sums in batch.items()])
-
-    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
-        query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"
-        with self.db.read() as db:
-            rows = db.execute(query + (" WHERE caller = ?" if caller else ""), (caller,) if caller else ()).fetchall()
-        result: dict = {}
-        for who, model, *values in rows:
-            result.setdefault(who, {})[model] = dict(zip(FIELDS, values))
-        return result
-
-
-class RedisLedger:
-    """Totals in Redis hashes, one per caller, shared by every instance."""
-
-    PREFIX = "usage:"
-
-    def __init__(self, url: str):
-        self.redis = redis_client(url, decode_responses=True)
-
-    def add(self, batch: Batch) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        for (caller, model), sums in batch.items():
-            for field, amount in sums.items():
-                pipe.hincrby(self.PREFIX + caller, f"{model}\t{field}", amount)
-        pipe.execute()
-
-    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
-        keys = [self.PREFIX + caller] if caller else list(self.redis.scan_iter(self.PREFIX + "*"))
-        result: dict = {}
-        for key in keys:
-            for name, value in self.redis.hgetall(key).items():
-                model, field = name.split("\t")
-                result.setdefault(key.removeprefix(self.PREFIX), {}).setdefault(model, {})[field] = int(value)
-        return result
-
-
 class UsageLedger:
     """Writes each call's usage as the call ends, before its answer does: what a client was answered for is on
     file, even if the worker is killed a moment later. While storage is down the sums are held in memory and
     written with the next call that finds it back, or as the worker exits."""
 
-    def __init__(self, store: SQLiteLedger | RedisLedger):
+    def __init__(self, store: LedgerStore):
         self.store = store
         self._held: Batch = {}
         self._lock = threading.Lock()
@@ -141,9 +90,8 @@ class LedgerHook(CallHook):
             self.ledger.record(caller, call.model, usage, estimated)
 
 
-def init_app(app: Flask, settings: Settings) -> UsageLedger:
-    """Keep the ledger in Redis when configured, else in SQLite."""
-    store = RedisLedger(settings.redis_url) if settings.redis_url else SQLiteLedger(settings.session_db_path)
+def init_app(app: Flask, store: LedgerStore) -> UsageLedger:
+    """Keep the app's ledger in `store`."""
     ledger = app.extensions[_KEY] = UsageLedger(store)
     return ledger
 

@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 from config import SERVICE_NAME, current_settings
-from storage.sqlite.database import storage_problem
+from storage import current_storage
 from web.lifecycle import shutting_down
 
 bp = Blueprint("health", __name__)
@@ -32,13 +32,11 @@ def live():
 @bp.get("/health/ready")
 def ready():
     """Say whether this instance should get traffic: a key to use, storage that answers, not shutting down."""
-    settings = current_settings()
-    storage = storage_problem(settings.session_db_path, settings.redis_url)
     keys = key_state()
     checks = {
         "upstream_key": f"ok: {keys}" if keys != "none" else
         "none: no upstream key is configured and client keys are not allowed",
-        "storage": storage or "ok",
+        "storage": current_storage().problem() or "ok",
         "lifecycle": "shutting down" if shutting_down() else "ok",
     }
     ok = all(value.startswith("ok") for value in checks.values())

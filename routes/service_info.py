@@ -9,6 +9,7 @@ from flask import Blueprint
 from config import SERVICE_NAME, VERSION, current_settings
 from guard.access import token_registry
 from models import catalogue
+from storage import current_storage
 from routes.schemas.core import ServiceInfo
 from web.openapi import documented
 
@@ -42,7 +43,7 @@ def info():
             "client_keys": settings.allow_client_keys,
             "rate_limit": settings.rate_limit,
             "token_limit": settings.token_limit,
-            "session_store": "redis" if settings.redis_url else "sqlite",
+            "session_store": current_storage().kind,
             "metrics": True,
             "streaming": True,
         },

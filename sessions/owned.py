@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from storage.records import Session, SessionStore, is_session_id
+from sessions.store import SessionStore
+from storage.records import Session, is_session_id
 
 
 class OwnedSessions:

@@ -1,13 +1,13 @@
-"""What a session store does, whatever keeps the data."""
+"""What the stores keep, whatever keeps it: sessions, stored tokens, usage sums, resumable streams."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import re
 import secrets
 import time
-from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,24 +48,36 @@ def kept_messages(max_messages: int) -> int:
     return max(2, max_messages - max_messages % 2)
 
 
-class SessionStore(Protocol):
-    """Sessions expire after `ttl_seconds` without activity and keep at most `max_messages` turns' messages."""
+@dataclasses.dataclass(frozen=True)
+class StoredToken:
+    """What is kept of one token: never the token itself."""
 
-    ttl_seconds: int
-    max_messages: int
+    name: str
+    digest: str
+    created_at: float
+    expires_at: float | None = None
+    rate_limit: str | None = None
+    token_limit: str | None = None
+    models: tuple[str, ...] | None = None
+    revoked_at: float | None = None
 
-    def create(self, developer_message: str, owners: frozenset[str] = frozenset()) -> Session:
-        """Start a session that `owners` may see."""
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > time.time())
 
-    def get(self, session_id: str) -> Session | None:
-        """The session, or None when it does not exist or has expired."""
+    def record(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
 
-    def delete(self, session_id: str) -> bool:
-        """Remove the session; False when there was none."""
+    @classmethod
+    def from_record(cls, record: str) -> "StoredToken":
+        fields = json.loads(record)
+        fields["models"] = tuple(fields["models"]) if fields.get("models") else None
+        return cls(**fields)
 
-    def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
-        """Add a user turn and its reply together, atomically, with the developer message it was asked under
-        (None keeps the session's); False when the session is gone."""
 
-    def active_count(self) -> int:
-        """How many sessions have not expired."""
+# The usage ledger's sums, per caller and model.
+FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
+Batch = dict[tuple[str, str], dict[str, int]]  # (caller, model) -> sums of FIELDS
+
+# The most a resumable stream can run; it expires STREAM_RETENTION seconds after it finishes.
+RUNNING_FOR = 24 * 3600

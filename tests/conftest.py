@@ -58,7 +58,7 @@ def settings(upstream, tmp_path) -> Settings:
         openai_base_url=upstream.base_url,
         upstream_timeout=TEST_TIMEOUT,
         upstream_max_retries=0,
-        session_db_path=str(tmp_path / "sessions.sqlite3"),
+        db_path=str(tmp_path / "sessions.sqlite3"),
     )
 
 

@@ -20,7 +20,7 @@ from config import current_settings
 from guard.concurrency import hand_over_slot
 from guard.ownership import ownership
 from streams import StreamBuffer, stream_buffer
-from streams.buffer import RUNNING_FOR
+from storage.records import RUNNING_FOR
 from upstream import UpstreamStream
 
 WATCH_SECONDS = 0.2  # how often the producer's watcher looks for a stop or for readers

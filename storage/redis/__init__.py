@@ -1,1 +1,53 @@
-"""placeholder"""
+"""The Redis backend: every store on one client with one connection pool, shared by every instance."""
+
+from __future__ import annotations
+
+import redis
+
+from storage.outage import STORAGE_ERRORS
+from storage.redis.counters import BudgetRedisStorage
+from storage.redis.ledger import RedisLedger
+from storage.redis.ownership import RedisOwnership
+from storage.redis.sessions import RedisSessionStore
+from storage.redis.streams import RedisStreamBuffer
+from storage.redis.tokens import RedisTokenStore
+
+# Every wait on Redis has a deadline: a Redis that hangs is a Redis that is down. The pool reconnects by itself.
+REDIS_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 1.0}
+
+
+class RedisBackend:
+    """The stores take the one client; no connection is opened before the first command."""
+
+    kind = "redis"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.pool = redis.ConnectionPool.from_url(url, **REDIS_TIMEOUTS)
+        self.client = redis.Redis(connection_pool=self.pool)
+
+    def sessions(self, ttl_seconds: int, max_messages: int) -> RedisSessionStore:
+        return RedisSessionStore(self.client, ttl_seconds, max_messages)
+
+    def stream_buffer(self, retention: float) -> RedisStreamBuffer:
+        return RedisStreamBuffer(self.client, retention)
+
+    def ownership(self) -> RedisOwnership:
+        return RedisOwnership(self.client)
+
+    def ledger(self) -> RedisLedger:
+        return RedisLedger(self.client)
+
+    def tokens(self) -> RedisTokenStore:
+        return RedisTokenStore(self.client)
+
+    def counters(self) -> BudgetRedisStorage:
+        return BudgetRedisStorage(self.url, connection_pool=self.pool)
+
+    def problem(self) -> str | None:
+        """Why Redis cannot be used now (None: it answers PING within its deadline)."""
+        try:
+            self.client.ping()
+        except STORAGE_ERRORS as error:
+            return f"Redis: {type(error).__name__}: {error}"
+        return None

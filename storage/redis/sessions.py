@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from storage.sqlite.database import redis_client
+import redis
+
 from storage.records import Session, kept_messages, new_session_id, now
 
 # One script, so a turn is appended, capped and its expiry renewed atomically, and
@@ -27,8 +28,8 @@ class RedisSessionStore:
 
     ACTIVE = "sessions:active"  # sorted by last activity, for counting without a scan
 
-    def __init__(self, url: str, ttl_seconds: int, max_messages: int):
-        self.redis = redis_client(url)
+    def __init__(self, client: redis.Redis, ttl_seconds: int, max_messages: int):
+        self.redis = client
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
         self._append = self.redis.register_script(_APPEND_TURN)

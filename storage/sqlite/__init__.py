@@ -1,1 +1,48 @@
-"""placeholder"""
+"""The SQLite backend: every store in one file (DB_PATH), shared by the workers of one machine."""
+
+from __future__ import annotations
+
+from storage.outage import STORAGE_ERRORS
+from storage.sqlite.counters import SQLiteStorage as SQLiteCounters
+from storage.sqlite.database import Database
+from storage.sqlite.ledger import SQLiteLedger
+from storage.sqlite.ownership import SQLiteOwnership
+from storage.sqlite.sessions import SQLiteSessionStore
+from storage.sqlite.streams import SQLiteStreamBuffer
+from storage.sqlite.tokens import SQLiteTokenStore
+
+
+class SQLiteBackend:
+    """Each store makes its tables on first use; all of them share one small pool of connections per process."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def sessions(self, ttl_seconds: int, max_messages: int) -> SQLiteSessionStore:
+        return SQLiteSessionStore(self.path, ttl_seconds, max_messages)
+
+    def stream_buffer(self, retention: float) -> SQLiteStreamBuffer:
+        return SQLiteStreamBuffer(self.path, retention)
+
+    def ownership(self) -> SQLiteOwnership:
+        return SQLiteOwnership(self.path)
+
+    def ledger(self) -> SQLiteLedger:
+        return SQLiteLedger(self.path)
+
+    def tokens(self) -> SQLiteTokenStore:
+        return SQLiteTokenStore(self.path)
+
+    def counters(self) -> SQLiteCounters:
+        return SQLiteCounters(f"sqlite:///{self.path}")
+
+    def problem(self) -> str | None:
+        """Why the file cannot be used now (None: it takes a write)."""
+        try:
+            with Database(self.path, ()).write():
+                pass
+        except STORAGE_ERRORS as error:
+            return f"SQLite: {type(error).__name__}: {error}"
+        return None

@@ -1,55 +1,15 @@
-"""Storage every worker shares: SQLite files (a small pool of connections per process, WAL mode, each user's
-schema made on first use rather than at import) and Redis clients that give up within seconds."""
+"""SQLite files every worker shares: a small pool of connections per process, WAL mode, each store's schema
+made on first use rather than at import, files readable by their owner only."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-
-import redis
-
-# What storage that is down or unreachable raises: the service answers 503 and recovers by itself.
-STORAGE_ERRORS = (sqlite3.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-# Every wait on Redis has a deadline: a Redis that hangs is a Redis that is down.
-REDIS_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 1.0}
-
-
-log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def outage_noted(what: str):
-    """For writes after the answer has gone (a stream's usage): storage that is down loses this one write,
-    said in one log line with what was lost, instead of breaking the stream."""
-    try:
-        yield
-    except STORAGE_ERRORS as error:
-        log.warning("storage unavailable, not recorded: %s (%s: %s)", what, type(error).__name__, error)
-
-
-def redis_client(url: str, **options) -> redis.Redis:
-    """A client for `url` whose every call gives up within seconds, and reconnects by itself afterwards."""
-    return redis.Redis.from_url(url, **REDIS_TIMEOUTS, **options)
-
-
-def storage_problem(sqlite_path: str, redis_url: str | None) -> str | None:
-    """Why the configured storage cannot be used now (None: it can): Redis answers PING within a second,
-    or the SQLite file takes a write."""
-    try:
-        if redis_url:
-            redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0).ping()
-        else:
-            with Database(sqlite_path, ()).write():
-                pass
-    except STORAGE_ERRORS as error:
-        return f"{'Redis' if redis_url else 'SQLite'}: {type(error).__name__}: {error}"
-    return None
 
 
 def _open(path: str) -> sqlite3.Connection:

@@ -7,12 +7,13 @@ import pytest
 from config import Settings
 from guard import access
 from guard.access import TokenRegistry
-from guard.token_store import open_token_store
+from guard.token_store import TokenStore
+from storage.sqlite import SQLiteBackend
 from tests.support.keys import SERVER_KEY, client_key, secret
 
 
 def no_stored_tokens(tmp_path):
-    return open_token_store(str(tmp_path / "tokens.sqlite3"), None)
+    return TokenStore(SQLiteBackend(str(tmp_path / "tokens.sqlite3")).tokens())
 
 
 TOKEN = secret("tok-" + "a" * 40)

@@ -112,7 +112,7 @@ def test_metrics_count_upstream_errors_and_stream_outcomes(client, upstream):
 
 
 def test_an_unusable_sqlite_file_is_a_503_and_not_ready(make_app, upstream, tmp_path):
-    client = make_app(session_db_path=str(tmp_path / "no-such-folder" / "store.sqlite3")).test_client()
+    client = make_app(db_path=str(tmp_path / "no-such-folder" / "store.sqlite3")).test_client()
     made = client.post("/api/sessions", json={})
     assert made.status_code == 503 and made.get_json()["detail"].startswith("The service's storage")
     ready = client.get("/health/ready")
@@ -123,6 +123,6 @@ def test_an_unusable_sqlite_file_is_a_503_and_not_ready(make_app, upstream, tmp_
 def test_the_files_that_hold_conversations_are_its_owners_only(client, upstream, settings):
     made = client.post("/api/chat", json={"developer_message": "d", "user_message": "private"})
     made.get_data()
-    files = [settings.session_db_path + suffix for suffix in ("", "-wal", "-shm")]
+    files = [settings.db_path + suffix for suffix in ("", "-wal", "-shm")]
     modes = {path: stat.S_IMODE(os.stat(path).st_mode) for path in files if os.path.exists(path)}
-    assert settings.session_db_path in modes and modes == dict.fromkeys(modes, 0o600)
+    assert settings.db_path in modes and modes == dict.fromkeys(modes, 0o600)

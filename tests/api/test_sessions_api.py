@@ -108,7 +108,7 @@ def test_a_client_key_is_used_and_never_stored(settings, client, upstream):
     key = client_key()
     response = chat(client, api_key=key)
     assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {key}"
-    store_file = settings.session_db_path
+    store_file = settings.db_path
     for path in (store_file, store_file + "-wal"):
         try:
             assert key.encode() not in open(path, "rb").read()

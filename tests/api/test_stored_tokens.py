@@ -42,7 +42,7 @@ def test_only_a_hash_is_kept_and_the_list_shows_no_token(app, settings):
     code, listing = cli(app, "list")
     assert code == 0 and listing.startswith("ci\tactive\texpires 20") and "rate 60/minute" in listing
     assert "models gpt-4o-mini,gpt-4.1" in listing and token not in listing
-    with open(settings.session_db_path, "rb") as stored:
+    with open(settings.db_path, "rb") as stored:
         assert token.encode() not in stored.read()
 
 

@@ -72,7 +72,7 @@ def test_the_images_command_serves_from_a_clean_copy_of_what_it_copies(upstream,
     data = tmp_path / "data"
     data.mkdir()
     env = {**service_env(upstream.base_url), **image_env, "PORT": str(port),
-           "SESSION_DB_PATH": image_env["SESSION_DB_PATH"].replace("/data", str(data)),
+           "DB_PATH": image_env["DB_PATH"].replace("/data", str(data)),
            "PATH": f"{BIN}:{os.environ['PATH']}"}
     command = json.loads(_instruction("CMD"))
     healthcheck = json.loads(_instruction("HEALTHCHECK").split(" CMD ", 1)[1])

@@ -25,7 +25,7 @@ def get(url: str, headers: dict | None = None, body: dict | None = None) -> tupl
 
 def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
     env = service_env(upstream.base_url, RATE_LIMIT="25/minute", API_TOKENS=TOKEN,
-                      SESSION_DB_PATH=str(tmp_path / "db.sqlite3"))
+                      DB_PATH=str(tmp_path / "db.sqlite3"))
     with gunicorn(tmp_path, env, "--workers", "2") as server, \
             concurrent.futures.ThreadPoolExecutor(40) as pool:
         results = list(pool.map(lambda _: get(f"{server.url}/chat", {"X-API-Key": TOKEN}, CHAT), range(100)))
@@ -38,7 +38,7 @@ def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
 
 
 def test_metrics_sum_over_both_workers(upstream, tmp_path):
-    env = service_env(upstream.base_url, SESSION_DB_PATH=str(tmp_path / "db.sqlite3"))
+    env = service_env(upstream.base_url, DB_PATH=str(tmp_path / "db.sqlite3"))
     with gunicorn(tmp_path, env, "--workers", "2") as server, \
             concurrent.futures.ThreadPoolExecutor(20) as pool:
         list(pool.map(lambda _: get(f"{server.url}/models"), range(60)))

@@ -204,7 +204,7 @@ def test_every_answered_call_is_on_file_when_the_workers_are_killed(upstream, tm
     killed = threading.Event()
 
     def written_calls() -> int:
-        with sqlite3.connect(env["SESSION_DB_PATH"]) as db:
+        with sqlite3.connect(env["DB_PATH"]) as db:
             return sum(row[0] for row in db.execute("SELECT calls FROM usage"))
 
     with gunicorn(tmp_path, env) as server, upstream.behave(chunk_delay=0.01):

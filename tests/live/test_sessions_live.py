@@ -18,7 +18,7 @@ def call(url: str, body: dict | None = None, method: str | None = None) -> tuple
 
 
 def test_every_worker_sees_every_session(upstream, tmp_path):
-    env = service_env(upstream.base_url, SESSION_DB_PATH=str(tmp_path / "sessions.sqlite3"))
+    env = service_env(upstream.base_url, DB_PATH=str(tmp_path / "sessions.sqlite3"))
     with gunicorn(tmp_path, env, "--workers", "2") as server:
         _, _, body = call(f"{server.url}/api/sessions", {"developer_message": "Be brief."})
         session_id = json.loads(body)["session_id"]
@@ -31,7 +31,7 @@ def test_every_worker_sees_every_session(upstream, tmp_path):
 
 
 def test_turns_from_both_workers_are_all_recorded(upstream, tmp_path):
-    env = service_env(upstream.base_url, SESSION_DB_PATH=str(tmp_path / "sessions.sqlite3"))
+    env = service_env(upstream.base_url, DB_PATH=str(tmp_path / "sessions.sqlite3"))
     with gunicorn(tmp_path, env, "--workers", "2") as server:
         _, _, body = call(f"{server.url}/api/sessions", {})
         session_id = json.loads(body)["session_id"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from storage.redis.sessions import RedisSessionStore
+from storage.redis import RedisBackend
 from storage.sqlite.sessions import SQLiteSessionStore
 
 
@@ -13,7 +13,7 @@ from storage.sqlite.sessions import SQLiteSessionStore
 def make_store(request, tmp_path):
     def build(ttl_seconds=3600, max_messages=100):
         if request.param == "redis":
-            return RedisSessionStore(request.getfixturevalue("redis_url"), ttl_seconds, max_messages)
+            return RedisBackend(request.getfixturevalue("redis_url")).sessions(ttl_seconds, max_messages)
         return SQLiteSessionStore(str(tmp_path / "sessions.sqlite3"), ttl_seconds, max_messages)
     return build
 

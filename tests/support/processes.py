@@ -39,7 +39,7 @@ def service_env(upstream_url: str, **extra: str) -> dict[str, str]:
         "OPENAI_API_KEY_CYB_SEC": SERVER_KEY, "OPENAI_BASE_URL": upstream_url, "UPSTREAM_MAX_RETRIES": "0",
         "PYTHONUNBUFFERED": "1",
         # Never the checkout's sessions.sqlite3: servers of parallel tests must not share limits.
-        "SESSION_DB_PATH": tempfile.mkdtemp(prefix="live-store-") + "/store.sqlite3", **extra})
+        "DB_PATH": tempfile.mkdtemp(prefix="live-store-") + "/store.sqlite3", **extra})
 
 
 @contextlib.contextmanager

@@ -7,9 +7,9 @@ import sys
 
 from bench.processes import ROOT
 
-# routes -> web -> guard -> upstream -> models/sessions -> config, errors, db
-LAYERS = {"routes": 6, "web": 5, "guard": 4, "upstream": 3, "models": 2, "sessions": 2, "streams": 2,
-          "config": 1, "errors": 1, "db": 1}
+# routes -> web -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
+LAYERS = {"routes": 7, "web": 6, "guard": 5, "upstream": 4, "models": 3, "sessions": 3, "streams": 3,
+          "storage": 2, "config": 1, "errors": 1}
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -57,3 +57,10 @@ def test_importing_main_writes_no_file_and_no_environment(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["sk-from-the-dotenv-file 5/minute", "False False"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_the_choice_of_store_is_made_in_one_module():
+    readers = sorted(str(path.relative_to(ROOT)) for path in _modules().values()
+                     if any(isinstance(node, ast.Attribute) and node.attr in ("redis_url", "db_path")
+                            for node in ast.walk(ast.parse(path.read_text()))))
+    assert readers == ["config.py", "storage/__init__.py"]  # config reads the settings; storage chooses

@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from guard.usage_ledger import SQLiteLedger, UsageLedger
+from guard.usage_ledger import UsageLedger
+from storage.sqlite.ledger import SQLiteLedger
 
 USAGE = {"prompt_tokens": 2, "completion_tokens": 3}
 
