@@ -75,3 +75,10 @@ def test_bad_settings_fail_at_start_with_the_variable_named(env, message):
 def test_env_example_lists_every_variable_the_service_reads():
     listed = (ROOT / ".env.example").read_text()
     assert [name for name in VARIABLES if f"{name}=" not in listed] == []
+
+
+def test_db_path_is_read_under_its_new_name_and_its_old_one():
+    assert Settings.from_env({"DB_PATH": "/data/a.sqlite3"}, dotenv=False).db_path == "/data/a.sqlite3"
+    assert Settings.from_env({"SESSION_DB_PATH": "/data/b.sqlite3"}, dotenv=False).db_path == "/data/b.sqlite3"
+    both = {"DB_PATH": "/data/new.sqlite3", "SESSION_DB_PATH": "/data/old.sqlite3"}
+    assert Settings.from_env(both, dotenv=False).db_path == "/data/new.sqlite3"
