@@ -101,6 +101,11 @@ def current_caller() -> str:
     return g.get("caller", "unknown") if has_request_context() else "unknown"
 
 
+def calling() -> tuple[str, StoredToken | None]:
+    """Who makes this request's upstream calls, and under which stored token's policy: what each call carries."""
+    return current_caller(), current_policy()
+
+
 def caller_is_admin() -> bool:
     """Whether the caller presented an admin token."""
     return g.is_admin

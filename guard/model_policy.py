@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from errors import Forbidden
-from guard.access import current_policy
 from upstream import Call, CallHook
 
 
@@ -11,7 +10,7 @@ class ModelPolicy(CallHook):
     """Refuse a call on a model the caller's token was not given."""
 
     def before_call(self, call: Call) -> None:
-        policy = current_policy()
+        policy = call.policy
         if policy and policy.models and call.model not in policy.models:
             raise Forbidden(f"The token {policy.name!r} may use only these models: {', '.join(policy.models)}.",
                             code="model_not_allowed", param="model")

@@ -16,6 +16,7 @@ from config import Settings
 from errors import RateLimited
 from guard.access import current_caller, current_policy
 from guard.token_store import digest
+from storage.records import StoredToken
 from storage.outage import outage_noted
 from upstream import Call, CallHook
 
@@ -57,23 +58,19 @@ class RateLimits(CallHook):
         self.completion_reservation = settings.completion_reservation
         self._on_refusal = on_refusal  # told the limit's name at each refusal
 
-    @property
-    def requests(self) -> RateLimitItem | None:
-        """The caller's request rate: its stored token's own, else RATE_LIMIT."""
-        policy = current_policy()
+    def requests(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's request rate: its stored token's own, else RATE_LIMIT."""
         return _parsed(policy.rate_limit) if policy and policy.rate_limit else self.default_requests
 
-    @property
-    def tokens(self) -> RateLimitItem | None:
-        """The caller's token budget: its stored token's own, else TOKEN_LIMIT."""
-        policy = current_policy()
+    def tokens(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""
         return _parsed(policy.token_limit) if policy and policy.token_limit else self.default_tokens
 
     def admit(self) -> None:
         """Count a request that spends the key against the caller's request rate; refuse it when over."""
         view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-        if (item := self.requests) is not None and getattr(view, "spends_key", False):
-            g.rate_limit_headers = self._check_request(item)
+        if (item := self.requests(current_policy())) is not None and getattr(view, "spends_key", False):
+            add_answer_headers(self._check_request(item))
 
     def _check_request(self, item: RateLimitItem) -> dict[str, str]:
         allowed = self.limiter.hit(item, current_caller())
@@ -84,17 +81,16 @@ class RateLimits(CallHook):
             raise _refusal("requests", item, headers, reset_at)
         return headers
 
-    def before_call(self, call: Call) -> None:
-        if (budget := self.tokens) is None:
-            return
-        key, expiry = budget.key_for(current_caller()), budget.get_expiry()
+    def before_call(self, call: Call) -> dict[str, str] | None:
+        if (budget := self.tokens(call.policy)) is None:
+            return None
+        key, expiry = budget.key_for(call.caller), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
         if reserved > budget.amount:  # could never fit: refused before the budget is touched
             granted, total, window_ends = False, self.storage.get(key), self.storage.get_expiry(key)
         else:  # atomic: a refused reservation adds nothing, so it cannot push another caller's call out
             granted, total, window_ends = self.storage.reserve(key, expiry, reserved, budget.amount)
         headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
-        g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
         if not granted:
             self._on_refusal("tokens")
             refusal = _refusal("tokens", budget, headers, window_ends)
@@ -107,6 +103,7 @@ class RateLimits(CallHook):
                 refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
             raise refusal
         call.notes[self] = (key, expiry, reserved, window_ends)
+        return headers
 
     def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
         self._settle(call, int(usage.get("total_tokens") or 0))
@@ -179,6 +176,11 @@ class AuthFailureLimit:
             self._written.clear()
         self.storage.incr(key, 2 * self.failures.get_expiry())
         self._written[key] = window
+
+
+def add_answer_headers(headers: dict[str, str]) -> None:
+    """Add `headers` (a limit's figures) to the current request's answer, whatever its status."""
+    g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
 
 
 def init_app(app: Flask, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]) -> RateLimits:

@@ -8,7 +8,6 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
-from guard.access import current_caller
 from storage.outage import STORAGE_ERRORS, outage_noted
 from storage.records import FIELDS, Batch
 from upstream import Call, CallHook
@@ -79,13 +78,13 @@ class UsageLedger:
 
 
 class LedgerHook(CallHook):
-    """Add each call's usage to the ledger under the calling request's caller."""
+    """Add each call's usage to the ledger under its caller."""
 
     def __init__(self, ledger: UsageLedger):
         self.ledger = ledger
 
     def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
-        caller = current_caller()
+        caller = call.caller
         with outage_noted(f"usage of {caller} on {call.model}: {usage} (held, to be written on the next try)"):
             self.ledger.record(caller, call.model, usage, estimated)
 

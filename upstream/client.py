@@ -54,10 +54,14 @@ class ChatClient:
     """Chat completions against the configured upstream, with our errors and quirks."""
 
     def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = (),
-                 request_headers: Callable[[], dict[str, str]] = dict):
+                 request_headers: Callable[[], dict[str, str]] = dict,
+                 caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
+                 answer_headers: Callable[[dict[str, str]], None] = lambda headers: None):
         self.settings = settings
         self.hooks = hooks
         self._request_headers = request_headers  # sent with every call (our request id, for tracing)
+        self._caller = caller  # who makes the call, and under which policy: each Call carries them
+        self._answer_headers = answer_headers  # takes what the hooks add to the caller's answer
         self._sdk: openai.OpenAI | None = None
         self._lock = threading.Lock()
 
@@ -81,17 +85,17 @@ class ChatClient:
 
     def complete(self, payload: dict, api_key: str | None = None) -> dict:
         """Send a chat completion and return the upstream's decoded JSON answer."""
-        call = Call(spec_for(payload.get("model", "")).adapt(payload))
+        call = self._call(spec_for(payload.get("model", "")).adapt(payload))
         return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
 
     def respond(self, payload: dict, api_key: str | None = None) -> dict:
         """Create a response with the Responses API and return the upstream's decoded JSON answer."""
-        call = Call(spec_for(payload.get("model", "")).adapt_response(payload), "responses")
+        call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses")
         return self._answer("/responses", call, api_key, response_usage)
 
     def embed(self, payload: dict, api_key: str | None = None) -> dict:
         """Create embeddings and return the upstream's decoded JSON answer."""
-        return self._answer("/embeddings", Call(payload, "embeddings"), api_key, lambda answer: answer.get("usage"))
+        return self._answer("/embeddings", self._call(payload, "embeddings"), api_key, lambda answer: answer.get("usage"))
 
     def _answer(self, path: str, call: Call, api_key: str | None, usage_of) -> dict:
         started = time.perf_counter()
@@ -120,13 +124,14 @@ class ChatClient:
         """
         stream_options = {**payload.get("stream_options", {}), "include_usage": True}
         adapted = spec_for(payload.get("model", "")).adapt(payload)
-        return self._stream("/chat/completions", Call({**adapted, "stream": True, "stream_options": stream_options}),
-                            api_key)
+        return self._stream("/chat/completions",
+                            self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key)
 
     def stream_response(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
         """Open a streamed Responses API call and read its first event before returning."""
         adapted = spec_for(payload.get("model", "")).adapt_response(payload)
-        return self._stream("/responses", Call({**adapted, "stream": True}, "responses"), api_key, ResponseEvents)
+        return self._stream("/responses", self._call({**adapted, "stream": True}, "responses"), api_key,
+                            ResponseEvents)
 
     def _stream(self, path: str, call: Call, api_key: str | None, kind=None) -> UpstreamStream:
         started = time.perf_counter()
@@ -168,19 +173,29 @@ class ChatClient:
                                 "(or OPENAI_API_KEY) and restart the service.")
         return {}
 
+    def _call(self, payload: dict, kind: str = "chat") -> Call:
+        caller, policy = self._caller()
+        return Call(payload, kind, caller, policy)
+
     def _tell(self, event: str, call: Call, *args) -> None:
         for hook in self.hooks:
             getattr(hook, event)(call, *args)
 
     def _admit(self, call: Call) -> None:
-        """Ask every hook; when one refuses, those that already agreed let the call go."""
-        for index, hook in enumerate(self.hooks):
-            try:
-                hook.before_call(call)
-            except BaseException:
-                for earlier in self.hooks[:index]:
-                    earlier.on_failure(call)
-                raise
+        """Ask every hook; when one refuses, those that already agreed let the call go. The headers the hooks
+        add go to the caller's answer (a refusal carries its own)."""
+        added: dict[str, str] = {}
+        try:
+            for index, hook in enumerate(self.hooks):
+                try:
+                    added.update(hook.before_call(call) or {})
+                except BaseException:
+                    for earlier in self.hooks[:index]:
+                        earlier.on_failure(call)
+                    raise
+        finally:
+            if added:
+                self._answer_headers(added)
 
     def model_ids(self) -> list[str]:
         """The ids of the upstream's models, with the server's key (for MODELS=auto)."""
@@ -301,10 +316,11 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
 
 
 def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...],
-             request_headers: Callable[[], dict[str, str]]) -> ChatClient:
-    """Give the app its one shared upstream client, which tells `hooks` about every call and sends
-    `request_headers()` with each."""
-    client = app.extensions[_KEY] = ChatClient(settings, hooks, request_headers)
+             request_headers: Callable[[], dict[str, str]], caller: Callable[[], tuple[str, object]],
+             answer_headers: Callable[[dict[str, str]], None]) -> ChatClient:
+    """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
+    `hooks` about each (made by `caller()`), and gives what they add to the answer to `answer_headers`."""
+    client = app.extensions[_KEY] = ChatClient(settings, hooks, request_headers, caller, answer_headers)
     return client
 
 

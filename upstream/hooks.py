@@ -52,14 +52,18 @@ def estimate_tokens(characters: int) -> int:
 
 
 class Call:
-    """One upstream call as the hooks see it: what was asked, and a place for each hook's notes on it."""
+    """One upstream call as the hooks see it: what was asked, by whom under which policy (a stored token's own
+    limits and models, or None), and a place for each hook's notes on it. It carries all a hook needs, so hooks
+    work the same in a request and in a resumable stream's producer, which has no request of its own."""
 
-    __slots__ = ("kind", "model", "notes", "payload")
+    __slots__ = ("caller", "kind", "model", "notes", "payload", "policy")
 
-    def __init__(self, payload: dict, kind: str = "chat"):
+    def __init__(self, payload: dict, kind: str = "chat", caller: str = "unknown", policy: object = None):
         self.payload = payload
         self.kind = kind  # "chat", "responses" or "embeddings"
         self.model: str = payload.get("model", "")
+        self.caller = caller
+        self.policy = policy
         self.notes: dict = {}
 
     def prompt_estimate(self) -> int:
@@ -92,8 +96,9 @@ class CallHook:
     passed `before_call` ends in exactly one `on_usage` or `on_failure`.
     """
 
-    def before_call(self, call: Call) -> None:
-        """Called before the upstream is asked; raising an ApiError refuses the call."""
+    def before_call(self, call: Call) -> dict[str, str] | None:
+        """Called before the upstream is asked; raising an ApiError refuses the call. What it returns are headers
+        for the caller's answer (a budget's remaining tokens, say)."""
 
     def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
         """The upstream answered (for a stream: sent its first event) after `seconds`."""

@@ -233,6 +233,10 @@ class UpstreamStream:
     def model(self) -> str:
         return self._call.model
 
+    @property
+    def caller(self) -> str:
+        return self._call.caller
+
     def _failed(self, cause: str) -> None:
         for hook in self._hooks:
             hook.on_error(self._call, cause)

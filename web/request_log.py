@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import logging
 import re
@@ -18,8 +19,13 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HANDLER_MARK = "_chat_api_handler"
 
 
+# A context variable rather than `g`: a resumable stream's producer runs in a copy of its request's context
+# (contextvars.copy_context) and so logs under its id without copying any request state.
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
 def current_request_id() -> str:
-    return g.get("request_id", "-") if has_request_context() else "-"
+    return _request_id.get() if has_request_context() else "-"
 
 
 def trace_headers() -> dict[str, str]:
@@ -106,7 +112,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     def start_request():
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        _request_id.set(given if _SAFE_ID.match(given) else uuid.uuid4().hex)
         g.started = time.perf_counter()
 
     # First of all before-request functions, whatever registers later: a request refused by

@@ -9,12 +9,13 @@ far is recorded, once, by the producer.
 
 from __future__ import annotations
 
+import contextvars
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 
-from flask import copy_current_request_context, g, request
+from flask import copy_current_request_context, request
 
 from config import current_settings
 from guard.concurrency import hand_over_slot
@@ -42,11 +43,9 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: 
     ownership().claim("stream", stream_id, owners, RUNNING_FOR + int(current_settings().stream_retention))
     window = current_settings().stream_resume_window
     release_slot = hand_over_slot()  # the generation counts against its caller's cap until it ends
-    known = dict(g.__dict__)  # the caller, its policy, its request id: the producer's hooks need them
 
-    @copy_current_request_context
+    @copy_current_request_context  # the app and the request; the upstream call carries its caller itself
     def produce():
-        g.__dict__.update(known)
         ending = threading.Event()
         watcher = threading.Thread(target=_watch, args=(buffer, stream_id, upstream, window, ending), daemon=True)
         watcher.start()
@@ -61,7 +60,8 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: 
             finally:
                 release_slot()
 
-    threading.Thread(target=produce, daemon=True).start()
+    # In a copy of this context: the producer's log lines carry the request's id.
+    threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True).start()
     return stream_id
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from flask import Response, g, request, stream_with_context
 
 from errors import ApiError
-from guard.access import current_caller
 from guard.credentials import credentials
 from guard.metrics import count_stream_end
 from upstream import UpstreamStream
@@ -22,11 +21,13 @@ stream_log = logging.getLogger("streams")
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes]) -> Iterator[bytes]:
+def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes],
+          surface: str, started: float) -> Iterator[bytes]:
     """Yield `frames`; a failure becomes one last `on_error` frame, and the upstream is always closed.
 
     When the client goes away the WSGI server closes this generator, and the
-    `finally` closes the upstream connection straight away.
+    `finally` closes the upstream connection straight away. The line it logs at the end names `surface`
+    and the time since `started`, given here: a resumable stream's producer has no request of its own.
     """
     outcome = "client left"  # unless the frames run out, or fail: the server closed us mid-way
     try:
@@ -38,15 +39,15 @@ def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[
         yield on_error(error)
     finally:
         upstream.close()
-        _log_end(upstream, outcome)
+        _log_end(upstream, outcome, surface, started)
 
 
-def _log_end(upstream: UpstreamStream, outcome: str) -> None:
+def _log_end(upstream: UpstreamStream, outcome: str, surface: str, started: float) -> None:
     """One line when a stream ends: where, which model, whose, how, how long, how many tokens."""
     count_stream_end(outcome)
-    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    seconds = time.perf_counter() - started
     usage = upstream.reported_usage or {}
-    fields = {"surface": loggable_path(request.path), "model": upstream.model, "caller": current_caller(),
+    fields = {"surface": surface, "model": upstream.model, "caller": upstream.caller,
               "outcome": outcome, "duration_ms": round(seconds * 1000, 1),
               "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0)}
     stream_log.info("stream ended: %s %s %s %s after %.1fs, %s+%s tokens", fields["surface"], fields["model"],
@@ -59,7 +60,7 @@ def stream_answer(upstream: UpstreamStream, frames: Iterable[bytes], on_error: C
     """The streamed answer of a surface: relayed as it comes, or, when the caller asks for a resumable stream,
     through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event). A resumable
     stream belongs to `owners` (default: the caller's identities, as a session's would be)."""
-    body = relay(upstream, frames, on_error)
+    body = relay(upstream, frames, on_error, loggable_path(request.path), g.get("started", time.perf_counter()))
     if not resumable.wants_resumable():
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"

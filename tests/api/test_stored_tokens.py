@@ -88,3 +88,21 @@ def test_a_name_is_taken_once(app):
     made(app, "twice")
     code, output = cli(app, "create", "twice")
     assert code != 0 and "exists already" in output
+
+
+def test_a_resumable_stream_is_charged_to_its_token_after_its_client_left(app, upstream, caplog):
+    client = app.test_client()
+    token = made(app, "streamer", "--token-limit", "5000/hour")
+    headers = {"Authorization": f"Bearer {token}", "X-Resumable": "true", "X-Request-ID": "req-resumable-1"}
+    first = client.post("/chat/stream", json={"message": "hi", "max_tokens": 50}, headers=headers, buffered=False)
+    assert first.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - 51)  # the hook's headers reached the answer
+    stream_id = first.headers["X-Stream-ID"]
+    first.close()  # the producer finishes alone, outside any request
+    client.get(f"/streams/{stream_id}", headers={"Authorization": f"Bearer {token}"}).get_data()
+    usage = client.get("/usage", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert usage["caller"] == "token:streamer" and usage["usage"]["gpt-4o-mini"]["calls"] == 1
+    ended = next(r for r in caplog.records if r.name == "streams")
+    assert ended.fields["caller"] == "token:streamer" and ended.request_id == "req-resumable-1"
+    budget = chat(client, token)
+    spent = usage["usage"]["gpt-4o-mini"]["total_tokens"]
+    assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - spent - (1 + 1024))  # settled exactly
