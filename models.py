@@ -12,7 +12,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 from config import ConfigError, Settings
-from errors import BadRequest
+from errors import BadRequest, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -209,20 +209,43 @@ class UpstreamCatalogue:
         default = wanted if wanted in names else names[0]
         return Catalogue(names, default, self._settings.embedding_models or embeddings or EMBEDDING_MODELS)
 
-    def __getattr__(self, name: str):
-        return getattr(self._fresh(), name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._fresh()
+    def refresh_if_due(self) -> Catalogue:
+        """The upstream's list as last read, read again first when MODELS_REFRESH has passed."""
+        return self._fresh()
 
 
-def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> Catalogue:
+def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> None:
     """Give the app its catalogue: the settings' list, or with MODELS=auto the upstream's."""
-    catalogue = app.extensions[_KEY] = (UpstreamCatalogue(settings, fetch_upstream_models) if settings.models_auto
-                                        else Catalogue.from_settings(settings))
-    return catalogue
+    app.extensions[_KEY] = (UpstreamCatalogue(settings, fetch_upstream_models) if settings.models_auto
+                            else Catalogue.from_settings(settings))
 
 
 def catalogue() -> Catalogue:
-    """The current app's catalogue."""
-    return current_app.extensions[_KEY]
+    """The current app's catalogue; with MODELS=auto, refreshed here when it is due, never inside a lookup."""
+    offered = current_app.extensions[_KEY]
+    return offered.refresh_if_due() if isinstance(offered, UpstreamCatalogue) else offered
+
+
+def offered_model(name: str | None, surface: str = "core") -> str:
+    """The model a request may use on `surface`, decided here for every surface, in each one's words:
+
+    - "core" (the core, sessions and simple surfaces): None is the default model; an unknown one is a 400
+      that lists the catalogue;
+    - "openai": an unknown one is OpenAI's own 404, word for word, so SDKs raise NotFoundError;
+    - "embeddings": the same 404, against the embedding models.
+    """
+    offered = catalogue()
+    if surface == "core":
+        return offered.resolve(name)
+    names = offered.embedding_names if surface == "embeddings" else offered.names
+    if name not in names:
+        raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
+                       code="model_not_found", type="invalid_request_error")
+    return name
+
+
+def check_allowed(model: str, allowed: tuple[str, ...] | None, holder: str) -> None:
+    """Refuse (403) a model outside what a stored token named `holder` was given; None allows every model."""
+    if allowed and model not in allowed:
+        raise Forbidden(f"The token {holder!r} may use only these models: {', '.join(allowed)}.",
+                        code="model_not_allowed", param="model")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from errors import Forbidden
+from models import check_allowed
 from upstream import Call, CallHook
 
 
@@ -10,7 +10,5 @@ class ModelPolicy(CallHook):
     """Refuse a call on a model the caller's token was not given."""
 
     def before_call(self, call: Call) -> None:
-        policy = call.policy
-        if policy and policy.models and call.model not in policy.models:
-            raise Forbidden(f"The token {policy.name!r} may use only these models: {', '.join(policy.models)}.",
-                            code="model_not_allowed", param="model")
+        if policy := call.policy:
+            check_allowed(call.model, policy.models, policy.name)

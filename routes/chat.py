@@ -7,7 +7,7 @@ from flask import Blueprint
 from errors import UpstreamFailed
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
-from models import catalogue
+from models import offered_model
 from routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, ChatResponse
 from routes.schemas.sampling import SAMPLING_FIELDS
 from upstream import UpstreamStream, chat_client
@@ -24,7 +24,7 @@ bp = Blueprint("chat", __name__)
 def upstream_payload(body: ChatRequest) -> dict:
     """The chat completion request for `body`, on a model from the catalogue."""
     history = [turn.model_dump() for turn in body.messages]
-    return {"model": catalogue().resolve(body.model),
+    return {"model": offered_model(body.model),
             "messages": history + [{"role": "user", "content": body.message}],
             **body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)}
 

@@ -55,10 +55,11 @@ DOCS_DIR = pathlib.Path(__file__).resolve().parent.parent / "static" / "docs"
 @bp.get("/openapi.json")
 def openapi_document():
     """Show the OpenAPI 3.1 document of every endpoint."""
-    spec = current_app.extensions.get(_SPEC_KEY)
-    if spec is None:  # the routes are fixed once the app serves, so build it once
-        spec = current_app.extensions[_SPEC_KEY] = build_spec(current_app, error_shapes(),
-                                                               catalogue().names)
+    names = catalogue().names
+    built_for, spec = current_app.extensions.get(_SPEC_KEY, ((), None))
+    if spec is None or built_for != names:  # the routes are fixed; only the catalogue (MODELS=auto) can change
+        spec = build_spec(current_app, error_shapes(), names)
+        current_app.extensions[_SPEC_KEY] = (names, spec)
     return spec
 
 

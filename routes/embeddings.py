@@ -6,8 +6,7 @@ from flask import Blueprint, current_app
 
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
-from models import catalogue
-from routes.openai_compat import known_model
+from models import offered_model
 from routes.schemas.openai import OPENAI_ERRORS
 from routes.schemas.responses import EmbeddingRequest
 from upstream import chat_client
@@ -23,6 +22,6 @@ bp = Blueprint("embeddings", __name__)
 @json_body(EmbeddingRequest)
 def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""
-    known_model(body.model, catalogue().embedding_names)
+    offered_model(body.model, "embeddings")
     answer = chat_client().embed(body.model_dump(exclude_unset=True, exclude_none=True), credentials().upstream_key())
     return current_app.json.response(answer)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from errors import ApiError, NotFound
+from errors import ApiError
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
-from models import catalogue
+from models import catalogue, offered_model
 from routes.schemas.openai import (
     CHAT_COMPLETION_FRAMES,
     OPENAI_ERRORS,
@@ -33,15 +33,6 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def known_model(name: str, names=None) -> str:
-    """`name`, when it is one of `names` (default: the chat catalogue); else OpenAI's own 404."""
-    if name not in (catalogue().names if names is None else names):
-        # Word for word what OpenAI answers, so SDKs raise NotFoundError as they would there.
-        raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
-                       code="model_not_found", type="invalid_request_error")
-    return name
-
-
 def _relayed_events(upstream: UpstreamStream, client_wants_usage: bool):
     for event in upstream:
         # The upstream is always asked for usage (the ledger counts it); a client that did
@@ -62,7 +53,7 @@ def _error_event(error: ApiError) -> bytes:
 @json_body(ChatCompletionRequest)
 def chat_completions(body: ChatCompletionRequest):
     """Create a chat completion in OpenAI's wire format, plain or streamed."""
-    known_model(body.model)
+    offered_model(body.model, "openai")
     # An explicit null means "the default", which is what leaving it out says to every upstream.
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
@@ -85,4 +76,4 @@ def list_models():
 @documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse})
 def retrieve_model(model: str):
     """Describe one model of the catalogue in OpenAI's format."""
-    return _model_object(known_model(model))
+    return _model_object(offered_model(model, "openai"))

@@ -8,7 +8,7 @@ from errors import ApiError, NotFound
 from guard.credentials import credentials
 from guard.ownership import ownership
 from guard.rate_limits import spends_key
-from routes.openai_compat import known_model
+from models import offered_model
 from routes.schemas.openai import OPENAI_ERRORS, render_openai_error
 from routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
 from upstream import UpstreamStream, chat_client
@@ -41,7 +41,7 @@ def _error_event(error: ApiError, seen: dict) -> bytes:
 @json_body(ResponseRequest)
 def create_response(body: ResponseRequest):
     """Create a model response with OpenAI's Responses API, plain or streamed."""
-    known_model(body.model)
+    offered_model(body.model, "openai")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key, owners = credentials().upstream_key(), credentials().identities()
     _check_references(payload, owners)

@@ -10,7 +10,7 @@ from config import current_settings
 from errors import ApiError, BadRequest, NotFound, Unauthorized
 from guard.credentials import credentials
 from guard.rate_limits import spends_key
-from models import catalogue
+from models import offered_model
 from routes.schemas.sampling import SAMPLING_FIELDS
 from routes.schemas.sessions import (
     SESSION_CHAT_FRAMES,
@@ -92,7 +92,7 @@ def chat(body: SessionChatRequest):
     """Chat within a session; the reply streams as plain text."""
     if body.api_key is not None:
         credentials().check_format(body.api_key)
-    model = catalogue().resolve(body.model)
+    model = offered_model(body.model)
     owners = credentials().identities(body.api_key)
     turn = Turn.begin(owned_sessions(), body.session_id, owners, body.developer_message, body.user_message)
     sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)

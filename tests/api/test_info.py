@@ -129,3 +129,20 @@ def test_a_reply_that_is_not_text_is_never_passed_on_as_the_documented_string(cl
 def test_a_reply_in_content_parts_is_passed_on_as_its_text(client, upstream):
     upstream.queue(reply_content=[{"type": "text", "text": "Hello "}, {"type": "text", "text": "there."}])
     assert client.post("/chat", json={"message": "hi"}).get_json()["response"] == "Hello there."
+
+
+def test_the_api_document_lists_the_catalogue_as_it_is_now(make_app, upstream):
+    upstream.models = ["llama3:8b"]
+    client = make_app(models_auto=True, models_refresh=0).test_client()  # every use may read the list again
+    assert "llama3:8b" in client.get("/openapi.json").get_data(as_text=True)
+    upstream.models = ["qwen3:4b"]
+    document = client.get("/openapi.json").get_data(as_text=True)
+    assert "qwen3:4b" in document and "llama3:8b" not in document
+
+
+def test_whether_a_model_is_offered_is_answered_in_each_surfaces_words(client, upstream):
+    assert client.post("/chat", json={"message": "hi", "model": "nope"}).status_code == 400
+    assert client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+                       ).get_json()["error"]["code"] == "model_not_found"
+    assert client.post("/v1/embeddings", json={"model": "gpt-4o", "input": "x"}).status_code == 404
+    assert upstream.requests == []

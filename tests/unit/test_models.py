@@ -68,19 +68,19 @@ def test_upstream_catalogue_follows_the_upstream_and_survives_its_failures(caplo
             raise answer
         return answer
 
-    catalogue = UpstreamCatalogue(Settings(models_auto=True, models_refresh=0), fetch)  # every use refreshes
-    assert catalogue.names == ("llama3", "qwen2")
+    upstream_list = UpstreamCatalogue(Settings(models_auto=True, models_refresh=0), fetch)  # every use refreshes
+    assert upstream_list.refresh_if_due().names == ("llama3", "qwen2")
     assert "default model 'gpt-4o-mini' is not among" in caplog.text
-    assert catalogue.names == ("llama3", "qwen2")  # the failed fetch keeps the last list
-    assert catalogue.default == "qwen2"  # the third list; its first model, as the default is not in it
-    assert "mistral" in catalogue  # a fourth fetch fails too: the list stays
+    assert upstream_list.refresh_if_due().names == ("llama3", "qwen2")  # the failed fetch keeps the last list
+    assert upstream_list.refresh_if_due().default == "qwen2"  # the third list; its first model, as the default is not in it
+    assert "mistral" in upstream_list.refresh_if_due()  # a fourth fetch fails too: the list stays
 
 
 def test_upstream_catalogue_waits_for_its_refresh_period():
     calls = []
-    catalogue = UpstreamCatalogue(Settings(models_auto=True, models_refresh=3600, default_model="b"),
+    upstream_list = UpstreamCatalogue(Settings(models_auto=True, models_refresh=3600, default_model="b"),
                                   lambda: calls.append(1) or ["a", "b"])
-    assert catalogue.default == "b" and catalogue.names == ("a", "b")
+    assert upstream_list.refresh_if_due().default == "b" and upstream_list.refresh_if_due().names == ("a", "b")
     assert len(calls) == 1
 
 
