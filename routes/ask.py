@@ -9,7 +9,7 @@ from guard.credentials import credentials
 from guard.rate_limits import spends_key
 from models import catalogue
 from routes.schemas.ask import ASK_FRAMES, AskError, AskRequest, error_code
-from upstream import UpstreamStream, chat_client
+from upstream import UpstreamStream, upstream_client
 from web.openapi import documented
 from web.streaming import stream_answer
 from web.validation import json_body
@@ -36,6 +36,6 @@ def _error_line(error: ApiError) -> bytes:
 def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""
     payload = {"model": catalogue().default, "messages": [turn.model_dump() for turn in body.messages]}
-    upstream = chat_client().stream(payload, credentials().upstream_key())
+    upstream = upstream_client().stream(payload, credentials().upstream_key())
     return stream_answer(upstream, _text(upstream), _error_line, "text/plain",
                          {"x-vercel-ai-data-stream": "v1"})

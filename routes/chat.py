@@ -10,7 +10,7 @@ from guard.rate_limits import spends_key
 from models import offered_model
 from routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, ChatResponse
 from routes.schemas.sampling import SAMPLING_FIELDS
-from upstream import UpstreamStream, chat_client
+from upstream import UpstreamStream, upstream_client
 from upstream.hooks import bounded_usage
 from upstream.stream import text_of
 from web import sse
@@ -41,7 +41,7 @@ def _usage(usage: dict | None) -> dict:
 def chat(body: ChatRequest):
     """Create chat completion."""
     payload = upstream_payload(body)
-    answer = chat_client().complete(payload, credentials().upstream_key())
+    answer = upstream_client().complete(payload, credentials().upstream_key())
     try:
         reply = text_of(answer["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
@@ -69,6 +69,6 @@ def _content_frames(upstream: UpstreamStream):
 @json_body(ChatRequest)
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""
-    upstream = chat_client().stream(upstream_payload(body), credentials().upstream_key())
+    upstream = upstream_client().stream(upstream_payload(body), credentials().upstream_key())
     return stream_answer(upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}),
                          "text/event-stream")

@@ -9,7 +9,7 @@ from guard.rate_limits import spends_key
 from models import offered_model
 from routes.schemas.openai import OPENAI_ERRORS
 from routes.schemas.responses import EmbeddingRequest
-from upstream import chat_client
+from upstream import upstream_client
 from web.openapi import documented
 from web.validation import json_body
 
@@ -23,5 +23,5 @@ bp = Blueprint("embeddings", __name__)
 def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""
     offered_model(body.model, "embeddings")
-    answer = chat_client().embed(body.model_dump(exclude_unset=True, exclude_none=True), credentials().upstream_key())
+    answer = upstream_client().embed(body.model_dump(exclude_unset=True, exclude_none=True), credentials().upstream_key())
     return current_app.json.response(answer)

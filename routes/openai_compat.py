@@ -17,7 +17,7 @@ from routes.schemas.openai import (
     OpenAIErrorResponse,
     render_openai_error,
 )
-from upstream import UpstreamStream, chat_client
+from upstream import UpstreamStream, upstream_client
 from web import sse
 from web.openapi import documented
 from web.streaming import stream_answer
@@ -58,9 +58,9 @@ def chat_completions(body: ChatCompletionRequest):
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
     if not body.stream:
-        return current_app.json.response(chat_client().complete(payload, key))
+        return current_app.json.response(upstream_client().complete(payload, key))
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
-    upstream = chat_client().stream(payload, key)
+    upstream = upstream_client().stream(payload, key)
     return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event,
                          "text/event-stream")
 

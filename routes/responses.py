@@ -11,7 +11,7 @@ from guard.rate_limits import spends_key
 from models import offered_model
 from routes.schemas.openai import OPENAI_ERRORS, render_openai_error
 from routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
-from upstream import UpstreamStream, chat_client
+from upstream import UpstreamStream, upstream_client
 from web import sse
 from web.openapi import documented
 from web.streaming import stream_answer
@@ -46,10 +46,10 @@ def create_response(body: ResponseRequest):
     key, owners = credentials().upstream_key(), credentials().identities()
     _check_references(payload, owners)
     if not body.stream:
-        answer = chat_client().respond(payload, key)
+        answer = upstream_client().respond(payload, key)
         ownership().claim("response", answer.get("id"), owners, KEPT_FOR)
         return current_app.json.response(answer)
-    upstream = chat_client().stream_response(payload, key)
+    upstream = upstream_client().stream_response(payload, key)
     ownership().claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
     seen = {"sequence": -1}
     return stream_answer(upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen),
@@ -85,7 +85,7 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
 def retrieve_response(response_id: str):
     """Show a stored response."""
     path = _owned(response_id)
-    return chat_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
 
 
 @bp.delete("/responses/<response_id>")
@@ -93,7 +93,7 @@ def retrieve_response(response_id: str):
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def delete_response(response_id: str):
     """Delete a stored response."""
-    return chat_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
+    return upstream_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
 
 
 @bp.get("/responses/<response_id>/input_items")
@@ -102,7 +102,7 @@ def delete_response(response_id: str):
 def list_input_items(response_id: str):
     """List the input items of a stored response."""
     path = _owned(response_id) + "/input_items"
-    return chat_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
 
 
 @bp.post("/responses/<response_id>/cancel")
@@ -110,4 +110,4 @@ def list_input_items(response_id: str):
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def cancel_response(response_id: str):
     """Cancel a response running in the background."""
-    return chat_client().stored("POST", _owned(response_id) + "/cancel", credentials().upstream_key())
+    return upstream_client().stored("POST", _owned(response_id) + "/cancel", credentials().upstream_key())

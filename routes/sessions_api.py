@@ -26,7 +26,7 @@ from routes.schemas.sessions import (
     ValidationDetail,
 )
 from sessions import Session, Turn, owned_sessions
-from upstream import UpstreamStream, chat_client
+from upstream import UpstreamStream, upstream_client
 from web.openapi import documented
 from web.streaming import stream_answer
 from web.validation import json_body
@@ -96,7 +96,7 @@ def chat(body: SessionChatRequest):
     owners = credentials().identities(body.api_key)
     turn = Turn.begin(owned_sessions(), body.session_id, owners, body.developer_message, body.user_message)
     sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
-    upstream = chat_client().stream({"model": model, "messages": turn.messages, **sampling},
+    upstream = upstream_client().stream({"model": model, "messages": turn.messages, **sampling},
                                     credentials().upstream_key(body_key=body.api_key))
     headers = {"X-Session-ID": turn.start().session_id}
     if not current_settings().rate_limit:  # our own RATE_LIMIT's figures replace the upstream's
@@ -121,7 +121,7 @@ def test_key(body: TestKeyRequest):
     except BadRequest:
         raise BadRequest("Invalid API Key format.", param="api_key") from None
     try:
-        chat_client().list_models(body.api_key)
+        upstream_client().list_models(body.api_key)
     except Unauthorized:
         return {"valid": False, "message": "Authentication failed. Please check your API key."}
     return {"valid": True, "message": "API key is valid."}

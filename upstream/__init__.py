@@ -1,8 +1,8 @@
-"""The one door to the upstream: the chat client (the only importer of `openai`), its streams, and the hooks
+"""The one door to the upstream: the upstream client (the only importer of `openai`), its streams, and the hooks
 the guard plugs into every call."""
 
-from upstream.client import ChatClient, chat_client, init_app
+from upstream.client import UpstreamClient, init_app, upstream_client
 from upstream.hooks import Call, CallHook
 from upstream.stream import StreamEvent, UpstreamStream
 
-__all__ = ["Call", "CallHook", "ChatClient", "StreamEvent", "UpstreamStream", "chat_client", "init_app"]
+__all__ = ["Call", "CallHook", "StreamEvent", "UpstreamClient", "UpstreamStream", "init_app", "upstream_client"]

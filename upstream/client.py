@@ -1,4 +1,4 @@
-"""The chat client: the only module that imports `openai`.
+"""The upstream client: the only module that imports `openai`.
 
 It builds one SDK client per worker process (lazily, so that gevent's monkey
 patching comes first), applies each model's quirks, and turns every
@@ -47,11 +47,12 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 # Not a 429: the caller gets it at once with its Retry-After and decides (its SDK retries by itself, and
 # its retries multiply with ours).
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_KEY = "chat_client"
+_KEY = "upstream_client"
 
 
-class ChatClient:
-    """Chat completions against the configured upstream, with our errors and quirks."""
+class UpstreamClient:
+    """Everything asked of the upstream (chat completions, responses, embeddings, stored responses, the model
+    list), with our errors, retries and each model's quirks."""
 
     def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = (),
                  request_headers: Callable[[], dict[str, str]] = dict,
@@ -199,7 +200,8 @@ class ChatClient:
 
     def model_ids(self) -> list[str]:
         """The ids of the upstream's models, with the server's key (for MODELS=auto)."""
-        return [model["id"] for model in self.list_models() if isinstance(model, dict) and isinstance(model.get("id"), str)]
+        listed = self.list_models()
+        return [model["id"] for model in listed if isinstance(model, dict) and isinstance(model.get("id"), str)]
 
     def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
         headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(api_key)}
@@ -207,6 +209,12 @@ class ChatClient:
         self._admit(call)
         if self.settings.log_message_contents:
             log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
+        return self._send_with_retries(path, call, content, headers, stream, client_key=api_key is not None)
+
+    def _send_with_retries(self, path: str, call: Call, content: bytes, headers: dict, stream: bool,
+                           client_key: bool) -> httpx2.Response:
+        """Send, and again after a connection error or a 5xx before any byte, within UPSTREAM_TIMEOUT for all
+        attempts; a timeout is never sent again. A failure tells the hooks and becomes our own error."""
         deadline = time.monotonic() + self.settings.upstream_timeout
         for attempt in range(self.settings.upstream_max_retries + 1):
             try:
@@ -224,7 +232,7 @@ class ChatClient:
                         or time.monotonic() + pause >= deadline):
                     self._tell("on_error", call, _cause_of(exc))
                     self._tell("on_failure", call)
-                    error = self._translate(exc, client_key=api_key is not None)
+                    error = self._translate(exc, client_key=client_key)
                     log.warning("upstream %s failed (%s): %s [upstream request id %s]", path, _cause_of(exc),
                                 error.message, _upstream_request_id(exc))
                     raise error from None
@@ -317,13 +325,13 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
 
 def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...],
              request_headers: Callable[[], dict[str, str]], caller: Callable[[], tuple[str, object]],
-             answer_headers: Callable[[dict[str, str]], None]) -> ChatClient:
+             answer_headers: Callable[[dict[str, str]], None]) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
     `hooks` about each (made by `caller()`), and gives what they add to the answer to `answer_headers`."""
-    client = app.extensions[_KEY] = ChatClient(settings, hooks, request_headers, caller, answer_headers)
+    client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, answer_headers)
     return client
 
 
-def chat_client() -> ChatClient:
-    """The current app's shared chat client."""
+def upstream_client() -> UpstreamClient:
+    """The current app's shared upstream client."""
     return current_app.extensions[_KEY]

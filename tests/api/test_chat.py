@@ -51,9 +51,9 @@ def test_o1_models_get_no_system_message_and_no_sampling(app, upstream):
 
 
 def test_o1_quirks_rewrite_token_limit_and_drop_sampling(app, upstream):
-    from upstream import chat_client
+    from upstream import upstream_client
     with app.app_context():
-        chat_client().complete({"model": "o1-preview", "messages": [{"role": "user", "content": "x"}],
+        upstream_client().complete({"model": "o1-preview", "messages": [{"role": "user", "content": "x"}],
                                 "temperature": 0.2, "top_p": 0.5, "max_tokens": 50})
     sent = upstream.last_chat_body()
     assert "temperature" not in sent and "top_p" not in sent and "max_tokens" not in sent
