@@ -121,8 +121,11 @@ class Settings:
         """Build settings from `environ` (default: the process environment plus `.env`)."""
         if environ is None:
             # `.env` fills in what the environment leaves unset, as load_dotenv would, without writing os.environ.
-            from_file = {k: v for k, v in dotenv_values().items() if v is not None} if dotenv else {}
-            environ = {**from_file, **os.environ}
+            # ENV_FILE names another file, or `none` for no file (the tests' servers read none).
+            env_file = os.environ.get("ENV_FILE", "").strip()
+            read = dotenv and env_file.lower() != "none"
+            values = (dotenv_values(env_file) if env_file else dotenv_values()) if read else {}
+            environ = {**{k: v for k, v in values.items() if v is not None}, **os.environ}
         return cls._read(_Env(environ))
 
     @classmethod
@@ -237,7 +240,7 @@ def _variables() -> tuple[str, ...]:
 
 # Every environment variable the service reads, derived from the reading itself: the tests clear
 # these, and the live servers and the benchmark set only the ones they mean.
-VARIABLES = _variables()
+VARIABLES = ("ENV_FILE", *_variables())
 
 
 def install(app, settings: Settings) -> None:

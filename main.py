@@ -44,10 +44,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-try:
-    app = create_app()
-except ConfigError as error:  # one line that names the variable, not a traceback
-    sys.exit(f"Configuration error: {error}")
+def _app_from_environment() -> Flask:
+    try:
+        return create_app()
+    except ConfigError as error:  # one line that names the variable, not a traceback
+        sys.exit(f"Configuration error: {error}")
+
+
+def __getattr__(name: str) -> Flask:
+    """`main.app` (what `gunicorn main:app` and `flask --app main` load), built from the environment the first
+    time it is asked for: importing `main` for its factory, as the tests do, reads no environment and no .env."""
+    if name != "app":
+        raise AttributeError(f"module 'main' has no attribute {name!r}")
+    built = globals()["app"] = _app_from_environment()
+    return built
+
 
 if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=Settings.from_env().port, threaded=True)
+    _app_from_environment().run(host="0.0.0.0", port=Settings.from_env().port, threaded=True)

@@ -24,6 +24,7 @@ def free_port() -> int:
 def clean_environment(**settings: str) -> dict[str, str]:
     """This process's environment without any variable the service reads, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if k not in config.VARIABLES}
+    env["ENV_FILE"] = "none"  # a developer's .env in the checkout must not reach a measured or tested server
     env.update(settings)
     return env
 

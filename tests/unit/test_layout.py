@@ -64,3 +64,15 @@ def test_the_choice_of_store_is_made_in_one_module():
                      if any(isinstance(node, ast.Attribute) and node.attr in ("redis_url", "db_path")
                             for node in ast.walk(ast.parse(path.read_text()))))
     assert readers == ["config.py", "storage/__init__.py"]  # config reads the settings; storage chooses
+
+
+def test_the_factory_is_imported_without_reading_the_environment(tmp_path):
+    (tmp_path / ".env").write_text("PORT=not-a-number\n")  # a .env that no app built from the environment survives
+    probe = ("import main\nfrom config import Settings\n"
+             "print(main.create_app(Settings(db_path='x.sqlite3')).extensions['settings'].port)\n"
+             "main.app\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "5000"  # the factory, from explicit settings
+    assert done.returncode == 1 and "Configuration error: PORT must be a whole number" in done.stderr  # main.app
