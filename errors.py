@@ -2,7 +2,7 @@
 
 Views and services raise `ApiError`s. Each API surface (the core, `/v1`, `/api`,
 `/ask`) has an `ErrorShape` for its path prefix that turns an error into that
-seed's JSON shape (`routes/__init__.py` lists them); unknown paths, wrong methods,
+original JSON shape (`routes/__init__.py` lists them); unknown paths, wrong methods,
 oversized bodies and crashes go through the same shapes, so every answer on a
 surface has its shape.
 """

@@ -1,4 +1,4 @@
-"""Gunicorn settings, loaded by gunicorn itself, so the seed's plain command holds many streams.
+"""Gunicorn settings, loaded by gunicorn itself, so the original plain command holds many streams.
 
 `gunicorn --bind 0.0.0.0:5000 --workers 2 --timeout 120 main:app` keeps working:
 flags on the command line override what is set here.

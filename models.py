@@ -16,16 +16,16 @@ from errors import BadRequest, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
-# The seed's seven first, in the seed's order, then OpenAI's current chat models.
-SEED_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
+# The original Core API's seven first, in its order, then OpenAI's current chat models.
+ORIGINAL_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
 CURRENT_MODELS = ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",
                   "gpt-5", "gpt-5-mini", "gpt-5-nano")
-MODELS = SEED_MODELS + CURRENT_MODELS
+MODELS = ORIGINAL_MODELS + CURRENT_MODELS
 DEFAULT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
 
 # What reasoning models refuse on /chat/completions (400 unsupported_parameter): only the default
-# sampling is theirs. Dropped rather than refused, as the seed does for o1, and listed in the README.
+# sampling is theirs. Dropped rather than refused, as the original Core API does for o1, and listed in the README.
 REASONING_REFUSES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
                      "logit_bias")
 # The Responses API takes no sampling parameters for them either.

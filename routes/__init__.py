@@ -1,4 +1,4 @@
-"""Every surface the service answers on: its path prefix, its seed's error shape, and its blueprints."""
+"""Every surface the service answers on: its path prefix, its error shape (the original API's), and its blueprints."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ class Surface:
 
 
 SURFACES = (
-    Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # seed 000: {"error": "<sentence>"}
-    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # seed 004
-    Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # seed 002: FastAPI's {"detail": ...}
-    Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # seed 003: an assistant message and an error code
+    Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # {"error": "<sentence>"}
+    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # OpenAI's {"error": {...}}
+    Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # FastAPI's {"detail": ...}
+    Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
     Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
 )
 ERROR_SHAPES = ErrorShapes({surface.prefix: surface.error_shape for surface in SURFACES})

@@ -1,4 +1,4 @@
-"""The simple backend's endpoint (seed 003): POST /ask streams the reply as plain text."""
+"""The simple backend's endpoint (Simple backend): POST /ask streams the reply as plain text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The core chat endpoints: POST /chat and POST /chat/stream (seed 000)."""
+"""The core chat endpoints: POST /chat and POST /chat/stream (Core)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health for machines: GET /health (the seed's liveness answer), /health/live and /health/ready."""
+"""Health for machines: GET /health (the original liveness answer), /health/live and /health/ready."""
 
 from flask import Blueprint
 

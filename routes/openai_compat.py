@@ -1,4 +1,4 @@
-"""The OpenAI-compatible surface (seed 004): /v1/chat/completions and /v1/models for OpenAI SDK clients."""
+"""The OpenAI-compatible surface (OpenAI-compatible): /v1/chat/completions and /v1/models for OpenAI SDK clients."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed 004's server information: GET /info, with nothing secret in it."""
+"""The OpenAI-compatible backend's server information: GET /info, with nothing secret in it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ bp = Blueprint("service_info", __name__)
 
 OPENAI_HOST = "api.openai.com"
 
-# Seed 004's "theme tokens": the colours the playground uses, for frontends that match it.
+# The original "theme tokens": the colours the playground uses, for frontends that match it.
 THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "text": "#0f172a",
          "muted": "#64748b", "error": "#b91c1c"}
 

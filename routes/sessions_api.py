@@ -1,4 +1,4 @@
-"""The sessions surface (seed 002): /api/sessions, /api/chat, /api/test-key, /api/health, in FastAPI's shapes."""
+"""The sessions surface (Sessions): /api/sessions, /api/chat, /api/test-key, /api/health, in FastAPI's shapes."""
 
 from __future__ import annotations
 

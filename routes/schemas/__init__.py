@@ -1,1 +1,1 @@
-"""The request and response models of every surface, and each surface's error shape, one module per seed."""
+"""The request and response models of every surface, and each surface's error shape, one module per surface."""

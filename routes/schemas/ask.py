@@ -1,4 +1,4 @@
-"""The simple backend (seed 003): the conversation it takes, and its error codes and friendly sentences."""
+"""The simple backend (Simple backend): the conversation it takes, and its error codes and friendly sentences."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from errors import ApiError, ErrorShape
 from routes.schemas.core import ChatMessage
 
-# Seed 003's error codes, each with the sentence a chat window can show as-is.
+# The Simple backend's error codes, each with the sentence a chat window can show as-is.
 _FRIENDLY = {
     "authentication_error": "I couldn't authenticate with the AI service. Please check the API key.",
     "rate_limit_error": "I'm receiving too many requests right now. Please try again in a moment.",
@@ -20,7 +20,7 @@ _FRIENDLY = {
 
 
 def error_code(error: ApiError) -> str:
-    """Seed 003's error code for `error`."""
+    """The Simple backend's error code for `error`."""
     if error.status == 401:
         return "authentication_error"
     if error.status == 429:
@@ -33,7 +33,7 @@ def error_code(error: ApiError) -> str:
 
 
 def render_ask_error(error: ApiError) -> tuple[dict, int]:
-    """Seed 003's shape: `{"role": "assistant", "content", "error", "details"}`."""
+    """The Simple backend's shape: `{"role": "assistant", "content", "error", "details"}`."""
     code = error_code(error)
     return {"role": "assistant", "content": _FRIENDLY[code], "error": code, "details": error.message}, error.status
 
@@ -49,7 +49,7 @@ class AskRequest(BaseModel):
 
 
 class AskError(BaseModel):
-    """Seed 003's error answer."""
+    """The Simple backend's error answer."""
 
     role: Literal["assistant"]
     content: str

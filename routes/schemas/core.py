@@ -1,4 +1,4 @@
-"""The core surface (seed 000): chat requests and answers, and `{"error": "<sentence>"}`."""
+"""The core surface (Core): chat requests and answers, and `{"error": "<sentence>"}`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class CoreError(BaseModel):
 
 
 def render_core_error(error: ApiError) -> tuple[dict, int]:
-    """The core surface's shape (seed 000): `{"error": "<sentence>"}`."""
+    """The core surface's shape (Core): `{"error": "<sentence>"}`."""
     return {"error": error.message}, error.status
 
 

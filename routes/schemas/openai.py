@@ -1,4 +1,4 @@
-"""The OpenAI-compatible surface (seed 004): OpenAI's request, model list and error shapes."""
+"""The OpenAI-compatible surface (OpenAI-compatible): OpenAI's request, model list and error shapes."""
 
 from __future__ import annotations
 

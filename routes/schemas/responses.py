@@ -1,4 +1,4 @@
-"""OpenAI's Responses and Embeddings requests (seed 004's surface, as today's SDKs call it)."""
+"""OpenAI's Responses and Embeddings requests (the OpenAI-compatible surface, as today's SDKs call it)."""
 
 from __future__ import annotations
 

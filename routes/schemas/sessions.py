@@ -1,4 +1,4 @@
-"""The sessions surface (seed 002): its requests and answers, in FastAPI's shapes and error words."""
+"""The sessions surface (Sessions): its requests and answers, in FastAPI's shapes and error words."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from errors import ApiError, ErrorShape, InvalidBody
 from routes.schemas.sampling import SamplingFields
 from web.openapi import CATALOGUE_MODEL
 
-# FastAPI's words for routing errors, which seed 002's clients have seen.
+# FastAPI's words for routing errors, which the Sessions API's clients have seen.
 _FASTAPI_DETAIL = {404: "Not Found", 405: "Method Not Allowed"}
 
-# Documented, not validated here: a malformed key gets the seed's 400, not a 422.
+# Documented, not validated here: a malformed key gets the original Sessions API's 400, not a 422.
 KEY_SCHEMA = {"pattern": "^[!-~]+$"}
 
 

@@ -1,4 +1,4 @@
-"""POST /ask (seed 003): a plain-text stream, and the seed's error shape with real statuses."""
+"""POST /ask (Simple backend): a plain-text stream, and the original error shape with real statuses."""
 
 import pytest
 

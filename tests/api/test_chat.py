@@ -1,4 +1,4 @@
-"""Contract tests for POST /chat (seed 000): shapes, what reaches the upstream, bad input, faults."""
+"""Contract tests for POST /chat (Core): shapes, what reaches the upstream, bad input, faults."""
 
 import pytest
 
@@ -9,7 +9,7 @@ from tests.support.keys import SERVER_KEY
 ALLOWED = ", ".join(MODELS)
 
 
-def test_chat_answers_in_the_seed_shape(client, upstream):
+def test_chat_answers_in_the_original_shape(client, upstream):
     upstream.default = upstream.default.__class__(reply="Paris is the capital.")
     response = client.post("/chat", json={"message": "What is the capital of France?", "model": "gpt-4o-mini"})
     assert response.status_code == 200

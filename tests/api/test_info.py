@@ -1,10 +1,10 @@
-"""Contract tests for GET /, /health and /models (seed 000)."""
+"""Contract tests for GET /, /health and /models (Core)."""
 
 import pytest
 
 from models import MODELS
 
-SEED_ENDPOINTS = {
+ORIGINAL_ENDPOINTS = {
     "GET /health": "Check API health status",
     "GET /models": "List available models",
     "POST /chat": "Create chat completion",
@@ -12,13 +12,13 @@ SEED_ENDPOINTS = {
 }
 
 
-def test_index_has_the_seed_shape(client):
+def test_index_has_the_original_shape(client):
     body = client.get("/").get_json()
     assert body["name"] == "OpenAI Chat API"
     assert body["version"] == "1.0.0"
     assert body["description"] == "REST API for OpenAI GPT models"
     assert body["documentation"]
-    for endpoint, summary in SEED_ENDPOINTS.items():
+    for endpoint, summary in ORIGINAL_ENDPOINTS.items():
         assert body["endpoints"][endpoint] == summary
 
 
@@ -54,7 +54,7 @@ def test_both_health_answers_name_the_key_state_alike(make_app, changes, state, 
     assert (readiness.status_code, readiness.get_json()["checks"]["upstream_key"]) == (ready, expected)
 
 
-def test_models_are_the_seed_list_in_order_then_the_current_ones(client):
+def test_models_are_the_original_list_in_order_then_the_current_ones(client):
     assert client.get("/models").get_json() == {
         "models": ["gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini",
                    "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible surface (seed 004): wire format, relaying, errors in OpenAI's shape."""
+"""The OpenAI-compatible surface (OpenAI-compatible): wire format, relaying, errors in OpenAI's shape."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""GET /info (seed 004): what the service is and how it is set up, never a secret."""
+"""GET /info (OpenAI-compatible): what the service is and how it is set up, never a secret."""
 
 from tests.support.keys import SERVER_KEY, secret
 

@@ -1,4 +1,4 @@
-"""The /api surface (seed 002): sessions, streamed chat, key checks, FastAPI's error shapes."""
+"""The /api surface (Sessions): sessions, streamed chat, key checks, FastAPI's error shapes."""
 
 import datetime
 import threading

@@ -1,4 +1,4 @@
-"""The seed's literal gunicorn command, for real, holding 200 concurrent streams."""
+"""The original Core API's literal gunicorn command, for real, holding 200 concurrent streams."""
 
 import concurrent.futures
 import http.client
@@ -25,7 +25,7 @@ def stream_chat(port: int) -> list[dict]:
     return sse_json(body)
 
 
-def test_seed_command_holds_200_concurrent_streams(upstream, tmp_path):
+def test_the_original_command_holds_200_concurrent_streams(upstream, tmp_path):
     release = threading.Event()
     env = service_env(upstream.base_url, MAX_CONCURRENT_PER_CALLER="0")  # one address opens them all
     with upstream.behave(reply="streamed in five small words", wait_for=release), \

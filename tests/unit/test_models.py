@@ -7,7 +7,7 @@ from models import (
     CURRENT_MODELS,
     DEFAULT_MODEL,
     MODELS,
-    SEED_MODELS,
+    ORIGINAL_MODELS,
     Catalogue,
     UpstreamCatalogue,
     fold_system_messages,
@@ -53,9 +53,9 @@ def test_the_responses_api_drops_sampling_for_reasoning_models(model, system, sa
     assert ("temperature" in sent and "top_p" in sent) is sampling and sent["max_output_tokens"] == 9
 
 
-def test_the_catalogue_is_the_seeds_seven_then_the_current_models():
+def test_the_catalogue_is_the_original_seven_then_the_current_models():
     assert MODELS[:7] == ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
-    assert MODELS == SEED_MODELS + CURRENT_MODELS and DEFAULT_MODEL == "gpt-4o-mini"
+    assert MODELS == ORIGINAL_MODELS + CURRENT_MODELS and DEFAULT_MODEL == "gpt-4o-mini"
     assert {"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini", "o4-mini", "gpt-5"} <= set(MODELS)
 
 
