@@ -26,7 +26,7 @@ import uvloop
 
 from bench.client import Connection
 from bench.fast_upstream import WORDS
-from bench.processes import ROOT, clean_environment, free_port, serving, stop
+from tests.support.servers import ROOT, clean_environment, free_port, serving, stop
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 TICKS = os.sysconf("SC_CLK_TCK")

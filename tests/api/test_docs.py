@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bench.processes import ROOT
+from tests.support.servers import ROOT
 from routes.schemas.core import ChatRequest
 
 

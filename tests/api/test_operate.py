@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from bench.processes import free_port
+from tests.support.servers import free_port
 from tests.support.keys import SERVER_KEY
 from web import lifecycle
 

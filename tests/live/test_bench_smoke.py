@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from bench.processes import ROOT
+from tests.support.servers import ROOT
 
 
 def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):

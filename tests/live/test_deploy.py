@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from bench.processes import ROOT, free_port, serving, wait_until_listening
+from tests.support.servers import ROOT, free_port, serving, wait_until_listening
 from tests.support.processes import gunicorn, service_env
 
 BIN = pathlib.Path(sys.executable).parent

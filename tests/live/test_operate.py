@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from bench.processes import ROOT, free_port, serving
+from tests.support.servers import ROOT, free_port, serving
 from tests.support.processes import gunicorn, service_env
 
 

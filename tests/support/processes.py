@@ -1,6 +1,6 @@
 """Real servers for end-to-end tests: gunicorn running the app, with its output kept for checks.
 
-Starting and stopping a process is the benchmark's `bench.processes`, so both run servers one way.
+Starting and stopping a process is `tests.support.servers`, which the benchmark uses too: both run servers one way.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 
 import openai
 
-from bench.processes import clean_environment, free_port, serving
+from tests.support.servers import clean_environment, free_port, serving
 from tests.support.keys import SERVER_KEY
 
 

@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import sys
 
-from bench.processes import ROOT
+from tests.support.servers import ROOT
 
 # routes -> web -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
 LAYERS = {"routes": 7, "web": 6, "guard": 5, "upstream": 4, "models": 3, "sessions": 3, "streams": 3,

@@ -1,6 +1,6 @@
 """What an attacker or a fault can reach, in one process: each test is one finding of the adversarial pass.
 
-The slow-body, start-up and Redis findings need real processes: tests/live/test_hardening_live.py.
+The slow-body, start-up and Redis findings need real processes: tests/live/test_security_live.py.
 """
 
 import concurrent.futures
@@ -85,7 +85,7 @@ def test_a_parallel_burst_spends_at_most_the_budget(make_app, upstream):
     assert len(upstream.chat_requests()) == 16
 
 
-# 3. A caller's requests in flight are capped (the slow-body half is in tests/live/test_hardening_live.py).
+# 3. A caller's requests in flight are capped (the slow-body half is in tests/live/test_security_live.py).
 
 def test_open_streams_hold_their_callers_slots_until_they_end(make_app, upstream):
     client = make_app(max_concurrent_per_caller=2).test_client()

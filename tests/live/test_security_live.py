@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from bench.processes import ROOT
+from tests.support.servers import ROOT
 from tests.support.processes import gunicorn, service_env
 
 SLOW_SOCKETS = 300

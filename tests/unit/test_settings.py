@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.processes import ROOT
+from tests.support.servers import ROOT
 from config import VARIABLES, ConfigError, Settings
 from errors import redact
 from web import sse

@@ -11,7 +11,7 @@ import time
 
 import config
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
