@@ -1,28 +1,9 @@
-"""Small pure pieces: our SSE framing, secret scrubbing, settings from the environment."""
+"""Settings from the environment: every variable and alias, defaults, errors that name the variable."""
 
 import pytest
 
 from tests.support.servers import ROOT
 from config import VARIABLES, ConfigError, Settings
-from errors import redact
-from web import sse
-
-
-def test_sse_event_is_one_data_line_and_a_blank_line():
-    assert sse.event({"content": "Hi\nthere"}) == b'data: {"content":"Hi\\nthere"}\n\n'
-    assert sse.event({"content": "é"}) == 'data: {"content":"é"}\n\n'.encode()
-    assert sse.raw_event(b'{"a":1}') == b'data: {"a":1}\n\n'
-    assert sse.DONE == b"data: [DONE]\n\n"
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("Incorrect API key provided: sk-proj-abc**********wxyz.", "Incorrect API key provided: [redacted]."),
-    ("key sk-1234567890abcdef was bad", "key [redacted] was bad"),
-    ("Authorization: Bearer tok_123 rejected", "Authorization: [redacted] rejected"),
-    ("nothing secret here, sk-", "nothing secret here, sk-"),
-])
-def test_redact_removes_anything_key_shaped(text, expected):
-    assert redact(text) == expected
 
 
 def test_settings_read_every_variable_and_alias():

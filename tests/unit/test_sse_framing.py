@@ -1,8 +1,10 @@
-"""The upstream SSE parser, byte by byte: how chunks, line ends and fields become events."""
+"""SSE framing: the upstream parser, byte by byte (how chunks, line ends and fields become events), and the
+events we write."""
 
 import pytest
 
 from upstream.stream import NotAnEventStream, sse_data
+from web import sse
 
 FRAMINGS = [
     ("one event", [b'data: {"a":1}\n\n'], [b'{"a":1}']),
@@ -44,3 +46,10 @@ def test_an_event_is_yielded_as_soon_as_its_blank_line_arrives():
 def test_anything_else_is_not_an_event_stream(garbage):
     with pytest.raises(NotAnEventStream):
         list(sse_data([garbage]))
+
+
+def test_sse_event_is_one_data_line_and_a_blank_line():
+    assert sse.event({"content": "Hi\nthere"}) == b'data: {"content":"Hi\\nthere"}\n\n'
+    assert sse.event({"content": "é"}) == 'data: {"content":"é"}\n\n'.encode()
+    assert sse.raw_event(b'{"a":1}') == b'data: {"a":1}\n\n'
+    assert sse.DONE == b"data: [DONE]\n\n"
