@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run dev test test-fast bench vendor clean
+.PHONY: install install-dev run dev test test-fast lint bench vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: install-dev  ## install, then run every test
 
 test-fast: install-dev  ## install, then run the unit and in-process API tests only (no gunicorn, Redis, browser)
 	$(BIN)/python -m pytest tests/unit tests/api
+
+lint: install-dev  ## install, then check the code (ruff check) and its formatting (ruff format --check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install-dev  ## install, then measure the service against a direct call; updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md

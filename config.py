@@ -117,7 +117,7 @@ class Settings:
         return bool(self.api_tokens or self.admin_tokens)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
         """Build settings from `environ` (default: the process environment plus `.env`)."""
         if environ is None:
             # `.env` fills in what the environment leaves unset, as load_dotenv would, without writing os.environ.
@@ -129,7 +129,7 @@ class Settings:
         return cls._read(_Env(environ))
 
     @classmethod
-    def _read(cls, env: "_Env") -> "Settings":
+    def _read(cls, env: _Env) -> Settings:
         key_variable = env.first_set("OPENAI_API_KEY_CYB_SEC", "OPENAI_API_KEY")
         key = env.get(key_variable) if key_variable else None
         return cls(

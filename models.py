@@ -138,7 +138,7 @@ class Catalogue:
         self.embedding_names = tuple(embedding_names)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Catalogue":
+    def from_settings(cls, settings: Settings) -> Catalogue:
         names = settings.models or MODELS
         default = settings.default_model or (DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
         return cls(names, default, settings.embedding_models or EMBEDDING_MODELS)

@@ -17,7 +17,7 @@ class Connection:
         self.reader, self.writer, self.port = reader, writer, port
 
     @classmethod
-    async def open(cls, port: int) -> "Connection":
+    async def open(cls, port: int) -> Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
         return cls(reader, writer, port)
 

@@ -16,8 +16,8 @@ from config import Settings
 from errors import RateLimited
 from guard.access import current_caller, current_policy
 from guard.token_store import digest
-from storage.records import StoredToken
 from storage.outage import outage_noted
+from storage.records import StoredToken
 from upstream import Call, CallHook
 
 

@@ -40,7 +40,8 @@ class Surface:
 
 SURFACES = (
     Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # {"error": "<sentence>"}
-    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),  # OpenAI's {"error": {...}}
+    # OpenAI's {"error": {"message", "type", "param", "code"}}
+    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
     Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),

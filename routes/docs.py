@@ -21,8 +21,8 @@ _SPEC_KEY = "openapi_spec"
 SWAGGER_ASSETS = importlib.resources.files("flask_openapi3_swagger") / "templates" / "swagger"
 REDOC_ASSETS = importlib.resources.files("flask_openapi3_redoc") / "templates" / "redoc"
 
-SWAGGER_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>%(name)s: Swagger UI</title>
+SWAGGER_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{SERVICE_NAME}: Swagger UI</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/docs/assets/css/swagger-ui.css"></head>
@@ -31,15 +31,15 @@ SWAGGER_PAGE = """<!doctype html>
 <script src="/docs/assets/js/swagger-ui-bundle.js"></script>
 <script src="/docs/assets/js/swagger-ui-standalone-preset.js"></script>
 <script src="/docs/swagger-init.js"></script></body></html>
-""" % {"name": SERVICE_NAME}
+"""
 
-REDOC_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>%(name)s: ReDoc</title>
+REDOC_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{SERVICE_NAME}: ReDoc</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="/favicon.svg" type="image/svg+xml"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
 <script src="/redoc/assets/js/redoc.standalone.js"></script></body></html>
-""" % {"name": SERVICE_NAME}
+"""
 
 
 # The pages may load nothing from elsewhere (ReDoc's bundle, for one, fetches its logo from a CDN), run only

@@ -23,5 +23,6 @@ bp = Blueprint("embeddings", __name__)
 def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""
     offered_model(body.model, "embeddings")
-    answer = upstream_client().embed(body.model_dump(exclude_unset=True, exclude_none=True), credentials().upstream_key())
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    answer = upstream_client().embed(payload, credentials().upstream_key())
     return current_app.json.response(answer)

@@ -9,8 +9,8 @@ from flask import Blueprint
 from config import SERVICE_NAME, VERSION, current_settings
 from guard.access import token_registry
 from models import catalogue
-from storage import current_storage
 from routes.schemas.core import ServiceInfo
+from storage import current_storage
 from web.openapi import documented
 
 bp = Blueprint("service_info", __name__)

@@ -6,9 +6,8 @@ from flask import Flask, current_app
 
 from sessions.owned import OwnedSessions
 from sessions.store import SessionStore
-from storage.records import Session
 from sessions.turn import Turn
-
+from storage.records import Session
 
 _KEY = "session_store"
 

@@ -22,7 +22,7 @@ class Turn:
 
     @classmethod
     def begin(cls, sessions: OwnedSessions, session_id: str | None, identities: frozenset[str],
-              developer_message: str, user_message: str) -> "Turn":
+              developer_message: str, user_message: str) -> Turn:
         """The turn in the caller's session `session_id`; no id, or one the caller has not got: a new session,
         made by `start` once the reply can begin."""
         return cls(sessions, sessions.get(session_id, identities), identities, developer_message, user_message)

@@ -69,7 +69,7 @@ class StoredToken:
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_record(cls, record: str) -> "StoredToken":
+    def from_record(cls, record: str) -> StoredToken:
         fields = json.loads(record)
         fields["models"] = tuple(fields["models"]) if fields.get("models") else None
         return cls(**fields)

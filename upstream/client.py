@@ -96,7 +96,8 @@ class UpstreamClient:
 
     def embed(self, payload: dict, api_key: str | None = None) -> dict:
         """Create embeddings and return the upstream's decoded JSON answer."""
-        return self._answer("/embeddings", self._call(payload, "embeddings"), api_key, lambda answer: answer.get("usage"))
+        call = self._call(payload, "embeddings")
+        return self._answer("/embeddings", call, api_key, lambda answer: answer.get("usage"))
 
     def _answer(self, path: str, call: Call, api_key: str | None, usage_of) -> dict:
         started = time.perf_counter()

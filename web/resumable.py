@@ -20,8 +20,8 @@ from flask import copy_current_request_context, request
 from config import current_settings
 from guard.concurrency import hand_over_slot
 from guard.ownership import ownership
-from streams import StreamBuffer, stream_buffer
 from storage.records import RUNNING_FOR
+from streams import StreamBuffer, stream_buffer
 from upstream import UpstreamStream
 
 WATCH_SECONDS = 0.2  # how often the producer's watcher looks for a stop or for readers

@@ -6,7 +6,6 @@ import time
 
 from limits.storage import RedisStorage
 
-
 # Add to a counter only if it stays within the limit, in one round trip: {granted, count, seconds left}.
 _RESERVE = """
 local current = tonumber(redis.call("get", KEYS[1]) or "0")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-
 import redis
 
 from storage.records import Session, kept_messages, new_session_id, now

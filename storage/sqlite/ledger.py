@@ -32,5 +32,5 @@ class SQLiteLedger:
             rows = db.execute(query + (" WHERE caller = ?" if caller else ""), (caller,) if caller else ()).fetchall()
         result: dict = {}
         for who, model, *values in rows:
-            result.setdefault(who, {})[model] = dict(zip(FIELDS, values))
+            result.setdefault(who, {})[model] = dict(zip(FIELDS, values, strict=True))
         return result

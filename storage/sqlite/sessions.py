@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storage.sqlite.database import Database
 from storage.records import Session, kept_messages, new_session_id, now
+from storage.sqlite.database import Database
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (

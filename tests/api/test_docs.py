@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from tests.support.servers import ROOT
 from routes.schemas.core import ChatRequest
+from tests.support.servers import ROOT
 
 
 def test_the_document_lists_every_endpoint_of_the_index(client):

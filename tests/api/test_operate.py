@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from tests.support.servers import free_port
 from tests.support.keys import SERVER_KEY
+from tests.support.servers import free_port
 from web import lifecycle
 
 
@@ -21,7 +21,8 @@ def test_liveness_and_readiness(client):
 
 def test_not_ready_without_a_key_to_use_or_while_shutting_down(make_app, monkeypatch):
     keyless = make_app(openai_api_key=None, allow_client_keys=False).test_client().get("/health/ready")
-    assert keyless.status_code == 503 and keyless.get_json()["checks"]["upstream_key"].startswith("none: no upstream key")
+    assert keyless.status_code == 503
+    assert keyless.get_json()["checks"]["upstream_key"].startswith("none: no upstream key")
     assert make_app(openai_api_key=None).test_client().get("/health/ready").status_code == 200  # client keys
     monkeypatch.setattr(lifecycle, "_shutting_down", type(lifecycle._shutting_down)())
     lifecycle.mark_shutting_down()

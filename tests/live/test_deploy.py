@@ -18,8 +18,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.servers import ROOT, free_port, serving, wait_until_listening
 from tests.support.processes import gunicorn, service_env
+from tests.support.servers import ROOT, free_port, serving, wait_until_listening
 
 BIN = pathlib.Path(sys.executable).parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

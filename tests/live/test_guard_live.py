@@ -59,7 +59,7 @@ def test_burst_across_two_instances_sharing_redis_admits_exactly_the_limit(upstr
     # Separate counters would admit 30 on each instance; one shared counter admits 30 in all.
     assert statuses.count(200) == 30 and statuses.count(429) == 90
     for server in (first, second):
-        assert any(status == 429 for url, status in zip(urls, statuses) if url.startswith(server.url))
+        assert any(status == 429 for url, status in zip(urls, statuses, strict=True) if url.startswith(server.url))
 
 
 def test_a_token_budget_on_redis_holds_against_absurd_reservations(upstream, tmp_path, redis_url):

@@ -16,8 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.support.servers import ROOT, free_port, serving
 from tests.support.processes import gunicorn, service_env
+from tests.support.servers import ROOT, free_port, serving
 
 
 def _get(url: str, json_only: bool = True) -> tuple[int, dict]:

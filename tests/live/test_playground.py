@@ -87,7 +87,7 @@ def test_the_reply_grows_in_steps_and_shows_usage(playground, upstream):
     assert last_reply(playground).text_content() == WORDS
     growth = [text for text in dict.fromkeys(playground.evaluate("window.seen")) if text]
     assert len(growth) >= 4, growth
-    assert all(later.startswith(earlier) for earlier, later in zip(growth, growth[1:]))
+    assert all(later.startswith(earlier) for earlier, later in zip(growth, growth[1:], strict=False))
     assert playground.locator("#usage").text_content() == "Tokens: 3 prompt · 6 completion · 9 total"
     sent = upstream.last_chat_body()
     assert sent["model"] == "gpt-4o-mini" and sent["messages"][-1] == {"role": "user", "content": "Count to six"}

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.servers import ROOT
 from tests.support.processes import gunicorn, service_env
+from tests.support.servers import ROOT
 
 SLOW_SOCKETS = 300
 BODY_TIMEOUT = 2  # seconds: short, so the test is too
@@ -94,7 +94,7 @@ def test_two_processes_opening_a_new_database_at_once_both_come_up(tmp_path):
             process.stdin.write("go\n")
             process.stdin.flush()
         results = [process.communicate(timeout=60) for process in processes]
-        for process, (out, err) in zip(processes, results):
+        for process, (out, err) in zip(processes, results, strict=True):
             assert process.returncode == 0 and out.strip() == "wal", (trial, err)
 
 

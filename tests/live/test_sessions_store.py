@@ -103,7 +103,7 @@ def test_concurrent_turns_on_one_session_lose_nothing(store):
         assert all(pool.map(turn, range(40)))
     messages = store.get(session_id).messages
     assert len(messages) == 80
-    for question, answer in zip(messages[::2], messages[1::2]):
+    for question, answer in zip(messages[::2], messages[1::2], strict=True):
         assert question["role"] == "user" and answer["role"] == "assistant"
         assert answer["content"] == question["content"].replace("question", "answer")
 

@@ -104,7 +104,7 @@ class FakeUpstream:
     def base_url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "FakeUpstream":
+    def start(self) -> FakeUpstream:
         self._thread.start()
         return self
 

@@ -13,8 +13,8 @@ import tempfile
 
 import openai
 
-from tests.support.servers import clean_environment, free_port, serving
 from tests.support.keys import SERVER_KEY
+from tests.support.servers import clean_environment, free_port, serving
 
 
 class LiveServer:

@@ -72,7 +72,8 @@ def test_upstream_catalogue_follows_the_upstream_and_survives_its_failures(caplo
     assert upstream_list.refresh_if_due().names == ("llama3", "qwen2")
     assert "default model 'gpt-4o-mini' is not among" in caplog.text
     assert upstream_list.refresh_if_due().names == ("llama3", "qwen2")  # the failed fetch keeps the last list
-    assert upstream_list.refresh_if_due().default == "qwen2"  # the third list; its first model, as the default is not in it
+    # The third list; its first model, as the default is not in it.
+    assert upstream_list.refresh_if_due().default == "qwen2"
     assert "mistral" in upstream_list.refresh_if_due()  # a fourth fetch fails too: the list stays
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.support.servers import ROOT
 from config import VARIABLES, ConfigError, Settings
+from tests.support.servers import ROOT
 
 
 def test_settings_read_every_variable_and_alias():
