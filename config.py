@@ -88,13 +88,18 @@ class Settings:
         """What an operator should hear once at start: settings that work, but not as they may think."""
         said = []
         if self.placeholder_key:
-            said.append("The upstream key is .env.example's placeholder (sk-REPLACE_ME): it counts as no key. "
-                        "Put your key in OPENAI_API_KEY_CYB_SEC.")
+            said.append(
+                "The upstream key is .env.example's placeholder (sk-REPLACE_ME): it counts as no key. "
+                "Put your key in OPENAI_API_KEY_CYB_SEC."
+            )
         elif not self.openai_api_key:
-            said.append("No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY): only callers who bring their "
-                        "own key can chat." if self.allow_client_keys else
-                        "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY) and ALLOW_CLIENT_KEYS=false: "
-                        "no call can reach the upstream.")
+            said.append(
+                "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY): only callers who bring their "
+                "own key can chat."
+                if self.allow_client_keys
+                else "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY) and ALLOW_CLIENT_KEYS=false: "
+                "no call can reach the upstream."
+            )
         if not self.access_control and self.openai_api_key:
             said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
         return said

@@ -35,8 +35,16 @@ class ApiError(Exception):
     code = "internal_error"
     type = "server_error"
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 type: str | None = None, param: str | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status or self.status
@@ -124,14 +132,14 @@ class ErrorShapes:
         self.fallback = by_prefix["/"]
 
     def for_path(self, path: str) -> ErrorShape:
-        matches = [prefix for prefix in self._by_prefix
-                   if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
+        matches = [prefix for prefix in self._by_prefix if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
         return self._by_prefix[max(matches, key=len)] if matches else self.fallback
 
 
 def too_large() -> BodyTooLarge:
-    return BodyTooLarge(f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} "
-                        "bytes.")
+    return BodyTooLarge(
+        f"The request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes."
+    )
 
 
 _HTTP_MESSAGES = {
@@ -152,8 +160,9 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     message = _HTTP_MESSAGES[status]() if status in _HTTP_MESSAGES else (exc.description or exc.name)
     headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
     error_type = "invalid_request_error" if status < 500 else "server_error"
-    return ApiError(message, status=status, code=_HTTP_CODES.get(status, "http_error"), type=error_type,
-                    headers=headers)
+    return ApiError(
+        message, status=status, code=_HTTP_CODES.get(status, "http_error"), type=error_type, headers=headers
+    )
 
 
 def error_shapes() -> ErrorShapes:
@@ -180,9 +189,12 @@ def init_app(app: Flask, shapes: ErrorShapes, storage_errors: tuple[type[Excepti
     def handle_storage_down(exc: Exception):
         # One line, no traceback: the cause is outside the service, and it recovers when storage does.
         log.warning("storage unavailable on %s %s: %s: %s", request.method, request.path, type(exc).__name__, exc)
-        return error_response(StorageUnavailable(
-            "The service's storage (its database or Redis) is not answering; try again in a few seconds.",
-            headers={"Retry-After": STORAGE_RETRY_AFTER}))
+        return error_response(
+            StorageUnavailable(
+                "The service's storage (its database or Redis) is not answering; try again in a few seconds.",
+                headers={"Retry-After": STORAGE_RETRY_AFTER},
+            )
+        )
 
     for storage_error in storage_errors:
         app.register_error_handler(storage_error, handle_storage_down)

@@ -20,8 +20,11 @@ except ConfigError as error:  # one line that names the variable, not a tracebac
 
 # Said once, here in the master; the workers see the mark and stay quiet.
 for _warning in _settings.warnings():
-    _line = json.dumps({"level": "WARNING", "message": _warning}) if _settings.log_format == "json" \
+    _line = (
+        json.dumps({"level": "WARNING", "message": _warning})
+        if _settings.log_format == "json"
         else f"warning: {_warning}"
+    )
     print(_line, file=sys.stderr, flush=True)
 os.environ["CHAT_API_WARNED"] = "1"
 
@@ -57,15 +60,26 @@ class LoggerWithoutAccessLines(glogging.Logger):
 logger_class = LoggerWithoutAccessLines
 # gunicorn's own lines in the app's format: ISO 8601 times, and one JSON object per line with LOG_FORMAT=json.
 logconfig_dict = {
-    "version": 1, "disable_existing_loggers": False,
-    "formatters": {"app": {"()": "web.request_log.JsonFormatter" if _settings.log_format == "json"
-                           else "web.request_log.TextFormatter"}},
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "app": {
+            "()": "web.request_log.JsonFormatter" if _settings.log_format == "json" else "web.request_log.TextFormatter"
+        }
+    },
     "filters": {"request_id": {"()": "web.request_log.RequestIdFilter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "app", "filters": ["request_id"],
-                            "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "app",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stderr",
+        }
+    },
     "root": {"handlers": [], "level": "INFO"},  # the app puts its own handler there, in each worker
-    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False,
-                                   "qualname": "gunicorn.error"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False, "qualname": "gunicorn.error"}
+    },
 }
 
 

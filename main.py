@@ -32,8 +32,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = storage.init_app(app, storage.open_storage(settings))
     errors.init_app(app, routes.ERROR_SHAPES, storage_errors=storage.STORAGE_ERRORS)
     call_hooks = guard.init_app(app, settings, store)
-    client = upstream.init_app(app, settings, call_hooks, request_headers=web.request_log.trace_headers,
-                               caller=guard.access.calling, answer_headers=guard.rate_limits.add_answer_headers)
+    client = upstream.init_app(
+        app,
+        settings,
+        call_hooks,
+        request_headers=web.request_log.trace_headers,
+        caller=guard.access.calling,
+        answer_headers=guard.rate_limits.add_answer_headers,
+    )
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
     sessions.init_app(app, store.sessions(settings.session_ttl, settings.session_max_messages))
     streams.init_app(app, store.stream_buffer(settings.stream_retention))

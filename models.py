@@ -18,16 +18,33 @@ log = logging.getLogger(__name__)
 
 # The original Core API's seven first, in its order, then OpenAI's current chat models.
 ORIGINAL_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini")
-CURRENT_MODELS = ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",
-                  "gpt-5", "gpt-5-mini", "gpt-5-nano")
+CURRENT_MODELS = (
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o1",
+    "o3",
+    "o3-mini",
+    "o4-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+)
 MODELS = ORIGINAL_MODELS + CURRENT_MODELS
 DEFAULT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
 
 # What reasoning models refuse on /chat/completions (400 unsupported_parameter): only the default
 # sampling is theirs. Dropped rather than refused, as the original Core API does for o1, and listed in the README.
-REASONING_REFUSES = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
-                     "logit_bias")
+REASONING_REFUSES = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
 # The Responses API takes no sampling parameters for them either.
 REASONING_REFUSES_IN_RESPONSES = ("temperature", "top_p")
 _KEY = "catalogue"
@@ -38,8 +55,9 @@ SANE_MODEL_ID = re.compile(r"[^\s<>\x00-\x1f\x7f]{1,256}")
 # What an upstream lists that cannot chat: embeddings (offered on /v1/embeddings instead), moderation, speech,
 # images, video, realtime sessions and rerankers.
 EMBEDDING_MODEL = re.compile(r"embed", re.IGNORECASE)
-NOT_CHAT_MODEL = re.compile(r"embed|moderation|whisper|tts|transcribe|dall-e|gpt-image|sora|realtime|rerank",
-                            re.IGNORECASE)
+NOT_CHAT_MODEL = re.compile(
+    r"embed|moderation|whisper|tts|transcribe|dall-e|gpt-image|sora|realtime|rerank", re.IGNORECASE
+)
 LISTED_IN_ERRORS = 20  # an unknown-model error names this many models, then says how many more
 
 
@@ -77,17 +95,30 @@ class ModelSpec:
 
 
 def _reasoning(name: str, system_messages: bool = True) -> ModelSpec:
-    return ModelSpec(name, accepts_system_messages=system_messages, refuses=REASONING_REFUSES,
-                     token_limit_parameter="max_completion_tokens")
+    return ModelSpec(
+        name,
+        accepts_system_messages=system_messages,
+        refuses=REASONING_REFUSES,
+        token_limit_parameter="max_completion_tokens",
+    )
 
 
 # The quirks table: every model not in it is plain. o1-preview and o1-mini also take no system or
 # developer message; the later reasoning models take a developer message (a system one is read as it).
-QUIRKS = {spec.name: spec for spec in (
-    _reasoning("o1-preview", system_messages=False), _reasoning("o1-mini", system_messages=False),
-    _reasoning("o1"), _reasoning("o3"), _reasoning("o3-mini"), _reasoning("o4-mini"),
-    _reasoning("gpt-5"), _reasoning("gpt-5-mini"), _reasoning("gpt-5-nano"),
-)}
+QUIRKS = {
+    spec.name: spec
+    for spec in (
+        _reasoning("o1-preview", system_messages=False),
+        _reasoning("o1-mini", system_messages=False),
+        _reasoning("o1"),
+        _reasoning("o3"),
+        _reasoning("o3-mini"),
+        _reasoning("o4-mini"),
+        _reasoning("gpt-5"),
+        _reasoning("gpt-5-mini"),
+        _reasoning("gpt-5-nano"),
+    )
+}
 
 
 _FAMILIES = sorted(QUIRKS, key=len, reverse=True)  # longest first: o3-mini before o3
@@ -122,15 +153,19 @@ def fold_system_messages(messages: list[dict]) -> list[dict]:
                 folded_content = [{"type": "text", "text": preamble}] + content
             else:
                 folded_content = f"{preamble}\n\n{_text_of(content)}"
-            return rest[:index] + [{**message, "content": folded_content}] + rest[index + 1:]
+            return rest[:index] + [{**message, "content": folded_content}] + rest[index + 1 :]
     return [{"role": "user", "content": preamble}] + rest
 
 
 class Catalogue:
     """The models on offer, in order, with the default; and the embedding models."""
 
-    def __init__(self, names: tuple[str, ...] = MODELS, default: str = DEFAULT_MODEL,
-                 embedding_names: tuple[str, ...] = EMBEDDING_MODELS):
+    def __init__(
+        self,
+        names: tuple[str, ...] = MODELS,
+        default: str = DEFAULT_MODEL,
+        embedding_names: tuple[str, ...] = EMBEDDING_MODELS,
+    ):
         if default not in names:
             raise ConfigError(f"The default model {default!r} is not in the catalogue: {', '.join(names)}")
         self.names = tuple(names)
@@ -169,8 +204,11 @@ class UpstreamCatalogue:
         self._settings = settings
         self._fetch = fetch
         default = settings.default_model or DEFAULT_MODEL
-        self._current = Catalogue(tuple(dict.fromkeys((default, *MODELS))) if default not in MODELS else MODELS,
-                                  default, settings.embedding_models or EMBEDDING_MODELS)
+        self._current = Catalogue(
+            tuple(dict.fromkeys((default, *MODELS))) if default not in MODELS else MODELS,
+            default,
+            settings.embedding_models or EMBEDDING_MODELS,
+        )
         self._fetched_at: float | None = None
         self._warned_of_size = False
         self._lock = threading.Lock()
@@ -185,8 +223,11 @@ class UpstreamCatalogue:
                 try:
                     names = tuple(self._fetch())
                 except Exception as error:  # an upstream that is down must not take the catalogue with it
-                    log.warning("MODELS=auto: the upstream's model list could not be read (%s); keeping %d models",
-                                type(error).__name__, len(self._current.names))
+                    log.warning(
+                        "MODELS=auto: the upstream's model list could not be read (%s); keeping %d models",
+                        type(error).__name__,
+                        len(self._current.names),
+                    )
                     return self._current
                 self._current = self._from_upstream(names) or self._current
         return self._current
@@ -195,8 +236,7 @@ class UpstreamCatalogue:
         sane = [name for name in dict.fromkeys(listed) if isinstance(name, str) and SANE_MODEL_ID.fullmatch(name)]
         if len(sane) > MOST_AUTO_MODELS and not self._warned_of_size:
             self._warned_of_size = True
-            log.warning("MODELS=auto: the upstream lists %d models; offering the first %d", len(sane),
-                        MOST_AUTO_MODELS)
+            log.warning("MODELS=auto: the upstream lists %d models; offering the first %d", len(sane), MOST_AUTO_MODELS)
         sane = sane[:MOST_AUTO_MODELS]
         names = tuple(name for name in sane if not NOT_CHAT_MODEL.search(name))
         if not names:
@@ -204,8 +244,12 @@ class UpstreamCatalogue:
         embeddings = tuple(name for name in sane if EMBEDDING_MODEL.search(name))
         wanted = self._settings.default_model or DEFAULT_MODEL
         if wanted not in names:
-            log.warning("MODELS=auto: the default model %r is not among the upstream's %d models; using %r",
-                        wanted, len(names), names[0])
+            log.warning(
+                "MODELS=auto: the default model %r is not among the upstream's %d models; using %r",
+                wanted,
+                len(names),
+                names[0],
+            )
         default = wanted if wanted in names else names[0]
         return Catalogue(names, default, self._settings.embedding_models or embeddings or EMBEDDING_MODELS)
 
@@ -216,8 +260,11 @@ class UpstreamCatalogue:
 
 def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> None:
     """Give the app its catalogue: the settings' list, or with MODELS=auto the upstream's."""
-    app.extensions[_KEY] = (UpstreamCatalogue(settings, fetch_upstream_models) if settings.models_auto
-                            else Catalogue.from_settings(settings))
+    app.extensions[_KEY] = (
+        UpstreamCatalogue(settings, fetch_upstream_models)
+        if settings.models_auto
+        else Catalogue.from_settings(settings)
+    )
 
 
 def catalogue() -> Catalogue:
@@ -239,13 +286,19 @@ def offered_model(name: str | None, surface: str = "core") -> str:
         return offered.resolve(name)
     names = offered.embedding_names if surface == "embeddings" else offered.names
     if name not in names:
-        raise NotFound(f"The model `{name}` does not exist or you do not have access to it.",
-                       code="model_not_found", type="invalid_request_error")
+        raise NotFound(
+            f"The model `{name}` does not exist or you do not have access to it.",
+            code="model_not_found",
+            type="invalid_request_error",
+        )
     return name
 
 
 def check_allowed(model: str, allowed: tuple[str, ...] | None, holder: str) -> None:
     """Refuse (403) a model outside what a stored token named `holder` was given; None allows every model."""
     if allowed and model not in allowed:
-        raise Forbidden(f"The token {holder!r} may use only these models: {', '.join(allowed)}.",
-                        code="model_not_allowed", param="model")
+        raise Forbidden(
+            f"The token {holder!r} may use only these models: {', '.join(allowed)}.",
+            code="model_not_allowed",
+            param="model",
+        )

@@ -151,8 +151,9 @@ async def streams(target: Target, count: int) -> dict:
         arrived()
         await ready.wait()
         try:
-            status, first_byte, seconds, data = await connection.request("POST", target.path, target.body,
-                                                                         target.headers)
+            status, first_byte, seconds, data = await connection.request(
+                "POST", target.path, target.body, target.headers
+            )
             last_event = data.rstrip().rsplit(b"\n\n", 1)[-1]
             return status == 200 and target.stream_end in last_event, first_byte, seconds
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -167,8 +168,13 @@ async def streams(target: Target, count: int) -> dict:
     results = await asyncio.gather(*tasks)
     wall = time.perf_counter() - started
     good = [r for r in results if r[0]]
-    return {"completed": len(good), "errors": count - len(good), "wall": wall,
-            "ttfb": [r[1] for r in good], "total": [r[2] for r in good]}
+    return {
+        "completed": len(good),
+        "errors": count - len(good),
+        "wall": wall,
+        "ttfb": [r[1] for r in good],
+        "total": [r[2] for r in good],
+    }
 
 
 def time_until_ready(port: int, process: subprocess.Popen, started: float) -> float:
@@ -201,15 +207,21 @@ def ms(seconds: float) -> str:
 async def measure(args, upstream_port: int, service_port: int, service: subprocess.Popen) -> list[tuple]:
     up = "/v1/chat/completions"
     direct_plain = Target(upstream_port, up, {"model": "gpt-4o-mini", "messages": HELLO}, b"")
-    direct_stream = Target(upstream_port, up, {"model": "gpt-4o-mini", "messages": HELLO, "stream": True,
-                                               "stream_options": {"include_usage": True}}, b"[DONE]")
+    direct_stream = Target(
+        upstream_port,
+        up,
+        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}},
+        b"[DONE]",
+    )
     chat = Target(service_port, "/chat", {"message": "Say hello"}, b"")
     v1 = Target(service_port, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, b"")
     chat_stream = Target(service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true')
-    resumable_stream = Target(service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true',
-                              {"X-Resumable": "true"})
-    v1_stream = Target(service_port, "/v1/chat/completions",
-                       {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}, b"[DONE]")
+    resumable_stream = Target(
+        service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true', {"X-Resumable": "true"}
+    )
+    v1_stream = Target(
+        service_port, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}, b"[DONE]"
+    )
     rows = []
     pids = process_tree(service.pid)
     rows.append(("RSS idle (master + workers)", f"{rss_mb(pids):.0f} MB", "–", "", ""))
@@ -220,20 +232,41 @@ async def measure(args, upstream_port: int, service_port: int, service: subproce
         times = await sequential(target, args.sequential)
         a50, a99 = statistics.median(times) - d50, percentile(times, 99) - d99
         verdict = "met" if a50 * 1000 <= budget50 and a99 * 1000 <= 2 else "NOT met"
-        rows.append((f"added latency {name}, p50 / p99 (sequential)", f"+{ms(a50)} / +{ms(a99)}",
-                     f"{ms(d50)} / {ms(d99)} total", f"≤ {budget50} ms p50, ≤ 2 ms p99", verdict))
+        rows.append(
+            (
+                f"added latency {name}, p50 / p99 (sequential)",
+                f"+{ms(a50)} / +{ms(a99)}",
+                f"{ms(d50)} / {ms(d99)} total",
+                f"≤ {budget50} ms p50, ≤ 2 ms p99",
+                verdict,
+            )
+        )
 
     direct_rate, _ = await concurrent_rate(direct_plain, args.concurrency, args.requests)
     before = cpu_seconds(pids)
     rate, errors = await concurrent_rate(chat, args.concurrency, args.requests)
     cpu = (cpu_seconds(pids) - before) / args.requests
-    rows.append((f"req/s at {args.concurrency} concurrent, /chat", f"{rate:,.0f} ({errors} errors)",
-                 f"{direct_rate:,.0f}", "", ""))
+    rows.append(
+        (
+            f"req/s at {args.concurrency} concurrent, /chat",
+            f"{rate:,.0f} ({errors} errors)",
+            f"{direct_rate:,.0f}",
+            "",
+            "",
+        )
+    )
     rows.append(("  server CPU per /chat request", ms(cpu), "–", "≤ 0.5 ms", "met" if cpu <= 0.0005 else "NOT met"))
 
     direct_streams = await streams(direct_stream, args.streams)
-    rows.append((f"{args.streams} concurrent streams, direct", f"{direct_streams['completed']} completed",
-                 f"wall {direct_streams['wall']:.2f} s", "", ""))
+    rows.append(
+        (
+            f"{args.streams} concurrent streams, direct",
+            f"{direct_streams['completed']} completed",
+            f"wall {direct_streams['wall']:.2f} s",
+            "",
+            "",
+        )
+    )
     for name, target in (("/chat/stream", chat_stream), ("/v1 stream", v1_stream)):
         before = cpu_seconds(pids)
         with PeakRss(service.pid) as peak:
@@ -241,26 +274,52 @@ async def measure(args, upstream_port: int, service_port: int, service: subproce
         cpu = (cpu_seconds(pids) - before) / args.streams
         ratio = result["wall"] / direct_streams["wall"]
         ok = result["errors"] == 0 and result["completed"] == args.streams
-        rows.append((f"{args.streams} concurrent streams {name}: completed / errors",
-                     f"{result['completed']} / {result['errors']}", f"{direct_streams['completed']} / "
-                     f"{direct_streams['errors']}", "all / 0", "met" if ok else "NOT met"))
-        rows.append(("  wall time, ×direct", f"{result['wall']:.2f} s ({ratio:.2f}×)",
-                     f"{direct_streams['wall']:.2f} s", "≤ 1.5×", "met" if ratio <= 1.5 else "NOT met"))
+        rows.append(
+            (
+                f"{args.streams} concurrent streams {name}: completed / errors",
+                f"{result['completed']} / {result['errors']}",
+                f"{direct_streams['completed']} / {direct_streams['errors']}",
+                "all / 0",
+                "met" if ok else "NOT met",
+            )
+        )
+        rows.append(
+            (
+                "  wall time, ×direct",
+                f"{result['wall']:.2f} s ({ratio:.2f}×)",
+                f"{direct_streams['wall']:.2f} s",
+                "≤ 1.5×",
+                "met" if ratio <= 1.5 else "NOT met",
+            )
+        )
         if result["ttfb"]:
             ttfb = statistics.median(result["ttfb"])
-            rows.append(("  time to first byte p50 / p99", f"{ms(ttfb)} / {ms(percentile(result['ttfb'], 99))}",
-                         f"{ms(statistics.median(direct_streams['ttfb']))}"
-                         f" / {ms(percentile(direct_streams['ttfb'], 99))}", "≤ 300 ms p50",
-                         "met" if ttfb <= 0.3 else "NOT met"))
+            rows.append(
+                (
+                    "  time to first byte p50 / p99",
+                    f"{ms(ttfb)} / {ms(percentile(result['ttfb'], 99))}",
+                    f"{ms(statistics.median(direct_streams['ttfb']))} / {ms(percentile(direct_streams['ttfb'], 99))}",
+                    "≤ 300 ms p50",
+                    "met" if ttfb <= 0.3 else "NOT met",
+                )
+            )
         rows.append(("  server CPU per stream", ms(cpu), "–", "≤ 2 ms", "met" if cpu <= 0.002 else "NOT met"))
-        rows.append(("  RSS under load (master + workers)", f"{peak.peak:.0f} MB", "–", "≤ 250 MB",
-                     "met" if peak.peak <= 250 else "NOT met"))
+        rows.append(
+            (
+                "  RSS under load (master + workers)",
+                f"{peak.peak:.0f} MB",
+                "–",
+                "≤ 250 MB",
+                "met" if peak.peak <= 250 else "NOT met",
+            )
+        )
     rows += await buffering_cost(args, pids, service, chat_stream, resumable_stream)
     return rows
 
 
-async def buffering_cost(args, pids: list[int], service: subprocess.Popen, plain: Target,
-                         resumable: Target) -> list[tuple]:
+async def buffering_cost(
+    args, pids: list[int], service: subprocess.Popen, plain: Target, resumable: Target
+) -> list[tuple]:
     """What a resumable stream costs against a plain one, the same number of each, one after the other."""
     count, figures = args.resumable_streams, {}
     for name, target in (("plain", plain), ("resumable", resumable)):
@@ -269,25 +328,43 @@ async def buffering_cost(args, pids: list[int], service: subprocess.Popen, plain
             result = await streams(target, count)
         figures[name] = (result, (cpu_seconds(pids) - before) / count, peak.peak)
     (plain_result, plain_cpu, plain_rss), (result, cpu, rss) = figures["plain"], figures["resumable"]
-    return [(f"{count} concurrent resumable /chat/stream: completed / errors", f"{result['completed']} / "
-             f"{result['errors']}", f"plain: {plain_result['completed']} / {plain_result['errors']}", "all / 0",
-             "met" if result["completed"] == count and not result["errors"] else "NOT met"),
-            ("  server CPU per stream, resumable / plain", f"{ms(cpu)} / {ms(plain_cpu)}",
-             f"+{ms(cpu - plain_cpu)} for the buffer", "", ""),
-            ("  peak RSS, resumable / plain", f"{rss:.0f} MB / {plain_rss:.0f} MB", "", "", "")]
+    return [
+        (
+            f"{count} concurrent resumable /chat/stream: completed / errors",
+            f"{result['completed']} / {result['errors']}",
+            f"plain: {plain_result['completed']} / {plain_result['errors']}",
+            "all / 0",
+            "met" if result["completed"] == count and not result["errors"] else "NOT met",
+        ),
+        (
+            "  server CPU per stream, resumable / plain",
+            f"{ms(cpu)} / {ms(plain_cpu)}",
+            f"+{ms(cpu - plain_cpu)} for the buffer",
+            "",
+            "",
+        ),
+        ("  peak RSS, resumable / plain", f"{rss:.0f} MB / {plain_rss:.0f} MB", "", "", ""),
+    ]
 
 
 def table(rows: list[tuple], ready: float) -> str:
-    rows = rows + [("ready after start (GET /health answers)", f"{ready:.2f} s", "–", "≤ 2 s",
-                    "met" if ready <= 2 else "NOT met")]
+    rows = rows + [
+        ("ready after start (GET /health answers)", f"{ready:.2f} s", "–", "≤ 2 s", "met" if ready <= 2 else "NOT met")
+    ]
     lines = ["| figure | service | direct to the upstream | budget | |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
@@ -295,20 +372,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tiny run, for the smoke test")
     parser.add_argument("--write", type=pathlib.Path, help="also write the table to this markdown file")
-    parser.add_argument("--chunk-delay", type=float, default=0.1,
-                        help="seconds between streamed chunks (about 1 s a stream)")
+    parser.add_argument(
+        "--chunk-delay", type=float, default=0.1, help="seconds between streamed chunks (about 1 s a stream)"
+    )
     args = parser.parse_args()
     args.sequential, args.requests, args.streams, args.concurrency, args.resumable_streams = (
-        (30, 200, 20, 8, 10) if args.quick else (1000, 6000, 1000, 32, 200))
+        (30, 200, 20, 8, 10) if args.quick else (1000, 6000, 1000, 32, 200)
+    )
 
     upstream_port, service_port = free_port(), free_port()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
-    env = clean_environment(OPENAI_API_KEY="sk-bench-" + "x" * 40,
-                            OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
-                            DB_PATH=str(workdir / "store.sqlite3"), UPSTREAM_MAX_RETRIES="0",
-                            MAX_CONCURRENT_PER_CALLER="0")  # the load comes from one address
-    upstream_cmd = [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port),
-                    "--chunk-delay", str(args.chunk_delay)]
+    env = clean_environment(
+        OPENAI_API_KEY="sk-bench-" + "x" * 40,
+        OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
+        DB_PATH=str(workdir / "store.sqlite3"),
+        UPSTREAM_MAX_RETRIES="0",
+        MAX_CONCURRENT_PER_CALLER="0",
+    )  # the load comes from one address
+    upstream_cmd = [
+        sys.executable,
+        "-m",
+        "bench.fast_upstream",
+        "--port",
+        str(upstream_port),
+        "--chunk-delay",
+        str(args.chunk_delay),
+    ]
     service_cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{service_port}", "main:app"]
     with serving(upstream_cmd, upstream_port, env, workdir / "upstream.log"):
         started = time.perf_counter()
@@ -321,12 +410,15 @@ def main() -> None:
         finally:
             stop(service)
     today = datetime.date.today().isoformat()
-    output = (f"Measured {today} on {machine()}; fake upstream streams {len(WORDS)} chunks "
-              f"{args.chunk_delay * 1000:.0f} ms apart.\n\n{table(rows, ready)}\n")
+    output = (
+        f"Measured {today} on {machine()}; fake upstream streams {len(WORDS)} chunks "
+        f"{args.chunk_delay * 1000:.0f} ms apart.\n\n{table(rows, ready)}\n"
+    )
     print(output)
     if args.write:
-        args.write.write_text("# Benchmarks\n\n`make bench` writes this file; the numbers are from the last run.\n\n"
-                              + output)
+        args.write.write_text(
+            "# Benchmarks\n\n`make bench` writes this file; the numbers are from the last run.\n\n" + output
+        )
 
 
 if __name__ == "__main__":

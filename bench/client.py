@@ -24,14 +24,17 @@ class Connection:
     def close(self) -> None:
         self.writer.close()
 
-    async def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None
-                      ) -> tuple[int, float, float, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict | None = None
+    ) -> tuple[int, float, float, bytes]:
         """(status, seconds to the first body byte, seconds in all, body)."""
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         started = time.perf_counter()
-        self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                          f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode()
-                          + body)
+        self.writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode()
+            + body
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         lower = head.lower()
@@ -49,7 +52,7 @@ class Connection:
             data = b"".join(p[:-2] for p in parts)
         else:
             index = lower.find(b"content-length:")
-            length = int(lower[index + 15:lower.find(b"\r\n", index)]) if index >= 0 else 0
+            length = int(lower[index + 15 : lower.find(b"\r\n", index)]) if index >= 0 else 0
             data = await self.reader.readexactly(length)
             first_byte = time.perf_counter() - started
         return status, first_byte, time.perf_counter() - started, data

@@ -20,17 +20,37 @@ WORDS = ["Hello", " from", " the", " fast", " fake", " upstream", ",", " one", "
 
 
 def completion(model: str, prompt_tokens: int) -> bytes:
-    return orjson.dumps({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(WORDS), "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(WORDS),
-                  "total_tokens": prompt_tokens + len(WORDS)}})
+    return orjson.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(WORDS), "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(WORDS),
+                "total_tokens": prompt_tokens + len(WORDS),
+            },
+        }
+    )
 
 
 def chunk(model: str, delta: dict, finish: str | None, usage: dict | None = None, choices: bool = True) -> bytes:
-    event = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else []}
+    event = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else [],
+    }
     if usage is not None:
         event["usage"] = usage
     data = b"data: " + orjson.dumps(event) + b"\n\n"
@@ -62,8 +82,9 @@ class Upstream:
             writer.close()
 
     async def send_json(self, writer: asyncio.StreamWriter, data: bytes) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(data), data))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data)
+        )
         await writer.drain()
 
     async def stream(self, writer: asyncio.StreamWriter, body: dict) -> None:

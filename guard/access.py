@@ -13,8 +13,20 @@ from guard.token_store import TokenStore, digest
 from storage.records import StoredToken
 
 # Open to everyone even with access control on: the service's description, its health, and the docs.
-PUBLIC_PATHS = frozenset({"/", "/health", "/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc",
-                          "/playground", "/favicon.ico", "/favicon.svg"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/openapi.json",
+        "/docs",
+        "/redoc",
+        "/playground",
+        "/favicon.ico",
+        "/favicon.svg",
+    }
+)
 PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
 CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
 _KEY = "token_registry"
@@ -69,8 +81,10 @@ class TokenRegistry:
         if not token:
             return False
         presented = _digest(token)
-        return self._matches(presented, self._tokens) | self._matches(presented, self._admins) \
+        return (
+            self._matches(presented, self._tokens) | self._matches(presented, self._admins)
             or self.stored(token) is not None
+        )
 
     def is_admin(self, token: str | None) -> bool:
         return bool(token) and self._matches(_digest(token), self._admins)
@@ -131,8 +145,9 @@ def needs_token(registry: TokenRegistry) -> bool:
 def admit(registry: TokenRegistry) -> None:
     """Refuse the request without a valid token when access control is on."""
     if needs_token(registry) and not registry.is_token(presented_token()):
-        message = ("A valid service token is required: send it as 'Authorization: Bearer <token>' "
-                   "or 'X-API-Key: <token>'.")
+        message = (
+            "A valid service token is required: send it as 'Authorization: Bearer <token>' or 'X-API-Key: <token>'."
+        )
         raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
 
 

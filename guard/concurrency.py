@@ -40,10 +40,12 @@ class InFlight:
                 self.counts[caller] += 1
         if full:
             self._on_refusal("concurrency")
-            raise RateLimited(f"Too many requests in flight: at most {self.cap} at once per caller "
-                              "(MAX_CONCURRENT_PER_CALLER). Try again when one has finished.",
-                              # Close: the body is not read, and draining it would hold the connection after all.
-                              headers={"Retry-After": "1", "Connection": "close"})
+            raise RateLimited(
+                f"Too many requests in flight: at most {self.cap} at once per caller "
+                "(MAX_CONCURRENT_PER_CALLER). Try again when one has finished.",
+                # Close: the body is not read, and draining it would hold the connection after all.
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
         g.in_flight_slot = caller
 
     def release(self, caller: str) -> None:

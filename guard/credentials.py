@@ -18,8 +18,10 @@ _OPENAI_KEY = re.compile(r"^sk-(proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}
 _SENDABLE = re.compile(r"^[\x21-\x7e]+$")
 _KEY = "credentials"
 
-KEY_FORMAT_HELP = ("The key should start with 'sk-' (for example 'sk-proj-...') and contain only letters, "
-                   "numbers, hyphens and underscores.")
+KEY_FORMAT_HELP = (
+    "The key should start with 'sk-' (for example 'sk-proj-...') and contain only letters, "
+    "numbers, hyphens and underscores."
+)
 
 
 def looks_like_openai_key(value: str) -> bool:
@@ -64,7 +66,6 @@ class Credentials:
             return None
         self.check_format(key)
         return key
-
 
     def identities(self, body_key: str | None = None) -> frozenset[str]:
         """Who the caller is, for owning things (sessions): its service token when access control is on;

@@ -21,16 +21,21 @@ from config import Settings
 from upstream import Call, CallHook
 
 REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
-UPSTREAM_LATENCY = Histogram("chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call",
-                             ["model"])
-TIME_TO_FIRST_TOKEN = Histogram("chat_api_time_to_first_token_seconds",
-                                "Time until a streamed upstream call sent its first event", ["model"])
+UPSTREAM_LATENCY = Histogram(
+    "chat_api_upstream_latency_seconds", "Time until the upstream answered a plain call", ["model"]
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "chat_api_time_to_first_token_seconds", "Time until a streamed upstream call sent its first event", ["model"]
+)
 OPEN_STREAMS = Gauge("chat_api_open_streams", "Upstream streams open now", multiprocess_mode="livesum")
 TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["model", "kind"])
 RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
 UPSTREAM_ERRORS = Counter("chat_api_upstream_errors_total", "Upstream calls that failed, by cause", ["cause"])
-STREAM_OUTCOMES = Counter("chat_api_stream_outcomes_total",
-                          "Streams that ended, by how: finished, client_left, upstream_failed, stopped", ["outcome"])
+STREAM_OUTCOMES = Counter(
+    "chat_api_stream_outcomes_total",
+    "Streams that ended, by how: finished, client_left, upstream_failed, stopped",
+    ["outcome"],
+)
 
 
 class MetricsHook(CallHook):

@@ -34,15 +34,19 @@ def spends_key(view):
 
 
 def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str = "") -> dict[str, str]:
-    return {f"X-RateLimit-Limit{suffix}": str(item.amount),
-            f"X-RateLimit-Remaining{suffix}": str(max(0, remaining)),
-            f"X-RateLimit-Reset{suffix}": str(math.ceil(reset_at))}
+    return {
+        f"X-RateLimit-Limit{suffix}": str(item.amount),
+        f"X-RateLimit-Remaining{suffix}": str(max(0, remaining)),
+        f"X-RateLimit-Reset{suffix}": str(math.ceil(reset_at)),
+    }
 
 
 def _refusal(what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float) -> RateLimited:
     retry_after = max(1, math.ceil(reset_at - time.time()))
-    return RateLimited(f"Rate limit exceeded: at most {item} {what}. Try again in {retry_after} s.",
-                       headers={**headers, "Retry-After": str(retry_after)})
+    return RateLimited(
+        f"Rate limit exceeded: at most {item} {what}. Try again in {retry_after} s.",
+        headers={**headers, "Retry-After": str(retry_after)},
+    )
 
 
 class RateLimits(CallHook):
@@ -94,11 +98,15 @@ class RateLimits(CallHook):
         if not granted:
             self._on_refusal("tokens")
             refusal = _refusal("tokens", budget, headers, window_ends)
-            cost = (f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
-                    f"{self.completion_reservation})")
+            cost = (
+                f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
+                f"{self.completion_reservation})"
+            )
             if reserved > budget.amount:
-                refusal.message = (f"Rate limit exceeded: at most {budget} tokens. {cost}, more than the whole "
-                                   "budget: send a shorter prompt or a lower max_tokens.")
+                refusal.message = (
+                    f"Rate limit exceeded: at most {budget} tokens. {cost}, more than the whole "
+                    "budget: send a shorter prompt or a lower max_tokens."
+                )
             else:
                 refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
             raise refusal
@@ -158,8 +166,10 @@ class AuthFailureLimit:
         reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
         self._on_refusal("auth_failures")
         refusal = _refusal("failed authentications", self.failures, {}, reset_at)
-        refusal.message = (f"Too many failed authentications from this address (at most {self.failures}). "
-                           f"Try again in {refusal.headers['Retry-After']} s.")
+        refusal.message = (
+            f"Too many failed authentications from this address (at most {self.failures}). "
+            f"Try again in {refusal.headers['Retry-After']} s."
+        )
         raise refusal
 
     def count_failure(self) -> None:

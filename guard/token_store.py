@@ -32,15 +32,21 @@ def seconds_of(duration: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def new_token(name: str, expires_in: int | None = None, rate_limit: str | None = None,
-              token_limit: str | None = None, models: tuple[str, ...] | None = None) -> tuple[str, StoredToken]:
+def new_token(
+    name: str,
+    expires_in: int | None = None,
+    rate_limit: str | None = None,
+    token_limit: str | None = None,
+    models: tuple[str, ...] | None = None,
+) -> tuple[str, StoredToken]:
     """A fresh token (shown once) and what is kept of it."""
     if not NAME.match(name):
         raise ValueError("a token's name is 1 to 64 letters, digits, dots, dashes or underscores")
     token = "cat_" + secrets.token_urlsafe(32)
     now = time.time()
-    return token, StoredToken(name, digest(token), now, now + expires_in if expires_in else None, rate_limit,
-                              token_limit, models)
+    return token, StoredToken(
+        name, digest(token), now, now + expires_in if expires_in else None, rate_limit, token_limit, models
+    )
 
 
 class TokenBackend(Protocol):

@@ -40,8 +40,9 @@ def create(name: str, expires: int | None, rate_limit: str | None, token_limit: 
     """Make a token called NAME and print it, once: only its hash is kept."""
     chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
-        token = token_registry().store.create(name, expires_in=expires, rate_limit=rate_limit,
-                                              token_limit=token_limit, models=chosen)
+        token = token_registry().store.create(
+            name, expires_in=expires, rate_limit=rate_limit, token_limit=token_limit, models=chosen
+        )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(token)
@@ -52,10 +53,15 @@ def list_tokens():
     """List the stored tokens (names and policies, never the tokens)."""
     for stored in token_registry().store.listing():
         state = "active" if stored.active else ("revoked" if stored.revoked_at else "expired")
-        expires = (datetime.datetime.fromtimestamp(stored.expires_at, datetime.UTC).isoformat(timespec="seconds")
-                   if stored.expires_at else "never")
-        click.echo(f"{stored.name}\t{state}\texpires {expires}\trate {stored.rate_limit or '-'}\t"
-                   f"tokens {stored.token_limit or '-'}\tmodels {','.join(stored.models or ()) or 'all'}")
+        expires = (
+            datetime.datetime.fromtimestamp(stored.expires_at, datetime.UTC).isoformat(timespec="seconds")
+            if stored.expires_at
+            else "never"
+        )
+        click.echo(
+            f"{stored.name}\t{state}\texpires {expires}\trate {stored.rate_limit or '-'}\t"
+            f"tokens {stored.token_limit or '-'}\tmodels {','.join(stored.models or ()) or 'all'}"
+        )
 
 
 @tokens.command("revoke")
@@ -69,4 +75,3 @@ def revoke(name: str):
 
 def init_app(app) -> None:
     app.cli.add_command(tokens)
-

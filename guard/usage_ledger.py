@@ -30,9 +30,13 @@ def _add_into(batch: Batch, key: tuple[str, str], amounts: dict[str, int]) -> No
 
 def _increments(usage: dict, estimated: bool) -> dict[str, int]:
     prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": int(usage.get("total_tokens") or prompt + completion),
-            "calls": 1, "estimated_calls": int(estimated)}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+        "calls": 1,
+        "estimated_calls": int(estimated),
+    }
 
 
 class UsageLedger:

@@ -30,12 +30,23 @@ def _error_line(error: ApiError) -> bytes:
 
 @bp.post("")
 @spends_key
-@documented(responses={400: AskError, 401: AskError, 413: AskError, 415: AskError, 429: AskError,
-                       502: AskError, 503: AskError, 504: AskError}, streams="text/plain", frames=ASK_FRAMES)
+@documented(
+    responses={
+        400: AskError,
+        401: AskError,
+        413: AskError,
+        415: AskError,
+        429: AskError,
+        502: AskError,
+        503: AskError,
+        504: AskError,
+    },
+    streams="text/plain",
+    frames=ASK_FRAMES,
+)
 @json_body(AskRequest)
 def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""
     payload = {"model": catalogue().default, "messages": [turn.model_dump() for turn in body.messages]}
     upstream = upstream_client().stream(payload, credentials().upstream_key())
-    return stream_answer(upstream, _text(upstream), _error_line, "text/plain",
-                         {"x-vercel-ai-data-stream": "v1"})
+    return stream_answer(upstream, _text(upstream), _error_line, "text/plain", {"x-vercel-ai-data-stream": "v1"})

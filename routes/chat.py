@@ -24,9 +24,11 @@ bp = Blueprint("chat", __name__)
 def upstream_payload(body: ChatRequest) -> dict:
     """The chat completion request for `body`, on a model from the catalogue."""
     history = [turn.model_dump() for turn in body.messages]
-    return {"model": offered_model(body.model),
-            "messages": history + [{"role": "user", "content": body.message}],
-            **body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)}
+    return {
+        "model": offered_model(body.model),
+        "messages": history + [{"role": "user", "content": body.message}],
+        **body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True),
+    }
 
 
 def _usage(usage: dict | None) -> dict:
@@ -70,5 +72,6 @@ def _content_frames(upstream: UpstreamStream):
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""
     upstream = upstream_client().stream(upstream_payload(body), credentials().upstream_key())
-    return stream_answer(upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}),
-                         "text/event-stream")
+    return stream_answer(
+        upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}), "text/event-stream"
+    )

@@ -45,10 +45,12 @@ REDOC_PAGE = f"""<!doctype html>
 # The pages may load nothing from elsewhere (ReDoc's bundle, for one, fetches its logo from a CDN), run only
 # their own script files, and be framed only by this service. Styles stay 'unsafe-inline': both bundles set
 # style attributes and write <style> elements as they draw, and neither offers a nonce.
-OFFLINE_POLICY = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                                             "style-src 'self' 'unsafe-inline'; script-src 'self'; "
-                                             "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-                                             "base-uri 'none'; frame-ancestors 'self'"}
+OFFLINE_POLICY = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'"
+}
 DOCS_DIR = pathlib.Path(__file__).resolve().parent.parent / "static" / "docs"
 
 
@@ -85,9 +87,11 @@ def swagger_init():
 @bp.get("/docs/websocket")
 def websocket_note():
     """Explain that streaming uses Server-Sent Events, not WebSockets."""
-    return {"websocket": False,
-            "message": "This service has no WebSocket endpoint. Stream replies with Server-Sent Events: "
-                       "POST /chat/stream, or POST /v1/chat/completions with \"stream\": true."}
+    return {
+        "websocket": False,
+        "message": "This service has no WebSocket endpoint. Stream replies with Server-Sent Events: "
+        'POST /chat/stream, or POST /v1/chat/completions with "stream": true.',
+    }
 
 
 @bp.get("/docs/assets/<path:filename>")

@@ -34,8 +34,9 @@ def ready():
     """Say whether this instance should get traffic: a key to use, storage that answers, not shutting down."""
     keys = key_state()
     checks = {
-        "upstream_key": f"ok: {keys}" if keys != "none" else
-        "none: no upstream key is configured and client keys are not allowed",
+        "upstream_key": f"ok: {keys}"
+        if keys != "none"
+        else "none: no upstream key is configured and client keys are not allowed",
         "storage": current_storage().problem() or "ok",
         "lifecycle": "shutting down" if shutting_down() else "ok",
     }

@@ -61,8 +61,7 @@ def chat_completions(body: ChatCompletionRequest):
         return current_app.json.response(upstream_client().complete(payload, key))
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
     upstream = upstream_client().stream(payload, key)
-    return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event,
-                         "text/event-stream")
+    return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event, "text/event-stream")
 
 
 @bp.get("/models")

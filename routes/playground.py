@@ -17,9 +17,11 @@ bp = Blueprint("playground", __name__, static_folder=str(PAGE_DIR), static_url_p
 # Model output is untrusted. Past the sanitiser, the page runs only its own files (no inline script, so an
 # injected handler cannot run) and loads images only from here: a reply's ![](https://elsewhere/?q=...) must not
 # carry the conversation to another host.
-PAGE_POLICY = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; img-src 'self' data:; "
-                                          "style-src 'self'; connect-src 'self'; object-src 'none'; "
-                                          "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"}
+PAGE_POLICY = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+}
 
 
 @bp.get("/playground")

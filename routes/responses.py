@@ -31,8 +31,16 @@ def _relayed(upstream: UpstreamStream, seen: dict):
 def _error_event(error: ApiError, seen: dict) -> bytes:
     # The Responses API's own error event, which its SDKs surface as such.
     fields = render_openai_error(error)[0]["error"]
-    return sse.named_event("error", {"type": "error", "code": fields["code"], "message": fields["message"],
-                                     "param": fields["param"], "sequence_number": seen["sequence"] + 1})
+    return sse.named_event(
+        "error",
+        {
+            "type": "error",
+            "code": fields["code"],
+            "message": fields["message"],
+            "param": fields["param"],
+            "sequence_number": seen["sequence"] + 1,
+        },
+    )
 
 
 @bp.post("/responses")
@@ -52,8 +60,9 @@ def create_response(body: ResponseRequest):
     upstream = upstream_client().stream_response(payload, key)
     ownership().claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
     seen = {"sequence": -1}
-    return stream_answer(upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen),
-                         "text/event-stream")
+    return stream_answer(
+        upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen), "text/event-stream"
+    )
 
 
 def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:
@@ -75,8 +84,11 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
     items = payload.get("input") if isinstance(payload.get("input"), list) else []
     for item in items:
         if isinstance(item, dict) and item.get("type") == "item_reference":
-            raise NotFound(f"No item found with id '{item.get('id')}': send the item itself, or "
-                           "previous_response_id.", code=None, param="input")
+            raise NotFound(
+                f"No item found with id '{item.get('id')}': send the item itself, or previous_response_id.",
+                code=None,
+                param="input",
+            )
 
 
 @bp.get("/responses/<response_id>")

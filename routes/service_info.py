@@ -18,8 +18,14 @@ bp = Blueprint("service_info", __name__)
 OPENAI_HOST = "api.openai.com"
 
 # The original "theme tokens": the colours the playground uses, for frontends that match it.
-THEME = {"primary": "#2563eb", "background": "#f8fafc", "surface": "#ffffff", "text": "#0f172a",
-         "muted": "#64748b", "error": "#b91c1c"}
+THEME = {
+    "primary": "#2563eb",
+    "background": "#f8fafc",
+    "surface": "#ffffff",
+    "text": "#0f172a",
+    "muted": "#64748b",
+    "error": "#b91c1c",
+}
 
 
 @bp.get("/info")
@@ -35,8 +41,11 @@ def info():
         "version": VERSION,
         "default_model": offered.default,
         "models": list(offered.names),
-        "upstream": {"host": host, "is_openai": settings.upstream_is_openai,
-                     "key_configured": bool(settings.openai_api_key)},
+        "upstream": {
+            "host": host,
+            "is_openai": settings.upstream_is_openai,
+            "key_configured": bool(settings.openai_api_key),
+        },
         "cors": {"allow_origins": list(settings.allow_origins)},
         "features": {
             "access_control": token_registry().access_control(),

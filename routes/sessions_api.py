@@ -33,8 +33,10 @@ from web.validation import json_body
 
 bp = Blueprint("sessions_api", __name__)
 
-_UPSTREAM_LIMIT_HEADERS = {"X-RateLimit-Limit": "x-ratelimit-limit-requests",
-                           "X-RateLimit-Remaining": "x-ratelimit-remaining-requests"}
+_UPSTREAM_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "x-ratelimit-limit-requests",
+    "X-RateLimit-Remaining": "x-ratelimit-remaining-requests",
+}
 
 
 def _session_not_found() -> NotFound:
@@ -48,8 +50,11 @@ def _session_not_found() -> NotFound:
 def create_session(body: CreateSessionRequest):
     """Create a conversation session."""
     session = owned_sessions().create(body.developer_message, credentials().identities())
-    return {"session_id": session.session_id, "message": "Session created successfully",
-            "created_at": Session.iso(session.created_at)}
+    return {
+        "session_id": session.session_id,
+        "message": "Session created successfully",
+        "created_at": Session.iso(session.created_at),
+    }
 
 
 @bp.get("/sessions/<session_id>")
@@ -59,9 +64,13 @@ def get_session(session_id: str):
     session = owned_sessions().get(session_id, credentials().identities())
     if session is None:
         raise _session_not_found()
-    return {"session_id": session.session_id, "developer_message": session.developer_message,
-            "message_count": len(session.messages), "created_at": Session.iso(session.created_at),
-            "last_updated": Session.iso(session.last_updated)}
+    return {
+        "session_id": session.session_id,
+        "developer_message": session.developer_message,
+        "message_count": len(session.messages),
+        "created_at": Session.iso(session.created_at),
+        "last_updated": Session.iso(session.last_updated),
+    }
 
 
 @bp.delete("/sessions/<session_id>")
@@ -85,8 +94,11 @@ def _error_text(error: ApiError) -> bytes:
 
 @bp.post("/chat")
 @spends_key
-@documented(responses={400: Detail, 401: Detail, 422: ValidationDetail, 429: Detail, 502: Detail, 503: Detail,
-                       504: Detail}, streams="text/plain", frames=SESSION_CHAT_FRAMES)
+@documented(
+    responses={400: Detail, 401: Detail, 422: ValidationDetail, 429: Detail, 502: Detail, 503: Detail, 504: Detail},
+    streams="text/plain",
+    frames=SESSION_CHAT_FRAMES,
+)
 @json_body(SessionChatRequest)
 def chat(body: SessionChatRequest):
     """Chat within a session; the reply streams as plain text."""
@@ -96,12 +108,18 @@ def chat(body: SessionChatRequest):
     owners = credentials().identities(body.api_key)
     turn = Turn.begin(owned_sessions(), body.session_id, owners, body.developer_message, body.user_message)
     sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
-    upstream = upstream_client().stream({"model": model, "messages": turn.messages, **sampling},
-                                    credentials().upstream_key(body_key=body.api_key))
+    upstream = upstream_client().stream(
+        {"model": model, "messages": turn.messages, **sampling}, credentials().upstream_key(body_key=body.api_key)
+    )
     headers = {"X-Session-ID": turn.start().session_id}
     if not current_settings().rate_limit:  # our own RATE_LIMIT's figures replace the upstream's
-        headers.update({ours: upstream.headers[theirs] for ours, theirs in _UPSTREAM_LIMIT_HEADERS.items()
-                        if theirs in upstream.headers})
+        headers.update(
+            {
+                ours: upstream.headers[theirs]
+                for ours, theirs in _UPSTREAM_LIMIT_HEADERS.items()
+                if theirs in upstream.headers
+            }
+        )
     text = (piece.encode() for piece in turn.record(_reply_text(upstream)))
     return stream_answer(upstream, text, _error_text, "text/plain", headers, owners)
 
@@ -114,8 +132,11 @@ def test_key(body: TestKeyRequest):
     """Check an OpenAI key with a cheap upstream call (listing models), never a completion."""
     if not current_settings().allow_client_keys:
         # Never an upstream call with a key this server would not use: that would make it an oracle for keys.
-        return {"valid": False, "message": "Client keys are disabled on this server: it uses its own key, "
-                                           "so there is no key of yours to test."}
+        return {
+            "valid": False,
+            "message": "Client keys are disabled on this server: it uses its own key, "
+            "so there is no key of yours to test.",
+        }
     try:
         credentials().check_format(body.api_key)
     except BadRequest:
@@ -131,5 +152,8 @@ def test_key(body: TestKeyRequest):
 @documented(responses={200: Health})
 def health():
     """Show the sessions surface's status and its count of active sessions."""
-    return {"status": "ok", "active_sessions": owned_sessions().active_count(),
-            "timestamp": datetime.datetime.now(datetime.UTC).isoformat()}
+    return {
+        "status": "ok",
+        "active_sessions": owned_sessions().active_count(),
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+    }

@@ -14,17 +14,22 @@ from web.streaming import streamed_response
 
 bp = Blueprint("streams", __name__)
 
-RESUME_FRAMES = ("The stream from where it was left, the same bytes as the first time: SSE streams from the event "
-                 "after `Last-Event-ID` (or `?last_event_id=N`), each with its `id:`; text streams from byte "
-                 "`?offset=N`. Then the live rest, until the end.")
+RESUME_FRAMES = (
+    "The stream from where it was left, the same bytes as the first time: SSE streams from the event "
+    "after `Last-Event-ID` (or `?last_event_id=N`), each with its `id:`; text streams from byte "
+    "`?offset=N`. Then the live rest, until the end."
+)
 
 
 def _owned_kind(stream_id: str) -> str:
     owned = ownership().owns("stream", stream_id, credentials().identities())
     kind = stream_buffer().kind_of(stream_id) if owned else None
     if kind is None:
-        raise NotFound("No stream with that id: it never was, it is another caller's, or it ended more than "
-                       "STREAM_RETENTION seconds ago.", code="stream_not_found")
+        raise NotFound(
+            "No stream with that id: it never was, it is another caller's, or it ended more than "
+            "STREAM_RETENTION seconds ago.",
+            code="stream_not_found",
+        )
     return kind
 
 

@@ -12,8 +12,14 @@ from storage.records import Session
 class Turn:
     """A user message in a session, and the reply it gets."""
 
-    def __init__(self, sessions: OwnedSessions, session: Session | None, identities: frozenset[str],
-                 developer_message: str, user_message: str):
+    def __init__(
+        self,
+        sessions: OwnedSessions,
+        session: Session | None,
+        identities: frozenset[str],
+        developer_message: str,
+        user_message: str,
+    ):
         self._sessions = sessions
         self._identities = identities
         self.session = session
@@ -21,8 +27,14 @@ class Turn:
         self.user_message = user_message
 
     @classmethod
-    def begin(cls, sessions: OwnedSessions, session_id: str | None, identities: frozenset[str],
-              developer_message: str, user_message: str) -> Turn:
+    def begin(
+        cls,
+        sessions: OwnedSessions,
+        session_id: str | None,
+        identities: frozenset[str],
+        developer_message: str,
+        user_message: str,
+    ) -> Turn:
         """The turn in the caller's session `session_id`; no id, or one the caller has not got: a new session,
         made by `start` once the reply can begin."""
         return cls(sessions, sessions.get(session_id, identities), identities, developer_message, user_message)
@@ -31,8 +43,11 @@ class Turn:
     def messages(self) -> list[dict]:
         """The conversation to send upstream: this call's developer message, the history, the new message."""
         history = self.session.messages if self.session else []
-        return [{"role": "system", "content": self.developer_message}, *history,
-                {"role": "user", "content": self.user_message}]
+        return [
+            {"role": "system", "content": self.developer_message},
+            *history,
+            {"role": "user", "content": self.user_message},
+        ]
 
     def start(self) -> Session:
         """The turn's session, made now if it is new: a call that fails before its reply leaves nothing behind."""
@@ -52,5 +67,4 @@ class Turn:
         for piece in reply:
             pieces.append(piece)
             yield piece
-        self._sessions.store.append_turn(session.session_id, self.user_message, "".join(pieces),
-                                         self.developer_message)
+        self._sessions.store.append_turn(session.session_id, self.user_message, "".join(pieces), self.developer_message)

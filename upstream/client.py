@@ -54,10 +54,14 @@ class UpstreamClient:
     """Everything asked of the upstream (chat completions, responses, embeddings, stored responses, the model
     list), with our errors, retries and each model's quirks."""
 
-    def __init__(self, settings: Settings, hooks: tuple[CallHook, ...] = (),
-                 request_headers: Callable[[], dict[str, str]] = dict,
-                 caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
-                 answer_headers: Callable[[dict[str, str]], None] = lambda headers: None):
+    def __init__(
+        self,
+        settings: Settings,
+        hooks: tuple[CallHook, ...] = (),
+        request_headers: Callable[[], dict[str, str]] = dict,
+        caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
+        answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
+    ):
         self.settings = settings
         self.hooks = hooks
         self._request_headers = request_headers  # sent with every call (our request id, for tracing)
@@ -126,21 +130,22 @@ class UpstreamClient:
         """
         stream_options = {**payload.get("stream_options", {}), "include_usage": True}
         adapted = spec_for(payload.get("model", "")).adapt(payload)
-        return self._stream("/chat/completions",
-                            self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key)
+        return self._stream(
+            "/chat/completions", self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key
+        )
 
     def stream_response(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
         """Open a streamed Responses API call and read its first event before returning."""
         adapted = spec_for(payload.get("model", "")).adapt_response(payload)
-        return self._stream("/responses", self._call({**adapted, "stream": True}, "responses"), api_key,
-                            ResponseEvents)
+        return self._stream("/responses", self._call({**adapted, "stream": True}, "responses"), api_key, ResponseEvents)
 
     def _stream(self, path: str, call: Call, api_key: str | None, kind=None) -> UpstreamStream:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=True)
         try:
-            stream = UpstreamStream(response, self.settings.upstream_timeout, call, self.hooks,
-                                    **({"kind": kind} if kind else {}))
+            stream = UpstreamStream(
+                response, self.settings.upstream_timeout, call, self.hooks, **({"kind": kind} if kind else {})
+            )
         except BaseException:
             response.close()  # the stream reported its usage (an estimate) as it closed
             raise
@@ -152,8 +157,9 @@ class UpstreamClient:
         """Relay a call on something the upstream keeps (a stored response): it costs nothing, so no hook is told."""
         send = {"GET": self.sdk.get, "POST": self.sdk.post, "DELETE": self.sdk.delete}[method]
         try:
-            response = send(path, cast_to=httpx2.Response,
-                            options={"headers": self._auth_header(api_key), "params": params or {}})
+            response = send(
+                path, cast_to=httpx2.Response, options={"headers": self._auth_header(api_key), "params": params or {}}
+            )
         except openai.APIError as exc:
             raise self._translate(exc, client_key=api_key is not None) from None
         return decode_json(response.content)
@@ -161,8 +167,7 @@ class UpstreamClient:
     def list_models(self, api_key: str | None = None) -> list[dict]:
         """List the upstream's models: the cheap call that proves a key works."""
         try:
-            response = self.sdk.get("/models", cast_to=httpx2.Response,
-                                    options={"headers": self._auth_header(api_key)})
+            response = self.sdk.get("/models", cast_to=httpx2.Response, options={"headers": self._auth_header(api_key)})
         except openai.APIError as exc:
             raise self._translate(exc, client_key=api_key is not None) from None
         return decode_json(response.content).get("data") or []
@@ -171,8 +176,10 @@ class UpstreamClient:
         if api_key is not None:
             return {"Authorization": f"Bearer {api_key}"}
         if not self.settings.openai_api_key:
-            raise NotConfigured("No upstream API key is configured: set OPENAI_API_KEY_CYB_SEC "
-                                "(or OPENAI_API_KEY) and restart the service.")
+            raise NotConfigured(
+                "No upstream API key is configured: set OPENAI_API_KEY_CYB_SEC "
+                "(or OPENAI_API_KEY) and restart the service."
+            )
         return {}
 
     def _call(self, payload: dict, kind: str = "chat") -> Call:
@@ -212,15 +219,21 @@ class UpstreamClient:
             log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
         return self._send_with_retries(path, call, content, headers, stream, client_key=api_key is not None)
 
-    def _send_with_retries(self, path: str, call: Call, content: bytes, headers: dict, stream: bool,
-                           client_key: bool) -> httpx2.Response:
+    def _send_with_retries(
+        self, path: str, call: Call, content: bytes, headers: dict, stream: bool, client_key: bool
+    ) -> httpx2.Response:
         """Send, and again after a connection error or a 5xx before any byte, within UPSTREAM_TIMEOUT for all
         attempts; a timeout is never sent again. A failure tells the hooks and becomes our own error."""
         deadline = time.monotonic() + self.settings.upstream_timeout
         for attempt in range(self.settings.upstream_max_retries + 1):
             try:
-                return self.sdk.post(path, cast_to=httpx2.Response, content=content, stream=stream,
-                                     options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())})
+                return self.sdk.post(
+                    path,
+                    cast_to=httpx2.Response,
+                    content=content,
+                    stream=stream,
+                    options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())},
+                )
             except openai.APITimeoutError:
                 # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
                 self._tell("on_error", call, "timeout")
@@ -229,16 +242,25 @@ class UpstreamClient:
                 raise self._translate_timeout() from None
             except openai.APIError as exc:
                 pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
-                if (attempt == self.settings.upstream_max_retries or not _worth_retrying(exc)
-                        or time.monotonic() + pause >= deadline):
+                if (
+                    attempt == self.settings.upstream_max_retries
+                    or not _worth_retrying(exc)
+                    or time.monotonic() + pause >= deadline
+                ):
                     self._tell("on_error", call, _cause_of(exc))
                     self._tell("on_failure", call)
                     error = self._translate(exc, client_key=client_key)
-                    log.warning("upstream %s failed (%s): %s [upstream request id %s]", path, _cause_of(exc),
-                                error.message, _upstream_request_id(exc))
+                    log.warning(
+                        "upstream %s failed (%s): %s [upstream request id %s]",
+                        path,
+                        _cause_of(exc),
+                        error.message,
+                        _upstream_request_id(exc),
+                    )
                     raise error from None
-                log.warning("upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1,
-                            type(exc).__name__, pause)
+                log.warning(
+                    "upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1, type(exc).__name__, pause
+                )
                 time.sleep(pause)
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
@@ -267,8 +289,11 @@ class UpstreamClient:
 
         if status == 429:
             retry_after = exc.response.headers.get("retry-after")
-            return RateLimited(said("The upstream is rate limiting requests"),
-                               headers={"Retry-After": retry_after} if retry_after else None, **fields)
+            return RateLimited(
+                said("The upstream is rate limiting requests"),
+                headers={"Retry-After": retry_after} if retry_after else None,
+                **fields,
+            )
         if status in (401, 403):
             if client_key:
                 return Unauthorized(said("The upstream rejected the API key"), status=status, **fields)
@@ -324,9 +349,14 @@ def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
     return {k: (str(v) if v is not None else None) for k, v in body.items() if k in fields}
 
 
-def init_app(app: Flask, settings: Settings, hooks: tuple[CallHook, ...],
-             request_headers: Callable[[], dict[str, str]], caller: Callable[[], tuple[str, object]],
-             answer_headers: Callable[[dict[str, str]], None]) -> UpstreamClient:
+def init_app(
+    app: Flask,
+    settings: Settings,
+    hooks: tuple[CallHook, ...],
+    request_headers: Callable[[], dict[str, str]],
+    caller: Callable[[], tuple[str, object]],
+    answer_headers: Callable[[dict[str, str]], None],
+) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
     `hooks` about each (made by `caller()`), and gives what they add to the answer to `answer_headers`."""
     client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, answer_headers)

@@ -121,8 +121,11 @@ def response_usage(response: dict) -> dict | None:
     if not isinstance(usage, dict):
         return None
     # Named only: whoever tells the hooks bounds the counts, as for a chat completion's usage.
-    return {"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens"),
-            "total_tokens": usage.get("total_tokens")}
+    return {
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+    }
 
 
 class ResponseEvents:
@@ -176,8 +179,9 @@ class UpstreamStream:
     the upstream's figures when it sent them, else an estimate marked as such.
     """
 
-    def __init__(self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = (),
-                 kind=ChatEvents):
+    def __init__(
+        self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = (), kind=ChatEvents
+    ):
         self._response = response
         self._timeout = timeout
         self._kind = kind

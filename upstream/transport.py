@@ -64,18 +64,22 @@ class LeanTransport(httpx2.BaseTransport):
                     raise failed.error from failed.__cause__
             # The server closed the idle connection as we wrote: nothing reached it, so send once more, afresh.
             connection, reused = self._connection(origin, timeouts.get("connect"), reuse=False)
-        return httpx2.Response(status_code=response.status, headers=response.getheaders(),
-                               stream=_ResponseBody(self, origin, connection, response),
-                               extensions={"http_version": b"HTTP/1.1",
-                                           "reason_phrase": response.reason.encode("latin-1", "replace")})
+        return httpx2.Response(
+            status_code=response.status,
+            headers=response.getheaders(),
+            stream=_ResponseBody(self, origin, connection, response),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason.encode("latin-1", "replace")},
+        )
 
     @staticmethod
-    def _send(connection: http.client.HTTPConnection, request: httpx2.Request, body: bytes,
-              read_timeout: float | None) -> http.client.HTTPResponse:
+    def _send(
+        connection: http.client.HTTPConnection, request: httpx2.Request, body: bytes, read_timeout: float | None
+    ) -> http.client.HTTPResponse:
         try:
             connection.sock.settimeout(read_timeout)
-            connection.putrequest(request.method, request.url.raw_path.decode("ascii"), skip_host=True,
-                                  skip_accept_encoding=True)
+            connection.putrequest(
+                request.method, request.url.raw_path.decode("ascii"), skip_host=True, skip_accept_encoding=True
+            )
             for name, value in request.headers.raw:
                 connection.putheader(name, value)
             connection.endheaders(body or None)
@@ -88,8 +92,9 @@ class LeanTransport(httpx2.BaseTransport):
             connection.close()
             raise _as_httpx(exc, reading=True) from exc
 
-    def _connection(self, origin: tuple[str, str, int], connect_timeout: float | None,
-                    reuse: bool = True) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(
+        self, origin: tuple[str, str, int], connect_timeout: float | None, reuse: bool = True
+    ) -> tuple[http.client.HTTPConnection, bool]:
         while reuse:
             with self._lock:
                 idle = self._idle.get(origin)
@@ -133,8 +138,13 @@ class LeanTransport(httpx2.BaseTransport):
 class _ResponseBody(httpx2.SyncByteStream):
     """The response's body as it arrives; the connection goes back to the pool once it is read to its end."""
 
-    def __init__(self, transport: LeanTransport, origin: tuple[str, str, int],
-                 connection: http.client.HTTPConnection, response: http.client.HTTPResponse):
+    def __init__(
+        self,
+        transport: LeanTransport,
+        origin: tuple[str, str, int],
+        connection: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+    ):
         self._transport, self._origin = transport, origin
         self._connection, self._response = connection, response
         self._finished = False

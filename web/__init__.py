@@ -11,8 +11,15 @@ from config import Settings
 from web import request_log
 from web.json_provider import OrjsonProvider
 
-EXPOSED_HEADERS = ["X-Request-ID", "X-Session-ID", "X-Stream-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                   "X-RateLimit-Reset", "Retry-After"]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "X-Session-ID",
+    "X-Stream-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+]
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -28,6 +35,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         # A browser must take each answer for the type it says: a JSON error is never run as a script or a page.
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
     if hops := settings.trusted_proxy_hops:
         # The client address is the one the nearest trusted proxy saw; entries a client wrote itself
         # stand further left in X-Forwarded-For, and are never read.

@@ -19,6 +19,7 @@ def mark_shutting_down() -> None:
 
 def watch_stop_signals(handler) -> None:
     """Call `mark_shutting_down` before `handler` when SIGTERM or SIGINT arrives (gunicorn's graceful stop)."""
+
     def noted(signum, frame):
         mark_shutting_down()
         handler(signum, frame)

@@ -26,8 +26,14 @@ _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 CATALOGUE_MODEL = {"x-catalogue-model": True}
 
 
-def documented(*, responses: dict | None = None, summary: str | None = None,
-               tags: list[str] | None = None, streams: str | None = None, frames: str | None = None):
+def documented(
+    *,
+    responses: dict | None = None,
+    summary: str | None = None,
+    tags: list[str] | None = None,
+    streams: str | None = None,
+    frames: str | None = None,
+):
     """Decorate a view with what the OpenAPI document should say about it.
 
     `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict`
@@ -37,8 +43,13 @@ def documented(*, responses: dict | None = None, summary: str | None = None,
     """
 
     def attach(view):
-        view.openapi = {"responses": responses or {}, "summary": summary,
-                        "tags": tags or [], "streams": streams, "frames": frames}
+        view.openapi = {
+            "responses": responses or {},
+            "summary": summary,
+            "tags": tags or [],
+            "streams": streams,
+            "frames": frames,
+        }
         return view
 
     return attach
@@ -108,8 +119,13 @@ class _SpecBuilder:
         return {"application/json": {"schema": self.ref(what)}}
 
     def operation(self, rule, method: str, view) -> dict:
-        declared = getattr(view, "openapi", None) or {"responses": {}, "summary": None, "tags": [], "streams": None,
-                                                      "frames": None}
+        declared = getattr(view, "openapi", None) or {
+            "responses": {},
+            "summary": None,
+            "tags": [],
+            "streams": None,
+            "frames": None,
+        }
         lines = (view.__doc__ or "").strip().splitlines()
         operation = {
             "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
@@ -118,8 +134,10 @@ class _SpecBuilder:
         }
         if len(lines) > 1:
             operation["description"] = "\n".join(line.strip() for line in lines[1:]).strip()
-        parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in _PARAMETER.findall(rule.rule)]
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAMETER.findall(rule.rule)
+        ]
         if parameters:
             operation["parameters"] = parameters
         if body_model := getattr(view, "body_model", None):
@@ -132,8 +150,7 @@ class _SpecBuilder:
         if declared["streams"]:
             ok["content"] = self.content(declared["streams"])
             if declared["frames"]:
-                ok["content"][declared["streams"]]["schema"] = {"type": "string",
-                                                                "description": declared["frames"]}
+                ok["content"][declared["streams"]]["schema"] = {"type": "string", "description": declared["frames"]}
                 ok["description"] = "Success: a stream. " + declared["frames"]
             if 200 in declared["responses"]:  # a view that answers JSON or a stream, as asked
                 ok["content"].update(self.content(declared["responses"][200]))
@@ -143,8 +160,10 @@ class _SpecBuilder:
         for status, what in declared["responses"].items():
             if status != 200:
                 responses[str(status)] = {"description": "Error", "content": self.content(what)}
-        responses["default"] = {"description": "An error, in this surface's shape",
-                                "content": self.content(self.shapes.for_path(rule.rule).model)}
+        responses["default"] = {
+            "description": "An error, in this surface's shape",
+            "content": self.content(self.shapes.for_path(rule.rule).model),
+        }
         operation["responses"] = responses
         if is_public(rule.rule):
             operation["security"] = []
@@ -161,18 +180,25 @@ class _SpecBuilder:
                 "title": SERVICE_NAME,
                 "version": VERSION,
                 "description": "OpenAI chat models behind one small REST service: the core `/chat` API, "
-                               "an OpenAI-compatible `/v1`, server-side sessions under `/api`, and `/ask`. "
-                               "Try it in the [playground](/playground).",
+                "an OpenAI-compatible `/v1`, server-side sessions under `/api`, and `/ask`. "
+                "Try it in the [playground](/playground).",
             },
             "tags": [{"name": tag} for tag in dict.fromkeys(self.tag_of.values())],
             "paths": paths,
             "components": {
                 "schemas": self.schemas,
                 "securitySchemes": {
-                    "bearerToken": {"type": "http", "scheme": "bearer",
-                                    "description": "A service token (API_TOKENS), or on /v1 your own OpenAI key."},
-                    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                                     "description": "A service token (API_TOKENS)."},
+                    "bearerToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A service token (API_TOKENS), or on /v1 your own OpenAI key.",
+                    },
+                    "apiKeyHeader": {
+                        "type": "apiKey",
+                        "in": "header",
+                        "name": "X-API-Key",
+                        "description": "A service token (API_TOKENS).",
+                    },
                 },
             },
             # Optional: the service is open unless API_TOKENS is set.

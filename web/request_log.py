@@ -124,8 +124,13 @@ def init_app(app: Flask, settings: Settings) -> None:
         response.headers["X-Request-ID"] = current_request_id()
         duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         path = loggable_path(request.path)
-        fields = {"method": request.method, "path": path, "status": response.status_code,
-                  "duration_ms": round(duration_ms, 2)}
-        access_log.info("%s %s %s %.1fms", request.method, path, response.status_code, duration_ms,
-                        extra={"fields": fields})
+        fields = {
+            "method": request.method,
+            "path": path,
+            "status": response.status_code,
+            "duration_ms": round(duration_ms, 2),
+        }
+        access_log.info(
+            "%s %s %s %.1fms", request.method, path, response.status_code, duration_ms, extra={"fields": fields}
+        )
         return response

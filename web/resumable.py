@@ -29,8 +29,9 @@ READ_WAIT = 1.0  # how long a reader waits for a frame before it says it is stil
 
 
 def wants_resumable() -> bool:
-    return current_settings().resumable_streams == "always" or \
-        request.headers.get("X-Resumable", "").strip().lower() in ("1", "true", "yes")
+    return current_settings().resumable_streams == "always" or request.headers.get(
+        "X-Resumable", ""
+    ).strip().lower() in ("1", "true", "yes")
 
 
 def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: frozenset[str]) -> str:
@@ -65,8 +66,9 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: 
     return stream_id
 
 
-def _watch(buffer: StreamBuffer, stream_id: str, upstream: UpstreamStream, window: float,
-           ending: threading.Event) -> None:
+def _watch(
+    buffer: StreamBuffer, stream_id: str, upstream: UpstreamStream, window: float, ending: threading.Event
+) -> None:
     """Close the upstream when a stop is asked for, or when no reader has been there for `window` seconds."""
     while not ending.wait(WATCH_SECONDS):
         stopped, touched = buffer.state(stream_id)
@@ -95,5 +97,5 @@ def read_text_from(stream_id: str, offset: int) -> Iterator[bytes]:
         if skipped + len(frame) <= offset:
             skipped += len(frame)
             continue
-        yield frame[max(0, offset - skipped):]
+        yield frame[max(0, offset - skipped) :]
         skipped = offset

@@ -21,8 +21,13 @@ stream_log = logging.getLogger("streams")
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def relay(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes],
-          surface: str, started: float) -> Iterator[bytes]:
+def relay(
+    upstream: UpstreamStream,
+    frames: Iterable[bytes],
+    on_error: Callable[[ApiError], bytes],
+    surface: str,
+    started: float,
+) -> Iterator[bytes]:
     """Yield `frames`; a failure becomes one last `on_error` frame, and the upstream is always closed.
 
     When the client goes away the WSGI server closes this generator, and the
@@ -47,16 +52,36 @@ def _log_end(upstream: UpstreamStream, outcome: str, surface: str, started: floa
     count_stream_end(outcome)
     seconds = time.perf_counter() - started
     usage = upstream.reported_usage or {}
-    fields = {"surface": surface, "model": upstream.model, "caller": upstream.caller,
-              "outcome": outcome, "duration_ms": round(seconds * 1000, 1),
-              "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0)}
-    stream_log.info("stream ended: %s %s %s %s after %.1fs, %s+%s tokens", fields["surface"], fields["model"],
-                    fields["caller"], outcome, seconds, fields["prompt_tokens"], fields["completion_tokens"],
-                    extra={"fields": fields})
+    fields = {
+        "surface": surface,
+        "model": upstream.model,
+        "caller": upstream.caller,
+        "outcome": outcome,
+        "duration_ms": round(seconds * 1000, 1),
+        "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0),
+    }
+    stream_log.info(
+        "stream ended: %s %s %s %s after %.1fs, %s+%s tokens",
+        fields["surface"],
+        fields["model"],
+        fields["caller"],
+        outcome,
+        seconds,
+        fields["prompt_tokens"],
+        fields["completion_tokens"],
+        extra={"fields": fields},
+    )
 
 
-def stream_answer(upstream: UpstreamStream, frames: Iterable[bytes], on_error: Callable[[ApiError], bytes],
-                  mimetype: str, headers: dict | None = None, owners: frozenset[str] | None = None) -> Response:
+def stream_answer(
+    upstream: UpstreamStream,
+    frames: Iterable[bytes],
+    on_error: Callable[[ApiError], bytes],
+    mimetype: str,
+    headers: dict | None = None,
+    owners: frozenset[str] | None = None,
+) -> Response:
     """The streamed answer of a surface: relayed as it comes, or, when the caller asks for a resumable stream,
     through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event). A resumable
     stream belongs to `owners` (default: the caller's identities, as a session's would be)."""
@@ -65,8 +90,9 @@ def stream_answer(upstream: UpstreamStream, frames: Iterable[bytes], on_error: C
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"
     stream_id = resumable.start(upstream, body, kind, owners or credentials().identities())
-    return streamed_response(resumable.read(stream_id, 0, kind), mimetype,
-                             {**(headers or {}), "X-Stream-ID": stream_id})
+    return streamed_response(
+        resumable.read(stream_id, 0, kind), mimetype, {**(headers or {}), "X-Stream-ID": stream_id}
+    )
 
 
 def streamed_response(body: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:

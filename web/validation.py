@@ -59,8 +59,10 @@ def read_json_object() -> dict:
         raise BadRequest("The request body must be a JSON object.")
     messages, most = data.get("messages"), current_settings().max_messages
     if isinstance(messages, list) and len(messages) > most:  # before anything walks them
-        raise BadRequest(f"'messages' has {len(messages)} messages; at most {most} are allowed in one request "
-                         "(MAX_MESSAGES).", param="messages")
+        raise BadRequest(
+            f"'messages' has {len(messages)} messages; at most {most} are allowed in one request (MAX_MESSAGES).",
+            param="messages",
+        )
     if _depth(data) > MAX_DEPTH:
         raise BadRequest(f"The request body is nested more than {MAX_DEPTH} levels deep.")
     return data

@@ -41,9 +41,20 @@ def render_ask_error(error: ApiError) -> tuple[dict, int]:
 class AskRequest(BaseModel):
     """The conversation so far, ending with the user's new message."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"messages": [
-        {"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi there!"},
-        {"role": "user", "content": "How are you?"}]}]})
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "messages": [
+                        {"role": "user", "content": "Hello!"},
+                        {"role": "assistant", "content": "Hi there!"},
+                        {"role": "user", "content": "How are you?"},
+                    ]
+                }
+            ]
+        },
+    )
 
     messages: list[ChatMessage] = Field(min_length=1, description="The whole conversation, oldest first.")
 
@@ -60,5 +71,7 @@ class AskError(BaseModel):
 ASK_ERROR = ErrorShape(render_ask_error, AskError)
 
 
-ASK_FRAMES = ("Plain text, each piece of the reply as it comes. A failure after the first byte ends the text with "
-              "`\\n\\n[error: <code>: <sentence>]` (the codes of the error shape).")
+ASK_FRAMES = (
+    "Plain text, each piece of the reply as it comes. A failure after the first byte ends the text with "
+    "`\\n\\n[error: <code>: <sentence>]` (the codes of the error shape)."
+)

@@ -37,13 +37,17 @@ class ChatMessage(BaseModel):
 class ChatRequest(SamplingFields):
     """A new user message, with the conversation so far."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
-        {"message": "What is the capital of France?", "model": "gpt-4o-mini"}]})
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={"examples": [{"message": "What is the capital of France?", "model": "gpt-4o-mini"}]},
+    )
 
-    message: str = Field(description="The user's message (required, not blank).",
-                         json_schema_extra={"pattern": r"\S"})
-    model: str | None = Field(default=None, description="A model from GET /models; default: the catalogue's default.",
-                              json_schema_extra=CATALOGUE_MODEL)
+    message: str = Field(description="The user's message (required, not blank).", json_schema_extra={"pattern": r"\S"})
+    model: str | None = Field(
+        default=None,
+        description="A model from GET /models; default: the catalogue's default.",
+        json_schema_extra=CATALOGUE_MODEL,
+    )
     messages: list[ChatMessage] = Field(default_factory=list, description="Conversation history.")
 
     @field_validator("message")
@@ -88,4 +92,5 @@ CORE_ERRORS = {status: CoreError for status in (400, 401, 403, 413, 415, 429, 50
 CHAT_STREAM_FRAMES = (
     'Server-Sent Events: `data: {"content": "<text>"}` for each piece of the reply, then '
     '`data: {"done": true, "usage": {"prompt_tokens", "completion_tokens", "total_tokens"}}`. A failure after the '
-    'stream started is one last `data: {"error": "<sentence>"}`, with no `done`.')
+    'stream started is one last `data: {"error": "<sentence>"}`, with no `done`.'
+)

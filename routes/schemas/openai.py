@@ -29,8 +29,9 @@ class OpenAIErrorResponse(BaseModel):
 
 def render_openai_error(error: ApiError) -> tuple[dict, int]:
     """OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
-    return {"error": {"message": error.message, "type": error.type, "param": error.param,
-                      "code": error.code}}, error.status
+    return {
+        "error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}
+    }, error.status
 
 
 class Message(BaseModel):
@@ -53,8 +54,6 @@ class StreamOptions(BaseModel):
     include_usage: bool | None = None
 
 
-
-
 class ChatCompletionRequest(SamplingFields):
     """OpenAI's chat completion request. Strict: `"temperature": false` is an error, not 0.
 
@@ -62,10 +61,22 @@ class ChatCompletionRequest(SamplingFields):
     features work without a release.
     """
 
-    model_config = ConfigDict(strict=True, extra="allow", json_schema_extra={"examples": [{
-        "model": "gpt-4o-mini", "temperature": 0.7,
-        "messages": [{"role": "system", "content": "You are a helpful assistant."},
-                     {"role": "user", "content": "Hello! Provide 3 bullet points why the ocean is important."}]}]})
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "gpt-4o-mini",
+                    "temperature": 0.7,
+                    "messages": [
+                        {"role": "system", "content": "You are a helpful assistant."},
+                        {"role": "user", "content": "Hello! Provide 3 bullet points why the ocean is important."},
+                    ],
+                }
+            ]
+        },
+    )
 
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     messages: list[Message] = Field(min_length=1)
@@ -107,4 +118,5 @@ OPENAI_ERROR = ErrorShape(render_openai_error, OpenAIErrorResponse)
 CHAT_COMPLETION_FRAMES = (
     "Server-Sent Events: OpenAI's `chat.completion.chunk` objects, one `data:` event each, relayed byte for byte, "
     "then `data: [DONE]`; with `stream_options.include_usage` the last chunk before it carries `usage`. A failure "
-    'after the stream started is one last `data: {"error": {"message", "type", "param", "code"}}`, with no `[DONE]`.')
+    'after the stream started is one last `data: {"error": {"message", "type", "param", "code"}}`, with no `[DONE]`.'
+)

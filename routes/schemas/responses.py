@@ -14,8 +14,11 @@ from web.validation import json_int
 class ResponseRequest(BaseModel):
     """A Responses API request. Strict on what it names; anything else is forwarded as it is."""
 
-    model_config = ConfigDict(strict=True, extra="allow", json_schema_extra={"examples": [
-        {"model": "gpt-4.1-mini", "input": "Say hello in French.", "store": True}]})
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "gpt-4.1-mini", "input": "Say hello in French.", "store": True}]},
+    )
 
     model: str = Field(json_schema_extra=CATALOGUE_MODEL)
     input: str | list[dict[str, Any]] | None = None
@@ -40,8 +43,11 @@ class ResponseRequest(BaseModel):
 class EmbeddingRequest(BaseModel):
     """An embeddings request: one text or many (or their token ids)."""
 
-    model_config = ConfigDict(strict=True, extra="allow", json_schema_extra={"examples": [
-        {"model": "text-embedding-3-small", "input": ["first text", "second text"]}]})
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "text-embedding-3-small", "input": ["first text", "second text"]}]},
+    )
 
     model: str
     input: str | list[str] | list[int] | list[list[int]] = Field(description="Text, texts, or token ids.")
@@ -56,4 +62,5 @@ RESPONSE_FRAMES = (
     "`response.output_text.delta` (one per piece of text, in `delta`), `response.output_text.done`, "
     "`response.content_part.done`, `response.output_item.done` and `response.completed` (with `usage`). A failure "
     'after the stream started is `event: error` with `{"type": "error", "code", "message", "param", '
-    '"sequence_number"}`.')
+    '"sequence_number"}`.'
+)

@@ -20,8 +20,16 @@ Seed = JsonInt
 ResponseFormat = dict[str, Any]
 
 # What the core and sessions surfaces pass on to the upstream, with the model's quirks applied.
-SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "stop", "seed",
-                   "response_format")
+SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "seed",
+    "response_format",
+)
 
 
 class SamplingFields(BaseModel):

@@ -38,19 +38,27 @@ class ValidationDetail(BaseModel):
 def render_fastapi_error(error: ApiError) -> tuple[dict, int]:
     """FastAPI's shapes: `{"detail": "..."}`, or 422 with the list of problems for an invalid body."""
     if isinstance(error, InvalidBody):
-        return {"detail": [{"loc": ["body", *problem["loc"]], "msg": problem["msg"], "type": problem["type"]}
-                           for problem in error.errors]}, 422
+        return {
+            "detail": [
+                {"loc": ["body", *problem["loc"]], "msg": problem["msg"], "type": problem["type"]}
+                for problem in error.errors
+            ]
+        }, 422
     if error.code == "json_invalid":
         return {"detail": [{"loc": ["body"], "msg": error.message, "type": "json_invalid"}]}, 422
-    return {"detail": _FASTAPI_DETAIL.get(error.status) if error.code in ("not_found", "method_not_allowed")
-            else error.message}, error.status
+    return {
+        "detail": _FASTAPI_DETAIL.get(error.status)
+        if error.code in ("not_found", "method_not_allowed")
+        else error.message
+    }, error.status
 
 
 class CreateSessionRequest(BaseModel):
     """A new conversation and its developer (system) message."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
-        {"developer_message": "You are a helpful coding assistant."}]})
+    model_config = ConfigDict(
+        strict=True, json_schema_extra={"examples": [{"developer_message": "You are a helpful coding assistant."}]}
+    )
 
     developer_message: str = "You are a helpful assistant."
 
@@ -82,15 +90,19 @@ class Deleted(BaseModel):
 class SessionChatRequest(SamplingFields):
     """One user message in a server-side conversation."""
 
-    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
-        {"developer_message": "You are a helpful assistant.", "user_message": "Hello, how are you?"}]})
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "examples": [{"developer_message": "You are a helpful assistant.", "user_message": "Hello, how are you?"}]
+        },
+    )
 
     developer_message: str = Field(description="The system (developer) message for this call.")
     user_message: str = Field(min_length=1, description="The user's new message.")
-    model: str | None = Field(default=None, description="A model from GET /models.",
-                              json_schema_extra=CATALOGUE_MODEL)
-    api_key: str | None = Field(default=None, description="Your own OpenAI key (never stored or logged).",
-                                json_schema_extra=KEY_SCHEMA)
+    model: str | None = Field(default=None, description="A model from GET /models.", json_schema_extra=CATALOGUE_MODEL)
+    api_key: str | None = Field(
+        default=None, description="Your own OpenAI key (never stored or logged).", json_schema_extra=KEY_SCHEMA
+    )
     session_id: str | None = Field(default=None, description="Continue this session; a new one if absent.")
 
 
@@ -120,5 +132,7 @@ class Health(BaseModel):
 FASTAPI_ERROR = ErrorShape(render_fastapi_error, Detail)
 
 
-SESSION_CHAT_FRAMES = ("Plain text, each piece of the reply as it comes; the session's id is in `X-Session-ID`. A "
-                       "failure after the first byte ends the text with `\\n\\n[error: <sentence>]`.")
+SESSION_CHAT_FRAMES = (
+    "Plain text, each piece of the reply as it comes; the session's id is in `X-Session-ID`. A "
+    "failure after the first byte ends the text with `\\n\\n[error: <sentence>]`."
+)

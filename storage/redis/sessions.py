@@ -41,8 +41,15 @@ class RedisSessionStore:
         session = Session(new_session_id(), developer_message, [], now(), now(), owners)
         info, _ = self._keys(session.session_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(info, mapping={"developer_message": developer_message, "created_at": session.created_at,
-                                 "last_updated": session.last_updated, "owners": " ".join(sorted(owners))})
+        pipe.hset(
+            info,
+            mapping={
+                "developer_message": developer_message,
+                "created_at": session.created_at,
+                "last_updated": session.last_updated,
+                "owners": " ".join(sorted(owners)),
+            },
+        )
         pipe.expire(info, self.ttl_seconds)
         pipe.zadd(self.ACTIVE, {session.session_id: session.last_updated})
         pipe.execute()
@@ -56,10 +63,14 @@ class RedisSessionStore:
         fields, raw_messages = pipe.execute()
         if not fields:
             return None
-        return Session(session_id, fields[b"developer_message"].decode(),
-                       [orjson.loads(m) for m in raw_messages],
-                       float(fields[b"created_at"]), float(fields[b"last_updated"]),
-                       frozenset(fields.get(b"owners", b"").decode().split()))
+        return Session(
+            session_id,
+            fields[b"developer_message"].decode(),
+            [orjson.loads(m) for m in raw_messages],
+            float(fields[b"created_at"]),
+            float(fields[b"last_updated"]),
+            frozenset(fields.get(b"owners", b"").decode().split()),
+        )
 
     def delete(self, session_id: str) -> bool:
         pipe = self.redis.pipeline(transaction=True)
@@ -71,10 +82,21 @@ class RedisSessionStore:
     def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
         user = orjson.dumps({"role": "user", "content": user_message})
         assistant = orjson.dumps({"role": "assistant", "content": reply})
-        return bool(self._append(keys=[*self._keys(session_id), self.ACTIVE],
-                                 args=[user, assistant, kept_messages(self.max_messages), now(),
-                                       self.ttl_seconds, session_id,
-                                       "0" if developer_message is None else "1", developer_message or ""]))
+        return bool(
+            self._append(
+                keys=[*self._keys(session_id), self.ACTIVE],
+                args=[
+                    user,
+                    assistant,
+                    kept_messages(self.max_messages),
+                    now(),
+                    self.ttl_seconds,
+                    session_id,
+                    "0" if developer_message is None else "1",
+                    developer_message or "",
+                ],
+            )
+        )
 
     def active_count(self) -> int:
         pipe = self.redis.pipeline(transaction=True)

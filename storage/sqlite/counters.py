@@ -14,8 +14,9 @@ from limits.storage import Storage
 
 from storage.sqlite.database import Database
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_limits "
-           "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)",
+)
 
 
 class SQLiteStorage(Storage):
@@ -38,7 +39,8 @@ class SQLiteStorage(Storage):
             (count,) = db.execute(
                 "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
-                (key, amount, now + expiry)).fetchone()
+                (key, amount, now + expiry),
+            ).fetchone()
         return count
 
     def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
@@ -50,20 +52,25 @@ class SQLiteStorage(Storage):
             count, ends = row if row else (0, now + expiry)
             if count + amount > limit:
                 return False, count, ends
-            db.execute("INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count", (key, amount, ends))
+            db.execute(
+                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count",
+                (key, amount, ends),
+            )
         return True, count + amount, ends
 
     def get(self, key: str) -> int:
         with self.db.read() as db:
-            row = db.execute("SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?",
-                             (key, time.time())).fetchone()
+            row = db.execute(
+                "SELECT count FROM rate_limits WHERE key = ? AND expires_at > ?", (key, time.time())
+            ).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
         with self.db.read() as db:
-            row = db.execute("SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
-                             (key, time.time())).fetchone()
+            row = db.execute(
+                "SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?", (key, time.time())
+            ).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:

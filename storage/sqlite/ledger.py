@@ -5,12 +5,14 @@ from __future__ import annotations
 from storage.records import FIELDS, Batch
 from storage.sqlite.database import Database
 
-_SCHEMA = ("""CREATE TABLE IF NOT EXISTS usage (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS usage (
     caller TEXT NOT NULL, model TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
     total_tokens INTEGER NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
     estimated_calls INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (caller, model))""",)
+    PRIMARY KEY (caller, model))""",
+)
 
 
 class SQLiteLedger:
@@ -22,9 +24,11 @@ class SQLiteLedger:
     def add(self, batch: Batch) -> None:
         updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
         with self.db.write() as db:
-            db.executemany(f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                           f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
-                           [(caller, model, *(sums[f] for f in FIELDS)) for (caller, model), sums in batch.items()])
+            db.executemany(
+                f"INSERT INTO usage (caller, model, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT(caller, model) DO UPDATE SET {updates}",
+                [(caller, model, *(sums[f] for f in FIELDS)) for (caller, model), sums in batch.items()],
+            )
 
     def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
         query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"

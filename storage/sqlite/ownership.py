@@ -6,8 +6,10 @@ import time
 
 from storage.sqlite.database import Database
 
-_SCHEMA = ("""CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, id TEXT NOT NULL, owners TEXT NOT NULL,
-             expires_at REAL NOT NULL, PRIMARY KEY (kind, id))""",)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS owned (kind TEXT NOT NULL, id TEXT NOT NULL, owners TEXT NOT NULL,
+             expires_at REAL NOT NULL, PRIMARY KEY (kind, id))""",
+)
 
 
 class SQLiteOwnership:
@@ -19,11 +21,14 @@ class SQLiteOwnership:
     def claim(self, kind: str, item_id: str, identities: frozenset[str], ttl: int) -> None:
         with self.db.write() as db:
             db.execute("DELETE FROM owned WHERE expires_at < ?", (time.time(),))
-            db.execute("INSERT OR REPLACE INTO owned VALUES (?, ?, ?, ?)",
-                       (kind, item_id, " ".join(sorted(identities)), time.time() + ttl))
+            db.execute(
+                "INSERT OR REPLACE INTO owned VALUES (?, ?, ?, ?)",
+                (kind, item_id, " ".join(sorted(identities)), time.time() + ttl),
+            )
 
     def owners(self, kind: str, item_id: str) -> frozenset[str]:
         with self.db.read() as db:
-            row = db.execute("SELECT owners FROM owned WHERE kind = ? AND id = ? AND expires_at >= ?",
-                             (kind, item_id, time.time())).fetchone()
+            row = db.execute(
+                "SELECT owners FROM owned WHERE kind = ? AND id = ? AND expires_at >= ?", (kind, item_id, time.time())
+            ).fetchone()
         return frozenset(row[0].split()) if row else frozenset()

@@ -23,8 +23,9 @@ class SQLiteSessionStore:
 
     def __init__(self, path: str, ttl_seconds: int, max_messages: int):
         # Files from before sessions had owners gain the column; their sessions belong to nobody.
-        self.database = Database(path, _SCHEMA, upgrades=("ALTER TABLE sessions ADD COLUMN owners TEXT NOT NULL "
-                                                          "DEFAULT ''",))
+        self.database = Database(
+            path, _SCHEMA, upgrades=("ALTER TABLE sessions ADD COLUMN owners TEXT NOT NULL DEFAULT ''",)
+        )
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
 
@@ -35,20 +36,34 @@ class SQLiteSessionStore:
         session = Session(new_session_id(), developer_message, [], now(), now(), owners)
         with self.database.write() as db:
             self._purge_expired(db)
-            db.execute("INSERT INTO sessions (session_id, developer_message, created_at, last_updated, owners) "
-                       "VALUES (?, ?, ?, ?, ?)", (session.session_id, developer_message, session.created_at,
-                                                  session.last_updated, " ".join(sorted(owners))))
+            db.execute(
+                "INSERT INTO sessions (session_id, developer_message, created_at, last_updated, owners) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    developer_message,
+                    session.created_at,
+                    session.last_updated,
+                    " ".join(sorted(owners)),
+                ),
+            )
         return session
 
     def get(self, session_id: str) -> Session | None:
         with self.database.read() as db:
-            row = db.execute("SELECT developer_message, created_at, last_updated, owners FROM sessions "
-                             "WHERE session_id = ? AND last_updated >= ?",
-                             (session_id, now() - self.ttl_seconds)).fetchone()
+            row = db.execute(
+                "SELECT developer_message, created_at, last_updated, owners FROM sessions "
+                "WHERE session_id = ? AND last_updated >= ?",
+                (session_id, now() - self.ttl_seconds),
+            ).fetchone()
             if row is None:
                 return None
-            messages = [{"role": role, "content": content} for role, content in db.execute(
-                "SELECT role, content FROM session_messages WHERE session_id = ? ORDER BY id", (session_id,))]
+            messages = [
+                {"role": role, "content": content}
+                for role, content in db.execute(
+                    "SELECT role, content FROM session_messages WHERE session_id = ? ORDER BY id", (session_id,)
+                )
+            ]
         return Session(session_id, row[0], messages, row[1], row[2], frozenset(row[3].split()))
 
     def delete(self, session_id: str) -> bool:
@@ -57,20 +72,27 @@ class SQLiteSessionStore:
 
     def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
         with self.database.write() as db:
-            updated = db.execute("UPDATE sessions SET last_updated = ?, developer_message = "
-                                 "COALESCE(?, developer_message) WHERE session_id = ? AND last_updated >= ?",
-                                 (now(), developer_message, session_id, now() - self.ttl_seconds)).rowcount
+            updated = db.execute(
+                "UPDATE sessions SET last_updated = ?, developer_message = "
+                "COALESCE(?, developer_message) WHERE session_id = ? AND last_updated >= ?",
+                (now(), developer_message, session_id, now() - self.ttl_seconds),
+            ).rowcount
             if not updated:
                 return False
-            db.executemany("INSERT INTO session_messages (session_id, role, content) VALUES (?, ?, ?)",
-                           [(session_id, "user", user_message), (session_id, "assistant", reply)])
+            db.executemany(
+                "INSERT INTO session_messages (session_id, role, content) VALUES (?, ?, ?)",
+                [(session_id, "user", user_message), (session_id, "assistant", reply)],
+            )
             # Trim the oldest whole turns beyond the cap; the developer message lives apart and stays.
-            db.execute("DELETE FROM session_messages WHERE session_id = ? AND id NOT IN "
-                       "(SELECT id FROM session_messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
-                       (session_id, session_id, kept_messages(self.max_messages)))
+            db.execute(
+                "DELETE FROM session_messages WHERE session_id = ? AND id NOT IN "
+                "(SELECT id FROM session_messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
+                (session_id, session_id, kept_messages(self.max_messages)),
+            )
         return True
 
     def active_count(self) -> int:
         with self.database.read() as db:
-            return db.execute("SELECT COUNT(*) FROM sessions WHERE last_updated >= ?",
-                              (now() - self.ttl_seconds,)).fetchone()[0]
+            return db.execute(
+                "SELECT COUNT(*) FROM sessions WHERE last_updated >= ?", (now() - self.ttl_seconds,)
+            ).fetchone()[0]

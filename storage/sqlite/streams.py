@@ -31,8 +31,10 @@ class SQLiteStreamBuffer:
             expired = [row[0] for row in db.execute("SELECT id FROM stream_meta WHERE expires_at < ?", (now,))]
             db.executemany("DELETE FROM stream_frames WHERE id = ?", [(i,) for i in expired])
             db.execute("DELETE FROM stream_meta WHERE expires_at < ?", (now,))
-            db.execute("INSERT INTO stream_meta (id, kind, touched, expires_at) VALUES (?, ?, ?, ?)",
-                       (stream_id, kind, now, now + RUNNING_FOR))
+            db.execute(
+                "INSERT INTO stream_meta (id, kind, touched, expires_at) VALUES (?, ?, ?, ?)",
+                (stream_id, kind, now, now + RUNNING_FOR),
+            )
 
     def append(self, stream_id: str, seq: int, frame: bytes) -> None:
         with self.database.write() as db:
@@ -40,16 +42,19 @@ class SQLiteStreamBuffer:
 
     def finish(self, stream_id: str) -> None:
         with self.database.write() as db:
-            db.execute("UPDATE stream_meta SET finished = 1, expires_at = ? WHERE id = ?",
-                       (time.time() + self.retention, stream_id))
+            db.execute(
+                "UPDATE stream_meta SET finished = 1, expires_at = ? WHERE id = ?",
+                (time.time() + self.retention, stream_id),
+            )
 
     def read(self, stream_id: str, after: int, wait: float) -> tuple[list[tuple[int, bytes]], bool]:
         deadline = time.monotonic() + wait
         while True:
             with self.database.read() as db:
                 finished = db.execute("SELECT finished FROM stream_meta WHERE id = ?", (stream_id,)).fetchone()
-                frames = db.execute("SELECT seq, frame FROM stream_frames WHERE id = ? AND seq > ? ORDER BY seq",
-                                    (stream_id, after)).fetchall()
+                frames = db.execute(
+                    "SELECT seq, frame FROM stream_frames WHERE id = ? AND seq > ? ORDER BY seq", (stream_id, after)
+                ).fetchall()
             done = finished is None or bool(finished[0])
             if frames or done or time.monotonic() >= deadline:
                 return [(seq, bytes(frame)) for seq, frame in frames], done
@@ -58,8 +63,9 @@ class SQLiteStreamBuffer:
     def kind_of(self, stream_id: str) -> str | None:
         """`sse` or `text`; None for a stream that does not exist (or no longer)."""
         with self.database.read() as db:
-            row = db.execute("SELECT kind FROM stream_meta WHERE id = ? AND expires_at >= ?",
-                             (stream_id, time.time())).fetchone()
+            row = db.execute(
+                "SELECT kind FROM stream_meta WHERE id = ? AND expires_at >= ?", (stream_id, time.time())
+            ).fetchone()
         return row[0] if row else None
 
     def stop(self, stream_id: str) -> None:

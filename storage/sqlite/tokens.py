@@ -15,8 +15,10 @@ class SQLiteTokenStore:
 
     def add(self, stored: StoredToken) -> bool:
         with self.db.write() as db:
-            return db.execute("INSERT OR IGNORE INTO api_tokens VALUES (?, ?)",
-                              (stored.name, stored.record())).rowcount == 1
+            return (
+                db.execute("INSERT OR IGNORE INTO api_tokens VALUES (?, ?)", (stored.name, stored.record())).rowcount
+                == 1
+            )
 
     def all(self) -> list[StoredToken]:
         with self.db.read() as db:

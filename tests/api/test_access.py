@@ -19,8 +19,13 @@ def no_stored_tokens(tmp_path):
 TOKEN = secret("tok-" + "a" * 40)
 ADMIN = secret("adm-" + "b" * 40)
 
-PROTECTED = [("get", "/models", None), ("post", "/chat", {"message": "hi"}),
-             ("post", "/chat/stream", {"message": "hi"}), ("get", "/usage", None), ("get", "/metrics", None)]
+PROTECTED = [
+    ("get", "/models", None),
+    ("post", "/chat", {"message": "hi"}),
+    ("post", "/chat/stream", {"message": "hi"}),
+    ("get", "/usage", None),
+    ("get", "/metrics", None),
+]
 PUBLIC = ["/", "/health"]
 
 
@@ -38,15 +43,23 @@ def test_protected_endpoints_need_a_token(guarded, upstream, method, path, body)
     assert upstream.chat_requests() == []
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {TOKEN}"}, {"X-API-Key": TOKEN},
-                                     {"Authorization": f"bearer {ADMIN}"}])
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": f"Bearer {TOKEN}"}, {"X-API-Key": TOKEN}, {"Authorization": f"bearer {ADMIN}"}]
+)
 @pytest.mark.parametrize("method, path, body", PROTECTED)
 def test_a_token_opens_every_endpoint(guarded, method, path, body, headers):
     assert getattr(guarded, method)(path, json=body, headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"X-API-Key": TOKEN[:-1]},
-                                     {"Authorization": TOKEN}, {"Authorization": "Basic " + TOKEN}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": TOKEN[:-1]},
+        {"Authorization": TOKEN},
+        {"Authorization": "Basic " + TOKEN},
+    ],
+)
 def test_wrong_tokens_are_refused(guarded, headers):
     assert guarded.get("/models", headers=headers).status_code == 401
 
@@ -57,8 +70,9 @@ def test_public_endpoints_stay_open(guarded, path):
 
 
 def test_cors_preflight_needs_no_token(guarded):
-    response = guarded.options("/chat", headers={"Origin": "http://app.example",
-                                                 "Access-Control-Request-Method": "POST"})
+    response = guarded.options(
+        "/chat", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    )
     assert response.status_code == 200
 
 

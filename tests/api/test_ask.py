@@ -2,8 +2,13 @@
 
 import pytest
 
-CONVERSATION = {"messages": [{"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi there!"},
-                             {"role": "user", "content": "How are you?"}]}
+CONVERSATION = {
+    "messages": [
+        {"role": "user", "content": "Hello!"},
+        {"role": "assistant", "content": "Hi there!"},
+        {"role": "user", "content": "How are you?"},
+    ]
+}
 
 
 def ask_error(code, content, details):
@@ -33,21 +38,35 @@ def test_the_text_arrives_in_pieces(client, upstream):
     assert [p for p in pieces if p] == [b"one", b" two", b" three"]
 
 
-@pytest.mark.parametrize("body, status, details", [
-    ({}, 400, "Invalid request body: 'messages': Field required."),
-    ({"messages": []}, 400, "Invalid request body: 'messages': List should have at least 1 item after validation, "
-                            "not 0."),
-    ({"messages": "hi"}, 400, "Invalid request body: 'messages': Input should be a valid list."),
-    ({"messages": [{"role": "bot", "content": "x"}]}, 400,
-     "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user' or 'assistant'."),
-    ({"messages": [{"role": "user"}]}, 400, "Invalid request body: 'messages.0.content': Field required."),
-    ({"messages": [{"role": "user", "content": 5}]}, 400,
-     "Invalid request body: 'messages.0.content': Input should be a valid string."),
-])
+@pytest.mark.parametrize(
+    "body, status, details",
+    [
+        ({}, 400, "Invalid request body: 'messages': Field required."),
+        (
+            {"messages": []},
+            400,
+            "Invalid request body: 'messages': List should have at least 1 item after validation, not 0.",
+        ),
+        ({"messages": "hi"}, 400, "Invalid request body: 'messages': Input should be a valid list."),
+        (
+            {"messages": [{"role": "bot", "content": "x"}]},
+            400,
+            "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user' or 'assistant'.",
+        ),
+        ({"messages": [{"role": "user"}]}, 400, "Invalid request body: 'messages.0.content': Field required."),
+        (
+            {"messages": [{"role": "user", "content": 5}]},
+            400,
+            "Invalid request body: 'messages.0.content': Input should be a valid string.",
+        ),
+    ],
+)
 def test_bad_input_table(client, upstream, body, status, details):
     response = client.post("/ask", json=body)
-    assert (response.status_code, response.get_json()) == (status, ask_error("invalid_request_error", BAD_REQUEST,
-                                                                             details))
+    assert (response.status_code, response.get_json()) == (
+        status,
+        ask_error("invalid_request_error", BAD_REQUEST, details),
+    )
     assert upstream.chat_requests() == []
 
 
@@ -58,12 +77,15 @@ def test_non_json_and_wrong_method_keep_the_shape(client):
     assert response.status_code == 405 and set(response.get_json()) == {"role", "content", "error", "details"}
 
 
-@pytest.mark.parametrize("fault, status, code", [
-    (dict(status=429, retry_after="2"), 429, "rate_limit_error"),
-    (dict(status=500), 502, "service_unavailable_error"),
-    (dict(delay=2), 504, "service_unavailable_error"),
-    (dict(garbage=True), 502, "service_unavailable_error"),
-])
+@pytest.mark.parametrize(
+    "fault, status, code",
+    [
+        (dict(status=429, retry_after="2"), 429, "rate_limit_error"),
+        (dict(status=500), 502, "service_unavailable_error"),
+        (dict(delay=2), 504, "service_unavailable_error"),
+        (dict(garbage=True), 502, "service_unavailable_error"),
+    ],
+)
 def test_upstream_failures_before_the_first_byte_get_real_statuses(client, upstream, fault, status, code):
     upstream.queue(**fault)
     response = client.post("/ask", json=CONVERSATION)
@@ -82,5 +104,6 @@ def test_a_failure_after_the_first_byte_ends_the_text_with_an_error_line(client,
     upstream.queue(cut_after=2, reply="a b c d")
     response = client.post("/ask", json=CONVERSATION)
     assert response.status_code == 200
-    assert response.get_data(as_text=True) == ("a b\n\n[error: service_unavailable_error: The upstream connection "
-                                               "was cut in the middle of the reply.]")
+    assert response.get_data(as_text=True) == (
+        "a b\n\n[error: service_unavailable_error: The upstream connection was cut in the middle of the reply.]"
+    )

@@ -25,15 +25,19 @@ def test_chat_answers_in_the_original_shape(client, upstream):
 
 
 def test_chat_sends_history_then_the_new_turn_with_the_server_key(client, upstream):
-    history = [{"role": "system", "content": "Be brief."},
-               {"role": "user", "content": "What is the capital of France?"},
-               {"role": "assistant", "content": "Paris."}]
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+    ]
     body = client.post("/chat", json={"message": "And Spain?", "messages": history}).get_json()
     sent = upstream.chat_requests()[-1]
     assert sent.body == {"model": "gpt-4o-mini", "messages": history + [{"role": "user", "content": "And Spain?"}]}
     assert sent.headers["Authorization"] == f"Bearer {SERVER_KEY}"
-    assert body["conversation"] == history + [{"role": "user", "content": "And Spain?"},
-                                              {"role": "assistant", "content": "Hello from the fake upstream."}]
+    assert body["conversation"] == history + [
+        {"role": "user", "content": "And Spain?"},
+        {"role": "assistant", "content": "Hello from the fake upstream."},
+    ]
 
 
 def test_default_model_is_used_when_none_is_given(make_app, upstream):
@@ -43,18 +47,35 @@ def test_default_model_is_used_when_none_is_given(make_app, upstream):
 
 def test_o1_models_get_no_system_message_and_no_sampling(app, upstream):
     client = app.test_client()
-    client.post("/chat", json={"message": "Solve it.", "model": "o1-mini",
-                               "messages": [{"role": "system", "content": "You are terse."},
-                                            {"role": "developer", "content": "Use numbers."}]})
+    client.post(
+        "/chat",
+        json={
+            "message": "Solve it.",
+            "model": "o1-mini",
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "developer", "content": "Use numbers."},
+            ],
+        },
+    )
     assert upstream.last_chat_body()["messages"] == [
-        {"role": "user", "content": "You are terse.\n\nUse numbers.\n\nSolve it."}]
+        {"role": "user", "content": "You are terse.\n\nUse numbers.\n\nSolve it."}
+    ]
 
 
 def test_o1_quirks_rewrite_token_limit_and_drop_sampling(app, upstream):
     from upstream import upstream_client
+
     with app.app_context():
-        upstream_client().complete({"model": "o1-preview", "messages": [{"role": "user", "content": "x"}],
-                                "temperature": 0.2, "top_p": 0.5, "max_tokens": 50})
+        upstream_client().complete(
+            {
+                "model": "o1-preview",
+                "messages": [{"role": "user", "content": "x"}],
+                "temperature": 0.2,
+                "top_p": 0.5,
+                "max_tokens": 50,
+            }
+        )
     sent = upstream.last_chat_body()
     assert "temperature" not in sent and "top_p" not in sent and "max_tokens" not in sent
     assert sent["max_completion_tokens"] == 50
@@ -69,14 +90,26 @@ BAD_INPUTS = [
     ({"message": "hi", "model": "gpt-9"}, 400, f"Model 'gpt-9' is not available. Allowed models: {ALLOWED}."),
     ({"message": "hi", "model": 7}, 400, "Invalid request body: 'model': Input should be a valid string."),
     ({"message": "hi", "messages": "nope"}, 400, "Invalid request body: 'messages': Input should be a valid list."),
-    ({"message": "hi", "messages": [{"role": "wizard", "content": "x"}]}, 400,
-     "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user' or 'assistant'."),
-    ({"message": "hi", "messages": [{"role": "user"}]}, 400,
-     "Invalid request body: 'messages.0.content': Field required."),
-    ({"message": "hi", "messages": [{"role": "user", "content": ["x"]}]}, 400,
-     "Invalid request body: 'messages.0.content': Input should be a valid string."),
-    ({"message": "hi", "messages": ["hello"]}, 400,
-     "Invalid request body: 'messages.0': Input should be a valid dictionary or instance of ChatMessage."),
+    (
+        {"message": "hi", "messages": [{"role": "wizard", "content": "x"}]},
+        400,
+        "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user' or 'assistant'.",
+    ),
+    (
+        {"message": "hi", "messages": [{"role": "user"}]},
+        400,
+        "Invalid request body: 'messages.0.content': Field required.",
+    ),
+    (
+        {"message": "hi", "messages": [{"role": "user", "content": ["x"]}]},
+        400,
+        "Invalid request body: 'messages.0.content': Input should be a valid string.",
+    ),
+    (
+        {"message": "hi", "messages": ["hello"]},
+        400,
+        "Invalid request body: 'messages.0': Input should be a valid dictionary or instance of ChatMessage.",
+    ),
 ]
 
 
@@ -123,12 +156,21 @@ UPSTREAM_FAULTS = [
     (dict(delay=TEST_TIMEOUT + 1), 504, f"The upstream did not answer within {TEST_TIMEOUT:g} s."),
     # A failure whose body is no JSON error: the upstream's own words when it has some, else the status once and
     # the upstream's request id.
-    (dict(status=500, error_body=("text/html", b"<html><body>Bad gateway</body></html>")), 502,
-     "The upstream failed with status 500 (upstream request id req_fake_failure)."),
-    (dict(status=503, error_body=("text/event-stream", b'data: {"error": {"message": "engine overloaded"}}\n\n')),
-     502, "The upstream failed with status 503: engine overloaded"),
-    (dict(status=429, error_body=("text/plain", b"slow down")), 429,
-     "The upstream is rate limiting requests (status 429, upstream request id req_fake_failure)."),
+    (
+        dict(status=500, error_body=("text/html", b"<html><body>Bad gateway</body></html>")),
+        502,
+        "The upstream failed with status 500 (upstream request id req_fake_failure).",
+    ),
+    (
+        dict(status=503, error_body=("text/event-stream", b'data: {"error": {"message": "engine overloaded"}}\n\n')),
+        502,
+        "The upstream failed with status 503: engine overloaded",
+    ),
+    (
+        dict(status=429, error_body=("text/plain", b"slow down")),
+        429,
+        "The upstream is rate limiting requests (status 429, upstream request id req_fake_failure).",
+    ),
 ]
 
 

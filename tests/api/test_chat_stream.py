@@ -15,7 +15,9 @@ def test_stream_sends_each_delta_then_done_with_usage(client, upstream):
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Accel-Buffering"] == "no"
     assert sse_json(response.data) == [
-        {"content": "Roses"}, {"content": " are"}, {"content": " red"},
+        {"content": "Roses"},
+        {"content": " are"},
+        {"content": " red"},
         {"done": True, "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}},
     ]
 
@@ -27,10 +29,13 @@ def test_stream_asks_the_upstream_for_usage(client, upstream):
     assert sent["stream_options"] == {"include_usage": True}
 
 
-@pytest.mark.parametrize("fault, error", [
-    (dict(cut_after=2), "The upstream connection was cut in the middle of the reply."),
-    (dict(end_early_after=2), "The upstream stream ended before the reply was finished."),
-])
+@pytest.mark.parametrize(
+    "fault, error",
+    [
+        (dict(cut_after=2), "The upstream connection was cut in the middle of the reply."),
+        (dict(end_early_after=2), "The upstream stream ended before the reply was finished."),
+    ],
+)
 def test_failure_after_the_start_is_an_error_event_and_never_done(client, upstream, fault, error):
     upstream.queue(reply="one two three four", **fault)
     received = sse_json(client.post("/chat/stream", json={"message": "hi"}).data)

@@ -31,8 +31,10 @@ def test_request_bodies_are_the_validating_models(client):
 
 def test_each_surface_documents_its_own_error_shape(client):
     paths = client.get("/openapi.json").get_json()["paths"]
+
     def default_error(path, method="post"):
         return paths[path][method]["responses"]["default"]["content"]["application/json"]["schema"]["$ref"]
+
     assert default_error("/chat").endswith("/CoreError")
     assert default_error("/v1/chat/completions").endswith("/OpenAIErrorResponse")
     assert default_error("/ask").endswith("/AskError")
@@ -68,8 +70,9 @@ def _readme_bodies() -> list:
     bodies = []
     for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
         block = re.sub(r"\\\n\s*", " ", block)
-        for quoted in re.findall(r"-d '(\{.*?\})'", block, re.S) + \
-                [b.replace('\\"', '"') for b in re.findall(r'-d "(\{.*?\})"', block, re.S)]:
+        for quoted in re.findall(r"-d '(\{.*?\})'", block, re.S) + [
+            b.replace('\\"', '"') for b in re.findall(r'-d "(\{.*?\})"', block, re.S)
+        ]:
             bodies.append(json.loads(re.sub(r'"\$(\w+)"', r'"$\1"', quoted)))
     return bodies
 
@@ -77,8 +80,12 @@ def _readme_bodies() -> list:
 def test_every_request_example_is_a_body_the_readme_sends(client):
     paths = client.get("/openapi.json").get_json()["paths"]
     bodies = _readme_bodies()
-    with_bodies = [(path, method, operation) for path, operations in paths.items()
-                   for method, operation in operations.items() if "requestBody" in operation]
+    with_bodies = [
+        (path, method, operation)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
     assert len(with_bodies) >= 9
     for path, method, operation in with_bodies:
         example = operation["requestBody"]["content"]["application/json"].get("example")
@@ -92,11 +99,13 @@ def test_every_status_a_surface_answers_has_a_schema_and_streams_say_their_frame
     assert chat["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatResponse")
     for status in ("400", "401", "413", "415", "429", "502", "503", "504"):
         assert chat[status]["content"]["application/json"]["schema"]["$ref"].endswith("/CoreError"), status
-    for path, media, frame in (("/chat/stream", "text/event-stream", '"done": true'),
-                               ("/v1/chat/completions", "text/event-stream", "data: [DONE]"),
-                               ("/v1/responses", "text/event-stream", "response.output_text.delta"),
-                               ("/ask", "text/plain", "[error: <code>: <sentence>]"),
-                               ("/api/chat", "text/plain", "[error: <sentence>]")):
+    for path, media, frame in (
+        ("/chat/stream", "text/event-stream", '"done": true'),
+        ("/v1/chat/completions", "text/event-stream", "data: [DONE]"),
+        ("/v1/responses", "text/event-stream", "response.output_text.delta"),
+        ("/ask", "text/plain", "[error: <code>: <sentence>]"),
+        ("/api/chat", "text/plain", "[error: <sentence>]"),
+    ):
         description = paths[path]["post"]["responses"]["200"]["content"][media]["schema"]["description"]
         assert frame in description, path
 
@@ -129,11 +138,21 @@ def test_redoc_is_served_with_its_logo_from_here(client):
     assert client.get("/redoc/assets/images/redoc.svg").status_code == 200
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("get", "/", None), ("get", "/models", None), ("get", "/nope", None), ("post", "/chat", {"message": ""}),
-    ("post", "/chat/stream", {"message": "hi"}), ("get", "/docs", None), ("get", "/playground", None),
-    ("get", "/playground/static/playground.js", None), ("get", "/favicon.ico", None), ("get", "/metrics", None),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("get", "/", None),
+        ("get", "/models", None),
+        ("get", "/nope", None),
+        ("post", "/chat", {"message": ""}),
+        ("post", "/chat/stream", {"message": "hi"}),
+        ("get", "/docs", None),
+        ("get", "/playground", None),
+        ("get", "/playground/static/playground.js", None),
+        ("get", "/favicon.ico", None),
+        ("get", "/metrics", None),
+    ],
+)
 def test_every_answer_forbids_type_sniffing(client, upstream, method, path, body):
     response = getattr(client, method)(path, json=body)
     assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -8,12 +8,15 @@ import pytest
 from web.request_log import JsonFormatter
 
 
-@pytest.mark.parametrize("method, path, status, error", [
-    ("get", "/nope", 404, "Not found: there is no endpoint at /nope."),
-    ("get", "/chat", 405, "Method GET is not allowed on /chat."),
-    ("delete", "/models", 405, "Method DELETE is not allowed on /models."),
-    ("post", "/health", 405, "Method POST is not allowed on /health."),
-])
+@pytest.mark.parametrize(
+    "method, path, status, error",
+    [
+        ("get", "/nope", 404, "Not found: there is no endpoint at /nope."),
+        ("get", "/chat", 405, "Method GET is not allowed on /chat."),
+        ("delete", "/models", 405, "Method DELETE is not allowed on /models."),
+        ("post", "/health", 405, "Method POST is not allowed on /health."),
+    ],
+)
 def test_routing_errors_are_json(client, method, path, status, error):
     response = getattr(client, method)(path)
     assert response.status_code == status
@@ -49,8 +52,9 @@ def test_every_response_has_a_request_id_and_one_access_line(client, caplog):
     assert access[0].getMessage().startswith("GET /models 200 ")
 
 
-@pytest.mark.parametrize("given, kept", [("abc-123.X_y:z", True), ("bad id with spaces", False),
-                                         ("x" * 200, False), ("", False)])
+@pytest.mark.parametrize(
+    "given, kept", [("abc-123.X_y:z", True), ("bad id with spaces", False), ("x" * 200, False), ("", False)]
+)
 def test_a_safe_request_id_from_the_client_is_kept(client, given, kept):
     response = client.get("/health", headers={"X-Request-ID": given})
     assert (response.headers["X-Request-ID"] == given) is kept
@@ -77,5 +81,11 @@ def test_json_log_format_is_one_object_per_line():
     record.request_id = "r1"
     record.fields = {"status": 200}
     line = JsonFormatter().format(record)
-    assert json.loads(line) | {"time": None} == {"time": None, "level": "INFO", "logger": "access",
-                                                   "request_id": "r1", "message": "GET / 200 1.0ms", "status": 200}
+    assert json.loads(line) | {"time": None} == {
+        "time": None,
+        "level": "INFO",
+        "logger": "access",
+        "request_id": "r1",
+        "message": "GET / 200 1.0ms",
+        "status": 200,
+    }

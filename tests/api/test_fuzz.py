@@ -17,11 +17,19 @@ from tests.support.keys import SERVER_KEY
 
 # Built at import: schemathesis parametrizes from the schema while pytest collects.
 _upstream = FakeUpstream().start()
-_app = create_app(Settings(openai_api_key=SERVER_KEY, openai_base_url=_upstream.base_url, upstream_timeout=5,
-                           upstream_max_retries=0, db_path=tempfile.mkdtemp() + "/fuzz.sqlite3"))
+_app = create_app(
+    Settings(
+        openai_api_key=SERVER_KEY,
+        openai_base_url=_upstream.base_url,
+        upstream_timeout=5,
+        upstream_max_retries=0,
+        db_path=tempfile.mkdtemp() + "/fuzz.sqlite3",
+    )
+)
 schema = schemathesis.openapi.from_wsgi("/openapi.json", _app)
-schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=40,
-                                deterministic=True)
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=40, deterministic=True
+)
 
 
 @schema.parametrize()

@@ -23,14 +23,18 @@ SURFACES = [
     ("get", "/api/health", None, lambda body: body["detail"]),
     ("post", "/api/test-key", {"api_key": "sk-" + "k" * 40}, lambda body: body["detail"]),
 ]
-SPENDING = [surface for surface in SURFACES if surface[1] in
-            ("/chat", "/chat/stream", "/v1/chat/completions", "/ask", "/api/chat", "/api/test-key")]
+SPENDING = [
+    surface
+    for surface in SURFACES
+    if surface[1] in ("/chat", "/chat/stream", "/v1/chat/completions", "/ask", "/api/chat", "/api/test-key")
+]
 OPEN_WITH_ACCESS_CONTROL = ["/", "/health", "/openapi.json", "/docs", "/redoc", "/playground", "/docs/websocket"]
 
 
 @pytest.mark.parametrize("method, path, body, message_of", SURFACES)
-def test_every_surface_refuses_a_caller_without_a_token_in_its_shape(make_app, upstream, method, path, body,
-                                                                      message_of):
+def test_every_surface_refuses_a_caller_without_a_token_in_its_shape(
+    make_app, upstream, method, path, body, message_of
+):
     client = make_app(api_tokens=(TOKEN,)).test_client()
     response = getattr(client, method)(path, json=body)
     assert response.status_code == 401
@@ -60,8 +64,9 @@ def test_the_public_pages_stay_open(make_app, path):
 
 
 @pytest.mark.parametrize("method, path, body, message_of", SPENDING)
-def test_every_surface_answers_an_exhausted_limit_with_429_in_its_shape(make_app, upstream, method, path, body,
-                                                                        message_of):
+def test_every_surface_answers_an_exhausted_limit_with_429_in_its_shape(
+    make_app, upstream, method, path, body, message_of
+):
     client = make_app(api_tokens=(TOKEN,), rate_limit="2/minute").test_client()
     headers = {"X-API-Key": TOKEN}
     for remaining in ("1", "0"):

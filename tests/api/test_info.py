@@ -36,16 +36,23 @@ def test_index_lists_every_route_of_the_app(app, client):
 def test_health_does_not_call_the_upstream(client, upstream):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "healthy", "service": "OpenAI Chat API", "provider": "OpenAI",
-                                    "upstream_key": "server key"}
+    assert response.get_json() == {
+        "status": "healthy",
+        "service": "OpenAI Chat API",
+        "provider": "OpenAI",
+        "upstream_key": "server key",
+    }
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("changes, state, ready", [
-    ({}, "server key", 200),
-    ({"openai_api_key": None}, "client keys only", 200),
-    ({"openai_api_key": None, "allow_client_keys": False}, "none", 503),
-])
+@pytest.mark.parametrize(
+    "changes, state, ready",
+    [
+        ({}, "server key", 200),
+        ({"openai_api_key": None}, "client keys only", 200),
+        ({"openai_api_key": None, "allow_client_keys": False}, "none", 503),
+    ],
+)
 def test_both_health_answers_name_the_key_state_alike(make_app, changes, state, ready):
     client = make_app(**changes).test_client()
     assert client.get("/health").get_json()["upstream_key"] == state
@@ -56,9 +63,25 @@ def test_both_health_answers_name_the_key_state_alike(make_app, changes, state, 
 
 def test_models_are_the_original_list_in_order_then_the_current_ones(client):
     assert client.get("/models").get_json() == {
-        "models": ["gpt-4o", "gpt-4o-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo", "o1-preview", "o1-mini",
-                   "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini", "o4-mini",
-                   "gpt-5", "gpt-5-mini", "gpt-5-nano"],
+        "models": [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4-turbo",
+            "gpt-4",
+            "gpt-3.5-turbo",
+            "o1-preview",
+            "o1-mini",
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "o1",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+        ],
         "default": "gpt-4o-mini",
     }
     assert list(MODELS)[1] == "gpt-4o-mini"
@@ -69,11 +92,14 @@ def test_models_and_default_can_come_from_settings(make_app):
     assert client.get("/models").get_json() == {"models": ["llama3", "qwen2"], "default": "qwen2"}
 
 
-@pytest.mark.parametrize("origins, origin, allowed", [
-    (("*",), "http://anywhere.example", "http://anywhere.example"),
-    (("http://app.example",), "http://app.example", "http://app.example"),
-    (("http://app.example",), "http://evil.example", None),
-])
+@pytest.mark.parametrize(
+    "origins, origin, allowed",
+    [
+        (("*",), "http://anywhere.example", "http://anywhere.example"),
+        (("http://app.example",), "http://app.example", "http://app.example"),
+        (("http://app.example",), "http://evil.example", None),
+    ],
+)
 def test_cors_allows_all_origins_unless_narrowed(make_app, origins, origin, allowed):
     response = make_app(allow_origins=origins).test_client().get("/models", headers={"Origin": origin})
     assert response.headers.get("Access-Control-Allow-Origin") == allowed
@@ -90,9 +116,25 @@ def test_models_auto_is_the_upstreams_own_list(make_app, upstream, caplog):
     assert len(upstream.requests_to("GET", "/models")) == 1  # read once per MODELS_REFRESH
 
 
-HOSTILE_MODELS = [{"id": {"x": 1}}, {"id": 7}, {"id": None}, "<img src=x onerror=alert(1)>", "m" * 100_000,
-                  "two\nlines", "tab\there", "", "text-embedding-3-small", "nomic-embed-text", "omni-moderation-latest",
-                  "whisper-1", "tts-1", "dall-e-3", "gpt-image-1", "gpt-4o-realtime-preview", "llama3:8b"]
+HOSTILE_MODELS = [
+    {"id": {"x": 1}},
+    {"id": 7},
+    {"id": None},
+    "<img src=x onerror=alert(1)>",
+    "m" * 100_000,
+    "two\nlines",
+    "tab\there",
+    "",
+    "text-embedding-3-small",
+    "nomic-embed-text",
+    "omni-moderation-latest",
+    "whisper-1",
+    "tts-1",
+    "dall-e-3",
+    "gpt-image-1",
+    "gpt-4o-realtime-preview",
+    "llama3:8b",
+]
 
 
 def test_models_auto_keeps_only_chat_models_of_a_sane_shape(make_app, upstream):
@@ -122,8 +164,9 @@ def test_models_auto_caps_a_huge_list_and_keeps_errors_small(make_app, upstream,
 def test_a_reply_that_is_not_text_is_never_passed_on_as_the_documented_string(client, upstream, content):
     upstream.queue(reply_content=content)
     response = client.post("/chat", json={"message": "hi"})
-    assert response.status_code == 502 and response.get_json() == {"error": "The upstream's answer had no reply "
-                                                                             "text in it."}
+    assert response.status_code == 502 and response.get_json() == {
+        "error": "The upstream's answer had no reply text in it."
+    }
 
 
 def test_a_reply_in_content_parts_is_passed_on_as_its_text(client, upstream):
@@ -142,7 +185,11 @@ def test_the_api_document_lists_the_catalogue_as_it_is_now(make_app, upstream):
 
 def test_whether_a_model_is_offered_is_answered_in_each_surfaces_words(client, upstream):
     assert client.post("/chat", json={"message": "hi", "model": "nope"}).status_code == 400
-    assert client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
-                       ).get_json()["error"]["code"] == "model_not_found"
+    assert (
+        client.post(
+            "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+        ).get_json()["error"]["code"]
+        == "model_not_found"
+    )
     assert client.post("/v1/embeddings", json={"model": "gpt-4o", "input": "x"}).status_code == 404
     assert upstream.requests == []

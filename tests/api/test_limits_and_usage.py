@@ -87,19 +87,30 @@ def test_ledger_records_plain_streamed_and_abandoned_calls(make_app, upstream):
     client.post("/chat/stream", json={"message": "three", "model": "gpt-4o"}, headers=auth(TOKEN_A)).get_data()
     release = threading.Event()
     upstream.queue(reply="a b c d", wait_for=release)
-    abandoned = client.post("/chat/stream", json={"message": "x" * 40, "model": "gpt-4o"}, headers=auth(TOKEN_A),
-                            buffered=False)
+    abandoned = client.post(
+        "/chat/stream", json={"message": "x" * 40, "model": "gpt-4o"}, headers=auth(TOKEN_A), buffered=False
+    )
     abandoned.close()
     release.set()
 
     mine = client.get("/usage", headers=auth(TOKEN_A)).get_json()
     assert mine["scope"] == "caller" and mine["caller"].startswith("token:")
     assert TOKEN_A not in str(mine)
-    assert mine["usage"]["gpt-4o-mini"] == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7,
-                                            "calls": 1, "estimated_calls": 0}
+    assert mine["usage"]["gpt-4o-mini"] == {
+        "prompt_tokens": 2,
+        "completion_tokens": 5,
+        "total_tokens": 7,
+        "calls": 1,
+        "estimated_calls": 0,
+    }
     # the streamed call counted the upstream's real usage; the abandoned one an estimate (40 chars ~ 10 tokens)
-    assert mine["usage"]["gpt-4o"] == {"prompt_tokens": 1 + 10, "completion_tokens": 5, "total_tokens": 16,
-                                       "calls": 2, "estimated_calls": 1}
+    assert mine["usage"]["gpt-4o"] == {
+        "prompt_tokens": 1 + 10,
+        "completion_tokens": 5,
+        "total_tokens": 16,
+        "calls": 2,
+        "estimated_calls": 1,
+    }
     everyone = client.get("/usage", headers=auth(ADMIN)).get_json()
     assert everyone["scope"] == "all"
     assert everyone["usage"][mine["caller"]] == mine["usage"]

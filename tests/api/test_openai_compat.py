@@ -15,18 +15,34 @@ def test_plain_completion_is_openais_answer(client, upstream):
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["object"] == "chat.completion"
-    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "Hello from the fake upstream.",
-                                               "refusal": None}
+    assert answer["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Hello from the fake upstream.",
+        "refusal": None,
+    }
     assert answer["usage"]["total_tokens"] == answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
     assert upstream.last_chat_body() == {"model": "gpt-4o-mini", "messages": HELLO}
 
 
 def test_standard_parameters_and_unknown_ones_are_forwarded(client, upstream):
-    params = {"temperature": 0.5, "top_p": 0.9, "max_tokens": 12, "stop": ["\n"], "n": 1, "seed": 7, "user": "u1",
-              "response_format": {"type": "json_object"}, "presence_penalty": 0.1, "frequency_penalty": -0.1,
-              "logit_bias": {"50256": -100}, "logprobs": True, "top_logprobs": 2, "a_future_parameter": {"x": 1},
-              "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
-              "tool_choice": "auto"}
+    params = {
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_tokens": 12,
+        "stop": ["\n"],
+        "n": 1,
+        "seed": 7,
+        "user": "u1",
+        "response_format": {"type": "json_object"},
+        "presence_penalty": 0.1,
+        "frequency_penalty": -0.1,
+        "logit_bias": {"50256": -100},
+        "logprobs": True,
+        "top_logprobs": 2,
+        "a_future_parameter": {"x": 1},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": "auto",
+    }
     body = {"model": "gpt-4o", "messages": HELLO, **params}
     assert client.post("/v1/chat/completions", json=body).status_code == 200
     assert upstream.last_chat_body() == body
@@ -34,8 +50,7 @@ def test_standard_parameters_and_unknown_ones_are_forwarded(client, upstream):
 
 def test_stream_relays_the_upstreams_events_byte_for_byte(client, upstream):
     with upstream.behave(reply="one two three"):
-        response = client.post("/v1/chat/completions",
-                               json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+        response = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
@@ -53,8 +68,10 @@ def test_stream_relays_the_upstreams_events_byte_for_byte(client, upstream):
 
 
 def test_stream_with_include_usage_ends_with_the_usage_chunk(client):
-    response = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True,
-                                                         "stream_options": {"include_usage": True}})
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}},
+    )
     payloads = sse_payloads(response.get_data())
     assert payloads[-1] == b"[DONE]"
     last = json.loads(payloads[-2])
@@ -62,8 +79,12 @@ def test_stream_with_include_usage_ends_with_the_usage_chunk(client):
 
 
 def test_o1_quirks_apply_here_too(client, upstream):
-    body = {"model": "o1-mini", "temperature": 0.3, "max_tokens": 50,
-            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}
+    body = {
+        "model": "o1-mini",
+        "temperature": 0.3,
+        "max_tokens": 50,
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    }
     assert client.post("/v1/chat/completions", json=body).status_code == 200
     sent = upstream.last_chat_body()
     assert "temperature" not in sent and "max_tokens" not in sent
@@ -88,23 +109,50 @@ BAD_INPUT = [
     ({"model": "gpt-9", "messages": HELLO}, 404, openai_error(UNKNOWN, code="model_not_found")),
     ({"messages": HELLO}, 400, openai_error("Invalid request body: 'model': Field required.", param="model")),
     ({"model": "gpt-4o"}, 400, openai_error("Invalid request body: 'messages': Field required.", param="messages")),
-    ({"model": "gpt-4o", "messages": []}, 400,
-     openai_error("Invalid request body: 'messages': List should have at least 1 item after validation, not 0.",
-                  param="messages")),
-    ({"model": "gpt-4o", "messages": [{"role": "robot", "content": "x"}]}, 400,
-     openai_error("Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user', "
-                  "'assistant', 'tool' or 'function'.", param="messages.0.role")),
-    ({"model": "gpt-4o", "messages": HELLO, "temperature": False}, 400,
-     openai_error("Invalid request body: 'temperature': Input should be a valid number.", param="temperature")),
-    ({"model": "gpt-4o", "messages": HELLO, "temperature": 3}, 400,
-     openai_error("Invalid request body: 'temperature': Input should be less than or equal to 2.",
-                  param="temperature")),
-    ({"model": "gpt-4o", "messages": HELLO, "max_tokens": "10"}, 400,
-     openai_error("Invalid request body: 'max_tokens': Input should be a valid integer.", param="max_tokens")),
-    ({"model": "gpt-4o", "messages": HELLO, "stream": "yes"}, 400,
-     openai_error("Invalid request body: 'stream': Input should be a valid boolean.", param="stream")),
-    ({"model": "gpt-4o", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]}, 400,
-     openai_error("Invalid request body: 'stop.str': Input should be a valid string.", param="stop.str")),
+    (
+        {"model": "gpt-4o", "messages": []},
+        400,
+        openai_error(
+            "Invalid request body: 'messages': List should have at least 1 item after validation, not 0.",
+            param="messages",
+        ),
+    ),
+    (
+        {"model": "gpt-4o", "messages": [{"role": "robot", "content": "x"}]},
+        400,
+        openai_error(
+            "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user', "
+            "'assistant', 'tool' or 'function'.",
+            param="messages.0.role",
+        ),
+    ),
+    (
+        {"model": "gpt-4o", "messages": HELLO, "temperature": False},
+        400,
+        openai_error("Invalid request body: 'temperature': Input should be a valid number.", param="temperature"),
+    ),
+    (
+        {"model": "gpt-4o", "messages": HELLO, "temperature": 3},
+        400,
+        openai_error(
+            "Invalid request body: 'temperature': Input should be less than or equal to 2.", param="temperature"
+        ),
+    ),
+    (
+        {"model": "gpt-4o", "messages": HELLO, "max_tokens": "10"},
+        400,
+        openai_error("Invalid request body: 'max_tokens': Input should be a valid integer.", param="max_tokens"),
+    ),
+    (
+        {"model": "gpt-4o", "messages": HELLO, "stream": "yes"},
+        400,
+        openai_error("Invalid request body: 'stream': Input should be a valid boolean.", param="stream"),
+    ),
+    (
+        {"model": "gpt-4o", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]},
+        400,
+        openai_error("Invalid request body: 'stop.str': Input should be a valid string.", param="stop.str"),
+    ),
 ]
 
 
@@ -115,11 +163,14 @@ def test_bad_input_table(client, upstream, body, status, expected):
     assert upstream.chat_requests() == []
 
 
-@pytest.mark.parametrize("send, status, expected", [
-    (dict(data="{not json", content_type="application/json"), 400, "The request body is not valid JSON"),
-    (dict(data="hi", content_type="text/plain"), 415, "The request body must be JSON"),
-    (dict(json=[1, 2]), 400, "The request body must be a JSON object."),
-])
+@pytest.mark.parametrize(
+    "send, status, expected",
+    [
+        (dict(data="{not json", content_type="application/json"), 400, "The request body is not valid JSON"),
+        (dict(data="hi", content_type="text/plain"), 415, "The request body must be JSON"),
+        (dict(json=[1, 2]), 400, "The request body must be a JSON object."),
+    ],
+)
 def test_malformed_bodies_get_openai_errors(client, send, status, expected):
     response = client.post("/v1/chat/completions", **send)
     assert response.status_code == status
@@ -163,8 +214,9 @@ def test_a_cut_mid_stream_ends_with_an_error_event_and_no_done(client, upstream)
 
 def test_a_bearer_client_key_is_forwarded_and_never_echoed(client, upstream):
     key = client_key()
-    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO},
-                           headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 200
     assert upstream.chat_requests()[-1].headers["Authorization"] == f"Bearer {key}"
 
@@ -176,8 +228,9 @@ def test_without_a_key_the_server_key_is_used(client, upstream):
 
 def test_a_rejected_client_key_is_a_401_that_does_not_echo_it(client, upstream):
     key = client_key("sk-invalid")
-    response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO},
-                           headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 401
     error = response.get_json()["error"]
     assert error["code"] == "invalid_api_key"  # OpenAI's own type and code, passed on
@@ -185,7 +238,10 @@ def test_a_rejected_client_key_is_a_401_that_does_not_echo_it(client, upstream):
 
 
 def test_no_server_key_is_a_503_naming_the_variable(make_app):
-    response = make_app(openai_api_key=None).test_client().post(
-        "/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    response = (
+        make_app(openai_api_key=None)
+        .test_client()
+        .post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO})
+    )
     assert response.status_code == 503
     assert "OPENAI_API_KEY_CYB_SEC" in response.get_json()["error"]["message"]

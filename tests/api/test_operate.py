@@ -1,6 +1,5 @@
 """Operating the service, in one process: readiness, proxies, storage outages, logs and metrics of streams."""
 
-
 import os
 import stat
 
@@ -15,8 +14,10 @@ def test_liveness_and_readiness(client):
     assert client.get("/health/live").get_json() == {"status": "live"}
     ready = client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.get_json() == {"status": "ready", "checks": {"upstream_key": "ok: server key", "storage": "ok",
-                                                              "lifecycle": "ok"}}
+    assert ready.get_json() == {
+        "status": "ready",
+        "checks": {"upstream_key": "ok: server key", "storage": "ok", "lifecycle": "ok"},
+    }
 
 
 def test_not_ready_without_a_key_to_use_or_while_shutting_down(make_app, monkeypatch):
@@ -36,24 +37,33 @@ def test_health_needs_no_token_and_is_never_limited(make_app):
         assert client.get(path).status_code == 200, path
 
 
-@pytest.mark.parametrize("hops, forwarded, caller", [
-    (0, "203.0.113.9", "ip:127.0.0.1"),  # no proxy trusted: the header is ignored
-    (1, "203.0.113.9", "ip:203.0.113.9"),  # the one proxy's word is taken
-    (1, "6.6.6.6, 203.0.113.9", "ip:203.0.113.9"),  # what the client wrote itself stands left: never read
-    (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "ip:203.0.113.9"),
-])
+@pytest.mark.parametrize(
+    "hops, forwarded, caller",
+    [
+        (0, "203.0.113.9", "ip:127.0.0.1"),  # no proxy trusted: the header is ignored
+        (1, "203.0.113.9", "ip:203.0.113.9"),  # the one proxy's word is taken
+        (1, "6.6.6.6, 203.0.113.9", "ip:203.0.113.9"),  # what the client wrote itself stands left: never read
+        (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "ip:203.0.113.9"),
+    ],
+)
 def test_trusted_proxy_hops_name_the_real_client(make_app, hops, forwarded, caller):
     client = make_app(trusted_proxy_hops=hops).test_client()
     usage = client.get("/usage", headers={"X-Forwarded-For": forwarded}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert usage.get_json()["caller"] == caller
 
 
-SHAPES = [("post", "/api/sessions", {}, lambda b: b["detail"]),
-          ("post", "/chat", {"message": "hi"}, lambda b: b["error"]),
-          ("post", "/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
-           lambda b: b["error"]["message"]),
-          ("post", "/ask", {"messages": [{"role": "user", "content": "x"}]}, lambda b: b["details"]),
-          ("get", "/usage", None, lambda b: b["error"])]
+SHAPES = [
+    ("post", "/api/sessions", {}, lambda b: b["detail"]),
+    ("post", "/chat", {"message": "hi"}, lambda b: b["error"]),
+    (
+        "post",
+        "/v1/chat/completions",
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+        lambda b: b["error"]["message"],
+    ),
+    ("post", "/ask", {"messages": [{"role": "user", "content": "x"}]}, lambda b: b["details"]),
+    ("get", "/usage", None, lambda b: b["error"]),
+]
 
 
 @pytest.mark.parametrize("method, path, body, message_of", SHAPES)
@@ -73,14 +83,18 @@ def stream_ends(caplog) -> list[dict]:
 def test_a_line_when_a_stream_ends_says_how(client, upstream, caplog):
     client.post("/chat/stream", json={"message": "hi"}).get_data()
     upstream.queue(cut_after=2)
-    client.post("/v1/chat/completions", json={"model": "gpt-4.1", "stream": True,
-                                              "messages": [{"role": "user", "content": "x"}]}).get_data()
+    client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    ).get_data()
     left = client.post("/ask", json={"messages": [{"role": "user", "content": "x"}]}, buffered=False)
     left.close()
     ends = stream_ends(caplog)
     assert [(e["surface"], e["model"], e["outcome"]) for e in ends] == [
-        ("/chat/stream", "gpt-4o-mini", "finished"), ("/v1/chat/completions", "gpt-4.1", "upstream failed"),
-        ("/ask", "gpt-4o-mini", "client left")]
+        ("/chat/stream", "gpt-4o-mini", "finished"),
+        ("/v1/chat/completions", "gpt-4.1", "upstream failed"),
+        ("/ask", "gpt-4o-mini", "client left"),
+    ]
     assert ends[0]["caller"] == "ip:127.0.0.1" and ends[0]["completion_tokens"] == 5
     assert all(e["duration_ms"] >= 0 for e in ends)
 
@@ -102,8 +116,10 @@ def test_metrics_count_upstream_errors_and_stream_outcomes(client, upstream):
                 return float(line.split()[-1])
         return 0.0
 
-    before = value("chat_api_upstream_errors_total", 'cause="timeout"'), \
-        value("chat_api_stream_outcomes_total", 'outcome="finished"')
+    before = (
+        value("chat_api_upstream_errors_total", 'cause="timeout"'),
+        value("chat_api_stream_outcomes_total", 'outcome="finished"'),
+    )
     upstream.queue(delay=3)
     client.post("/chat", json={"message": "hi"})
     client.post("/chat/stream", json={"message": "hi"}).get_data()

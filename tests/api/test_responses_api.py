@@ -1,7 +1,6 @@
 """/v1/responses and /v1/embeddings: relayed like /v1/chat/completions, guarded the same, stored responses
 visible to their maker only."""
 
-
 import pytest
 
 from tests.support.keys import SERVER_KEY, secret
@@ -38,8 +37,10 @@ def test_a_streamed_response_is_relayed_event_by_event(client, upstream):
 
 
 def test_reasoning_models_get_no_sampling_on_responses(client, upstream):
-    client.post("/v1/responses", json={"model": "o4-mini", "input": "x", "temperature": 0.2, "top_p": 0.3,
-                                       "max_output_tokens": 20})
+    client.post(
+        "/v1/responses",
+        json={"model": "o4-mini", "input": "x", "temperature": 0.2, "top_p": 0.3, "max_output_tokens": 20},
+    )
     sent = upstream.requests_to("POST", "/responses")[-1].body
     assert "temperature" not in sent and "top_p" not in sent and sent["max_output_tokens"] == 20
 
@@ -54,8 +55,9 @@ def test_unknown_models_and_bad_fields_are_openai_errors(client, upstream):
 
 def test_a_failure_mid_stream_ends_with_the_responses_error_event(client, upstream):
     upstream.queue(cut_after=2)
-    events = sse_headed(client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True})
-                        .get_data(), b"event")
+    events = sse_headed(
+        client.post("/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True}).get_data(), b"event"
+    )
     name, error = events[-1]
     assert name == "error" and error["type"] == "error" and error["code"] == "upstream_error"
     assert error["sequence_number"] == events[-2][1]["sequence_number"] + 1
@@ -71,27 +73,44 @@ def test_failures_before_the_stream_get_their_real_status(client, upstream):
 
 def test_usage_goes_to_the_ledger_and_the_token_limit(make_app, upstream):
     client = make_app(api_tokens=(TOKEN_A,), token_limit="1000/hour").test_client()
-    client.post("/v1/responses", json={"model": "gpt-4o", "input": "one two three", "max_output_tokens": 10},
-                headers=auth(TOKEN_A))
-    client.post("/v1/responses", json={"model": "gpt-4o", "input": "four", "stream": True, "max_output_tokens": 10},
-                headers=auth(TOKEN_A)).get_data()
-    client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": ["a b", "c"]},
-                headers=auth(TOKEN_A))
+    client.post(
+        "/v1/responses",
+        json={"model": "gpt-4o", "input": "one two three", "max_output_tokens": 10},
+        headers=auth(TOKEN_A),
+    )
+    client.post(
+        "/v1/responses",
+        json={"model": "gpt-4o", "input": "four", "stream": True, "max_output_tokens": 10},
+        headers=auth(TOKEN_A),
+    ).get_data()
+    client.post(
+        "/v1/embeddings", json={"model": "text-embedding-3-small", "input": ["a b", "c"]}, headers=auth(TOKEN_A)
+    )
     usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]
-    assert usage["gpt-4o"] == {"prompt_tokens": 3 + 1, "completion_tokens": 5 + 5, "total_tokens": 14, "calls": 2,
-                               "estimated_calls": 0}
-    assert usage["text-embedding-3-small"] == {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
-                                               "calls": 1, "estimated_calls": 0}
-    last = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"},
-                       headers=auth(TOKEN_A))
+    assert usage["gpt-4o"] == {
+        "prompt_tokens": 3 + 1,
+        "completion_tokens": 5 + 5,
+        "total_tokens": 14,
+        "calls": 2,
+        "estimated_calls": 0,
+    }
+    assert usage["text-embedding-3-small"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 0,
+        "total_tokens": 3,
+        "calls": 1,
+        "estimated_calls": 0,
+    }
+    last = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"}, headers=auth(TOKEN_A))
     assert last.headers["X-RateLimit-Remaining-Tokens"] == str(1000 - 17 - 1)  # what was spent, then this call
 
 
 def test_a_stored_response_is_its_makers_only(make_app, upstream):
     client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
     made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine"}, headers=auth(TOKEN_A)).get_json()
-    streamed = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine too", "stream": True},
-                           headers=auth(TOKEN_A))
+    streamed = client.post(
+        "/v1/responses", json={"model": "gpt-4o", "input": "mine too", "stream": True}, headers=auth(TOKEN_A)
+    )
     streamed_id = sse_headed(streamed.get_data(), b"event")[0][1]["response"]["id"]
     for response_id in (made["id"], streamed_id):
         assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_A)).get_json()["id"] == response_id
@@ -108,8 +127,9 @@ def test_a_stored_response_is_its_makers_only(make_app, upstream):
 
 
 def test_embeddings_are_relayed_from_the_embedding_catalogue(client, upstream):
-    answer = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "hello world",
-                                                 "dimensions": 4})
+    answer = client.post(
+        "/v1/embeddings", json={"model": "text-embedding-3-small", "input": "hello world", "dimensions": 4}
+    )
     assert answer.status_code == 200
     body = answer.get_json()
     assert body["object"] == "list" and len(body["data"][0]["embedding"]) == 4
@@ -118,23 +138,30 @@ def test_embeddings_are_relayed_from_the_embedding_catalogue(client, upstream):
     assert chat_model.status_code == 404 and chat_model.get_json()["error"]["code"] == "model_not_found"
 
 
-@pytest.mark.parametrize("body, param", [({"model": "text-embedding-3-small"}, "input"),
-                                         ({"model": "text-embedding-3-small", "input": 5}, "input"),
-                                         ({"model": "text-embedding-3-small", "input": "x", "dimensions": 0},
-                                          "dimensions")])
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"model": "text-embedding-3-small"}, "input"),
+        ({"model": "text-embedding-3-small", "input": 5}, "input"),
+        ({"model": "text-embedding-3-small", "input": "x", "dimensions": 0}, "dimensions"),
+    ],
+)
 def test_bad_embedding_requests_are_400(client, upstream, body, param):
     response = client.post("/v1/embeddings", json=body)
     assert response.status_code == 400 and response.get_json()["error"]["param"].startswith(param)
     assert upstream.requests_to("POST", "/embeddings") == []
 
 
-@pytest.mark.parametrize("reference, param", [
-    (lambda made: {"previous_response_id": made}, "previous_response_id"),
-    (lambda made: {"previous_response_id": "resp_never_made"}, "previous_response_id"),
-    (lambda made: {"conversation": "conv_someone_elses"}, "conversation"),
-    (lambda made: {"conversation": {"id": "conv_someone_elses"}}, "conversation"),
-    (lambda made: {"input": [{"type": "item_reference", "id": "msg_someone_elses"}]}, "input"),
-])
+@pytest.mark.parametrize(
+    "reference, param",
+    [
+        (lambda made: {"previous_response_id": made}, "previous_response_id"),
+        (lambda made: {"previous_response_id": "resp_never_made"}, "previous_response_id"),
+        (lambda made: {"conversation": "conv_someone_elses"}, "conversation"),
+        (lambda made: {"conversation": {"id": "conv_someone_elses"}}, "conversation"),
+        (lambda made: {"input": [{"type": "item_reference", "id": "msg_someone_elses"}]}, "input"),
+    ],
+)
 def test_a_request_cannot_build_on_what_another_caller_made(make_app, upstream, reference, param):
     client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
     made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "A's secret"}, headers=auth(TOKEN_A))

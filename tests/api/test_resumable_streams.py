@@ -44,8 +44,11 @@ def test_a_dropped_sse_stream_resumes_after_its_last_event(client, upstream):
 
 
 def test_the_whole_stream_can_be_read_again_until_retention_ends(client, upstream):
-    done = client.post("/v1/chat/completions", headers=RESUMABLE, json={
-        "model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    done = client.post(
+        "/v1/chat/completions",
+        headers=RESUMABLE,
+        json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    )
     first = done.get_data()
     again = client.get(f"/streams/{done.headers['X-Stream-ID']}", query_string={"last_event_id": 0}).get_data()
     assert again == first and first.endswith(b"data: [DONE]\n\n") and first.startswith(b"id: 1\ndata: {")
@@ -54,8 +57,9 @@ def test_the_whole_stream_can_be_read_again_until_retention_ends(client, upstrea
 def test_a_text_stream_resumes_from_a_byte_offset(client, upstream):
     release = threading.Event()
     with upstream.behave(reply=REPLY, wait_for=release, hold_after=2):
-        first = client.post("/ask", json={"messages": [{"role": "user", "content": "x"}]}, headers=RESUMABLE,
-                            buffered=False)
+        first = client.post(
+            "/ask", json={"messages": [{"role": "user", "content": "x"}]}, headers=RESUMABLE, buffered=False
+        )
         received = b"".join(take(first, 2))
         first.close()
         release.set()
@@ -101,10 +105,13 @@ def test_only_its_caller_sees_or_stops_a_stream(make_app, upstream):
     assert client.get(stream, headers={"X-API-Key": a}).status_code == 200
 
 
-@pytest.mark.parametrize("path, body, query", [
-    ("/ask", {"messages": [{"role": "user", "content": "x"}]}, "?offset=-1"),
-    ("/chat/stream", {"message": "hi"}, "?last_event_id=x"),
-])
+@pytest.mark.parametrize(
+    "path, body, query",
+    [
+        ("/ask", {"messages": [{"role": "user", "content": "x"}]}, "?offset=-1"),
+        ("/chat/stream", {"message": "hi"}, "?last_event_id=x"),
+    ],
+)
 def test_bad_positions_are_400(client, upstream, path, body, query):
     made = client.post(path, json=body, headers=RESUMABLE)
     made.get_data()
@@ -138,8 +145,12 @@ def test_a_resumable_streams_generation_holds_its_callers_slot_until_it_ends(mak
 
 def test_a_resumable_session_chat_belongs_to_the_key_that_made_it(client, upstream):
     key_a, key_b = client_key(), client_key()
-    made = client.post("/api/chat", json={"developer_message": "d", "user_message": "hi", "api_key": key_a},
-                       headers=RESUMABLE, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    made = client.post(
+        "/api/chat",
+        json={"developer_message": "d", "user_message": "hi", "api_key": key_a},
+        headers=RESUMABLE,
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
     made.get_data()
     stream = f"/streams/{made.headers['X-Stream-ID']}"
     elsewhere = {"REMOTE_ADDR": "10.0.0.9"}

@@ -6,8 +6,16 @@ import pytest
 
 from tests.support.sse import sse_payloads
 
-SAMPLING = {"temperature": 0.3, "top_p": 0.9, "max_tokens": 50, "presence_penalty": 0.5, "frequency_penalty": -0.5,
-            "stop": ["\n\n"], "seed": 42, "response_format": {"type": "json_object"}}
+SAMPLING = {
+    "temperature": 0.3,
+    "top_p": 0.9,
+    "max_tokens": 50,
+    "presence_penalty": 0.5,
+    "frequency_penalty": -0.5,
+    "stop": ["\n\n"],
+    "seed": 42,
+    "response_format": {"type": "json_object"},
+}
 SESSION_CHAT = {"developer_message": "d", "user_message": "q"}
 
 
@@ -35,8 +43,18 @@ def test_a_reasoning_model_gets_them_as_it_takes_them(client, upstream, path):
 
 
 @pytest.mark.parametrize("path", ["/chat", "/chat/stream", "/api/chat"])
-@pytest.mark.parametrize("field, value", [("temperature", "hot"), ("temperature", 3), ("max_tokens", 0),
-                                          ("max_tokens", 1.5), ("stop", 7), ("seed", True), ("top_p", 2)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("temperature", "hot"),
+        ("temperature", 3),
+        ("max_tokens", 0),
+        ("max_tokens", 1.5),
+        ("stop", 7),
+        ("seed", True),
+        ("top_p", 2),
+    ],
+)
 def test_a_wrong_parameter_is_refused_naming_it(client, upstream, path, field, value):
     response = send(client, path, **{field: value})
     assert response.status_code in (400, 422)
@@ -50,16 +68,35 @@ def test_the_document_lists_the_sampling_parameters(client):
         assert set(SAMPLING) <= set(schemas[name]["properties"]), name
 
 
-TOOL_CALLS = [{"id": "call_1", "type": "function",
-               "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'}}]
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-    "type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}}}}}]
+TOOL_CALLS = [
+    {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'},
+    }
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}}},
+        },
+    }
+]
 
 
 def test_streamed_tool_calls_pass_through_untouched_and_are_counted(client, upstream):
     upstream.queue(tool_calls=TOOL_CALLS)
-    response = client.post("/v1/chat/completions", json={"model": "gpt-4.1", "stream": True, "tools": TOOLS,
-                                                         "messages": [{"role": "user", "content": "Weather?"}]})
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "gpt-4.1",
+            "stream": True,
+            "tools": TOOLS,
+            "messages": [{"role": "user", "content": "Weather?"}],
+        },
+    )
     chunks = [json.loads(p) for p in sse_payloads(response.get_data())[:-1]]
     calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if c["choices"][0]["delta"].get("tool_calls")]
     assert calls[0]["function"]["name"] == "get_weather"
@@ -70,10 +107,13 @@ def test_streamed_tool_calls_pass_through_untouched_and_are_counted(client, upst
 
 
 def test_image_content_parts_pass_through_untouched_and_are_counted(client, upstream):
-    parts = [{"type": "text", "text": "What is in this picture?"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]
-    answer = client.post("/v1/chat/completions", json={"model": "gpt-4.1-mini",
-                                                       "messages": [{"role": "user", "content": parts}]})
+    parts = [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+    ]
+    answer = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": parts}]}
+    )
     assert answer.status_code == 200
     assert upstream.last_chat_body()["messages"] == [{"role": "user", "content": parts}]
     usage = client.get("/usage").get_json()["usage"]["gpt-4.1-mini"]

@@ -29,6 +29,7 @@ def post_raw(client, path, body):
 
 # 1. A session belongs to the caller that created it.
 
+
 def test_another_token_cannot_see_use_or_delete_a_session(make_app, upstream):
     client = make_app(api_tokens=(TOKEN_A, TOKEN_B)).test_client()
     made = client.post("/api/chat", json=CHAT, headers=auth(TOKEN_A))
@@ -37,8 +38,9 @@ def test_another_token_cannot_see_use_or_delete_a_session(make_app, upstream):
     for method in ("get", "delete"):
         stranger = getattr(client, method)(f"/api/sessions/{session_id}", headers=auth(TOKEN_B))
         assert (stranger.status_code, stranger.get_json()) == (404, {"detail": "Session not found"})
-    taken = client.post("/api/chat", json={**CHAT, "session_id": session_id, "user_message": "B here"},
-                        headers=auth(TOKEN_B))
+    taken = client.post(
+        "/api/chat", json={**CHAT, "session_id": session_id, "user_message": "B here"}, headers=auth(TOKEN_B)
+    )
     taken.get_data()
     assert taken.headers["X-Session-ID"] != session_id  # B got a session of its own
     assert "A's secret question" not in str(upstream.last_chat_body())
@@ -52,10 +54,14 @@ def test_without_tokens_a_session_is_its_key_holders_or_its_addresses(client, up
     made.get_data()
     session = f"/api/sessions/{made.headers['X-Session-ID']}"
     assert client.get(session, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
-    assert client.get(session, headers={"X-OpenAI-Key": key_a}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
-                      ).status_code == 200
-    assert client.get(session, headers={"X-OpenAI-Key": key_b}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
-                      ).status_code == 404
+    assert (
+        client.get(session, headers={"X-OpenAI-Key": key_a}, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code
+        == 200
+    )
+    assert (
+        client.get(session, headers={"X-OpenAI-Key": key_b}, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code
+        == 404
+    )
     assert client.delete(session, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 404
 
 
@@ -68,6 +74,7 @@ def test_session_ids_are_logged_as_a_prefix_only(client, caplog):
 
 
 # 2. TOKEN_LIMIT bounds spending.
+
 
 def test_one_huge_prompt_is_refused_before_it_spends(make_app, upstream):
     client = make_app(token_limit="5000/hour").test_client()
@@ -87,14 +94,16 @@ def test_a_parallel_burst_spends_at_most_the_budget(make_app, upstream):
 
 # 3. A caller's requests in flight are capped (the slow-body half is in tests/live/test_security_live.py).
 
+
 def test_open_streams_hold_their_callers_slots_until_they_end(make_app, upstream):
     client = make_app(max_concurrent_per_caller=2).test_client()
     release = threading.Event()
     with upstream.behave(wait_for=release):
         streams = [client.post("/chat/stream", json={"message": "hi"}, buffered=False) for _ in range(2)]
         refused = client.post("/chat/stream", json={"message": "hi"})
-        other = client.post("/chat/stream", json={"message": "hi"}, environ_base={"REMOTE_ADDR": "10.0.0.5"},
-                            buffered=False)
+        other = client.post(
+            "/chat/stream", json={"message": "hi"}, environ_base={"REMOTE_ADDR": "10.0.0.5"}, buffered=False
+        )
         release.set()
         for stream in (other, *reversed(streams)):  # one thread: contexts close in the order they nest
             stream.close()
@@ -110,6 +119,7 @@ def test_plain_answers_give_their_slot_back_at_once(make_app, upstream):
 
 # 5. A timeout is not retried, and is metered.
 
+
 def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
     client = make_app(upstream_max_retries=2, token_limit="5000/hour", api_tokens=(TOKEN_A,)).test_client()
     upstream.queue(delay=5)
@@ -117,8 +127,13 @@ def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
     assert timed_out.status_code == 504
     assert len(upstream.chat_requests()) == 1
     usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]["gpt-4o-mini"]
-    assert usage == {"prompt_tokens": 100, "completion_tokens": 0, "total_tokens": 100, "calls": 1,
-                     "estimated_calls": 1}
+    assert usage == {
+        "prompt_tokens": 100,
+        "completion_tokens": 0,
+        "total_tokens": 100,
+        "calls": 1,
+        "estimated_calls": 1,
+    }
     budget = client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_A))
     assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - 100 - (1 + 1024))  # the timeout counted
 
@@ -140,8 +155,11 @@ def test_an_upstream_429_is_passed_on_not_multiplied(make_app, upstream):
 
 # 6. Bad input is a 400 naming the parameter, never a 500.
 
-@pytest.mark.parametrize("field, value", [("max_tokens", 1e300), ("seed", 18446744073709551616),
-                                          ("seed", -9223372036854775809), ("n", 2**70)])
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("max_tokens", 1e300), ("seed", 18446744073709551616), ("seed", -9223372036854775809), ("n", 2**70)],
+)
 def test_integers_beyond_64_bits_are_400(client, upstream, field, value):
     response = post_raw(client, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, field: value})
     assert response.status_code == 400
@@ -157,10 +175,12 @@ def _nested(depth: int):
     return value
 
 
-SURFACES = [("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, lambda b: b["error"]["message"]),
-            ("/chat", {"message": "hi"}, lambda b: b["error"]),
-            ("/ask", {"messages": HELLO}, lambda b: b["details"]),
-            ("/api/chat", CHAT, lambda b: b["detail"])]
+SURFACES = [
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, lambda b: b["error"]["message"]),
+    ("/chat", {"message": "hi"}, lambda b: b["error"]),
+    ("/ask", {"messages": HELLO}, lambda b: b["details"]),
+    ("/api/chat", CHAT, lambda b: b["detail"]),
+]
 
 
 @pytest.mark.parametrize("path, body, message_of", SURFACES)
@@ -182,6 +202,7 @@ def test_too_many_messages_are_400_on_every_surface(make_app, upstream, path, bo
 
 # 7. Only ids the service could have made reach the store.
 
+
 @pytest.mark.parametrize("suffix", [":messages", "x", "/../x"])
 def test_crafted_session_ids_are_404_and_touch_nothing(client, suffix):
     made = client.post("/api/chat", json=CHAT)
@@ -195,6 +216,7 @@ def test_crafted_session_ids_are_404_and_touch_nothing(client, suffix):
 
 # 8. A failed call leaves no session behind.
 
+
 def test_failed_chats_make_no_sessions(client, upstream):
     for _ in range(5):
         assert client.post("/api/chat", json={**CHAT, "api_key": "sk-invalid-" + "k" * 40}).status_code == 401
@@ -204,6 +226,7 @@ def test_failed_chats_make_no_sessions(client, upstream):
 
 
 # 9. Guessing tokens is slow.
+
 
 def test_failed_authentications_are_limited_per_address(make_app):
     client = make_app(api_tokens=(TOKEN_A,), auth_failure_limit="5/minute").test_client()
@@ -232,6 +255,7 @@ def test_a_stale_tab_does_not_lock_its_office_out(make_app):
 
 # 10. No request writes a log line of its own.
 
+
 def test_control_characters_in_a_path_cannot_forge_a_log_line(client, caplog):
     client.get("/nothing%0a2026-01-01 INFO access [x] GET /admin 200")
     record = next(r for r in caplog.records if r.name == "access")
@@ -241,6 +265,7 @@ def test_control_characters_in_a_path_cannot_forge_a_log_line(client, caplog):
 
 
 # 11. /api/test-key is no oracle when client keys are off.
+
 
 def test_test_key_calls_nothing_when_client_keys_are_disabled(make_app, upstream):
     client = make_app(allow_client_keys=False).test_client()
@@ -252,6 +277,7 @@ def test_test_key_calls_nothing_when_client_keys_are_disabled(make_app, upstream
 
 # 12. Admin tokens alone turn access control on.
 
+
 def test_admin_tokens_alone_close_the_service(make_app, upstream):
     admin = secret("adm-" + "6" * 30)
     client = make_app(admin_tokens=(admin,)).test_client()
@@ -261,11 +287,14 @@ def test_admin_tokens_alone_close_the_service(make_app, upstream):
 
 # 14. The developer message of the latest turn is the session's.
 
+
 def test_a_turns_developer_message_is_sent_and_kept(client, upstream):
     first = client.post("/api/chat", json=CHAT)
     first.get_data()
     session_id = first.headers["X-Session-ID"]
-    client.post("/api/chat", json={**CHAT, "developer_message": "Now answer in French.", "session_id": session_id,
-                                   "user_message": "again"}).get_data()
+    client.post(
+        "/api/chat",
+        json={**CHAT, "developer_message": "Now answer in French.", "session_id": session_id, "user_message": "again"},
+    ).get_data()
     assert upstream.last_chat_body()["messages"][0] == {"role": "system", "content": "Now answer in French."}
     assert client.get(f"/api/sessions/{session_id}").get_json()["developer_message"] == "Now answer in French."

@@ -18,8 +18,12 @@ def test_info_describes_the_service(client, upstream):
 def test_info_shows_the_host_only_and_no_secret(make_app):
     token = secret("tok-info-" + "x" * 30)
     password = secret("pa55word-in-the-url")
-    app = make_app(openai_base_url=f"https://user:{password}@llm.internal:8443/v1", api_tokens=(token,),
-                   rate_limit="5/minute", allow_origins=("http://localhost:3000",))
+    app = make_app(
+        openai_base_url=f"https://user:{password}@llm.internal:8443/v1",
+        api_tokens=(token,),
+        rate_limit="5/minute",
+        allow_origins=("http://localhost:3000",),
+    )
     response = app.test_client().get("/info", headers={"X-API-Key": token})
     info = response.get_json()
     assert info["upstream"]["host"] == "llm.internal"

@@ -29,7 +29,8 @@ def test_create_get_delete(client):
     assert set(info) == {"session_id", "developer_message", "message_count", "created_at", "last_updated"}
     assert info["developer_message"] == "Be brief." and info["message_count"] == 0
     assert client.delete(f"/api/sessions/{body['session_id']}").get_json() == {
-        "message": "Session deleted successfully"}
+        "message": "Session deleted successfully"
+    }
     gone = client.get(f"/api/sessions/{body['session_id']}")
     assert (gone.status_code, gone.get_json()) == (404, {"detail": "Session not found"})
     again = client.delete(f"/api/sessions/{body['session_id']}")
@@ -46,7 +47,9 @@ def test_chat_streams_text_and_makes_a_session(client, upstream):
     assert response.headers["X-RateLimit-Limit"] == "10000"
     assert response.headers["X-RateLimit-Remaining"] == "9999"
     assert upstream.last_chat_body()["messages"] == [
-        {"role": "system", "content": CHAT["developer_message"]}, {"role": "user", "content": CHAT["user_message"]}]
+        {"role": "system", "content": CHAT["developer_message"]},
+        {"role": "user", "content": CHAT["user_message"]},
+    ]
     assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 2
 
 
@@ -60,8 +63,10 @@ def test_the_session_carries_the_conversation(client, upstream):
     response.get_data()
     assert upstream.last_chat_body()["messages"] == [
         {"role": "system", "content": "Now be terse."},
-        {"role": "user", "content": "first"}, {"role": "assistant", "content": "first reply"},
-        {"role": "user", "content": "second"}]
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "first reply"},
+        {"role": "user", "content": "second"},
+    ]
     assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 4
 
 
@@ -100,7 +105,8 @@ def test_a_failure_mid_stream_stores_nothing(client, upstream):
     upstream.queue(cut_after=2, reply="a b c d")
     response = chat(client, session_id=session_id)
     assert response.get_data(as_text=True).endswith(
-        "[error: The upstream connection was cut in the middle of the reply.]")
+        "[error: The upstream connection was cut in the middle of the reply.]"
+    )
     assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 0
 
 
@@ -128,17 +134,20 @@ def checking_client(make_app):
     return make_app(client_key_format="openai").test_client()
 
 
-@pytest.mark.parametrize("key, accepted", [
-    (client_key("sk-proj-", 164), True),
-    (client_key("sk-svcacct-", 120), True),
-    (client_key("sk-", 51), True),
-    (client_key("sk-admin-", 90), True),
-    ("sk-proj-short", False),
-    ("pk-" + "a" * 48, False),
-    ("sk-proj-" + "a" * 40 + "!", False),
-    ("sk-proj-" + "a" * 40 + " b", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "key, accepted",
+    [
+        (client_key("sk-proj-", 164), True),
+        (client_key("sk-svcacct-", 120), True),
+        (client_key("sk-", 51), True),
+        (client_key("sk-admin-", 90), True),
+        ("sk-proj-short", False),
+        ("pk-" + "a" * 48, False),
+        ("sk-proj-" + "a" * 40 + "!", False),
+        ("sk-proj-" + "a" * 40 + " b", False),
+        ("", False),
+    ],
+)
 def test_key_format_table(checking_client, upstream, key, accepted):
     response = checking_client.post("/api/chat", json={**CHAT, "api_key": key})
     if accepted:
@@ -154,10 +163,13 @@ def test_any_key_shape_goes_to_a_non_openai_upstream(client, upstream):
     assert upstream.chat_requests()[-1].headers["Authorization"] == "Bearer ollama"
 
 
-@pytest.mark.parametrize("key, expected", [
-    (client_key(), {"valid": True, "message": "API key is valid."}),
-    (client_key("sk-invalid-"), {"valid": False, "message": "Authentication failed. Please check your API key."}),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        (client_key(), {"valid": True, "message": "API key is valid."}),
+        (client_key("sk-invalid-"), {"valid": False, "message": "Authentication failed. Please check your API key."}),
+    ],
+)
 def test_test_key_asks_the_upstream_cheaply(checking_client, upstream, key, expected):
     response = checking_client.post("/api/test-key", json={"api_key": key})
     assert (response.status_code, response.get_json()) == (200, expected)
@@ -184,19 +196,47 @@ def problem(loc, msg, type_):
 
 
 BAD_INPUT = [
-    ("/api/chat", {"user_message": "hi"}, 422,
-     {"detail": [problem(["body", "developer_message"], "Field required", "missing")]}),
-    ("/api/chat", {"developer_message": "d"}, 422,
-     {"detail": [problem(["body", "user_message"], "Field required", "missing")]}),
-    ("/api/chat", {"developer_message": 1, "user_message": ""}, 422,
-     {"detail": [problem(["body", "developer_message"], "Input should be a valid string", "string_type"),
-                 problem(["body", "user_message"], "String should have at least 1 character", "string_too_short")]}),
-    ("/api/chat", {**CHAT, "session_id": 5}, 422,
-     {"detail": [problem(["body", "session_id"], "Input should be a valid string", "string_type")]}),
-    ("/api/chat", {**CHAT, "model": "gpt-9"}, 400,
-     {"detail": f"Model 'gpt-9' is not available. Allowed models: {', '.join(MODELS)}."}),
-    ("/api/sessions", {"developer_message": ["x"]}, 422,
-     {"detail": [problem(["body", "developer_message"], "Input should be a valid string", "string_type")]}),
+    (
+        "/api/chat",
+        {"user_message": "hi"},
+        422,
+        {"detail": [problem(["body", "developer_message"], "Field required", "missing")]},
+    ),
+    (
+        "/api/chat",
+        {"developer_message": "d"},
+        422,
+        {"detail": [problem(["body", "user_message"], "Field required", "missing")]},
+    ),
+    (
+        "/api/chat",
+        {"developer_message": 1, "user_message": ""},
+        422,
+        {
+            "detail": [
+                problem(["body", "developer_message"], "Input should be a valid string", "string_type"),
+                problem(["body", "user_message"], "String should have at least 1 character", "string_too_short"),
+            ]
+        },
+    ),
+    (
+        "/api/chat",
+        {**CHAT, "session_id": 5},
+        422,
+        {"detail": [problem(["body", "session_id"], "Input should be a valid string", "string_type")]},
+    ),
+    (
+        "/api/chat",
+        {**CHAT, "model": "gpt-9"},
+        400,
+        {"detail": f"Model 'gpt-9' is not available. Allowed models: {', '.join(MODELS)}."},
+    ),
+    (
+        "/api/sessions",
+        {"developer_message": ["x"]},
+        422,
+        {"detail": [problem(["body", "developer_message"], "Input should be a valid string", "string_type")]},
+    ),
     ("/api/test-key", {}, 422, {"detail": [problem(["body", "api_key"], "Field required", "missing")]}),
 ]
 

@@ -74,11 +74,14 @@ def test_an_expired_token_is_refused(app, upstream):
     assert chat(app.test_client(), token).status_code == 401
 
 
-@pytest.mark.parametrize("args, message", [
-    (("create", "bad name!"), "a token's name is 1 to 64"),
-    (("create", "x", "--rate-limit", "often"), "not a limit such as 60/minute"),
-    (("create", "x", "--expires", "soon"), "not a duration such as 30d"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("create", "bad name!"), "a token's name is 1 to 64"),
+        (("create", "x", "--rate-limit", "often"), "not a limit such as 60/minute"),
+        (("create", "x", "--expires", "soon"), "not a duration such as 30d"),
+    ],
+)
 def test_bad_arguments_are_said_plainly(app, args, message):
     code, output = cli(app, *args)
     assert code != 0 and message in output

@@ -28,18 +28,31 @@ HUGE_CAPS = [
     ("/chat", {"message": "hi", "max_tokens": BIG}, "max_tokens", lambda body: body["error"]),
     ("/chat/stream", {"message": "hi", "max_tokens": BIG}, "max_tokens", lambda body: body["error"]),
     ("/api/chat", {**CHAT, "max_tokens": BIG}, "max_tokens", lambda body: str(body["detail"])),
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": BIG}, "max_tokens",
-     lambda body: body["error"]["param"]),
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_completion_tokens": 2**62, "n": 4},
-     "max_completion_tokens", lambda body: body["error"]["param"]),
-    ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": BIG - 1}, "max_output_tokens",
-     lambda body: body["error"]["param"]),
+    (
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": BIG},
+        "max_tokens",
+        lambda body: body["error"]["param"],
+    ),
+    (
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": HELLO, "max_completion_tokens": 2**62, "n": 4},
+        "max_completion_tokens",
+        lambda body: body["error"]["param"],
+    ),
+    (
+        "/v1/responses",
+        {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": BIG - 1},
+        "max_output_tokens",
+        lambda body: body["error"]["param"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("path, body, param, named", HUGE_CAPS)
-def test_a_token_cap_past_the_bound_is_a_client_error_naming_it_on_every_surface(make_app, upstream, path, body,
-                                                                                  param, named):
+def test_a_token_cap_past_the_bound_is_a_client_error_naming_it_on_every_surface(
+    make_app, upstream, path, body, param, named
+):
     client = make_app(token_limit="2000/hour").test_client()
     response = post_raw(client, path, body)
     assert response.status_code in (400, 422)  # each surface's own status for a bad field
@@ -49,11 +62,14 @@ def test_a_token_cap_past_the_bound_is_a_client_error_naming_it_on_every_surface
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": MOST_TOKENS}),
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": MOST_TOKENS, "n": 128}),
-    ("/chat", {"message": "hi", "max_tokens": 2001}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": MOST_TOKENS}),
+        ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": MOST_TOKENS, "n": 128}),
+        ("/chat", {"message": "hi", "max_tokens": 2001}),
+    ],
+)
 def test_a_reservation_larger_than_the_budget_neither_spends_nor_refunds(make_app, upstream, path, body):
     client = make_app(token_limit="2000/hour").test_client()
     assert client.post("/chat", json={"message": "hi", "max_tokens": 10}).status_code == 200
@@ -83,18 +99,53 @@ def test_refusals_show_the_same_remaining_while_reservations_are_held(make_app, 
 # The estimate reads every string the upstream will read.
 
 HIDDEN_PROMPTS = [
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "tools": [
-        {"type": "function", "function": {"name": "f", "description": HIDDEN, "parameters": {"type": "object"}}}]}),
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": HIDDEN}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]}),
-    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "tools": [
-        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
-            HIDDEN: {"type": "string"}}}}}]}),
-    ("/v1/responses", {"model": "gpt-4o-mini", "input": [
-        {"type": "function_call_output", "call_id": "call_1", "output": HIDDEN}]}),
+    (
+        "/v1/chat/completions",
+        {
+            "model": "gpt-4o-mini",
+            "messages": HELLO,
+            "tools": [
+                {"type": "function", "function": {"name": "f", "description": HIDDEN, "parameters": {"type": "object"}}}
+            ],
+        },
+    ),
+    (
+        "/v1/chat/completions",
+        {
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": HIDDEN}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+            ],
+        },
+    ),
+    (
+        "/v1/chat/completions",
+        {
+            "model": "gpt-4o-mini",
+            "messages": HELLO,
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "f",
+                        "parameters": {"type": "object", "properties": {HIDDEN: {"type": "string"}}},
+                    },
+                }
+            ],
+        },
+    ),
+    (
+        "/v1/responses",
+        {"model": "gpt-4o-mini", "input": [{"type": "function_call_output", "call_id": "call_1", "output": HIDDEN}]},
+    ),
     ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "instructions": HIDDEN}),
 ]
 
@@ -112,13 +163,30 @@ def test_a_prompt_hidden_outside_the_messages_is_counted_against_the_budget(make
 def test_an_image_counts_as_an_attachment_not_as_its_bytes(make_app, upstream):
     client = make_app(token_limit="5000/hour").test_client()
     image = "data:image/png;base64," + "A" * 200_000
-    body = {"model": "gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image}}]}]}
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 10,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+            }
+        ],
+    }
     assert client.post("/v1/chat/completions", json=body).status_code == 200
 
 
-@pytest.mark.parametrize("usage", [{"prompt_tokens": 1e300, "completion_tokens": -5, "total_tokens": "many"},
-                                   {"prompt_tokens": 2**70, "completion_tokens": 2**70}, "garbage"])
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 1e300, "completion_tokens": -5, "total_tokens": "many"},
+        {"prompt_tokens": 2**70, "completion_tokens": 2**70},
+        "garbage",
+    ],
+)
 def test_absurd_usage_from_the_upstream_cannot_break_the_budget_or_the_ledger(make_app, upstream, usage):
     client = make_app(token_limit="5000/hour").test_client()
     upstream.queue(usage=usage)

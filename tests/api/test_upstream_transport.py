@@ -47,8 +47,13 @@ def test_a_stream_left_early_does_not_lend_its_connection(client, upstream):
 
 
 def test_a_stream_read_to_its_end_gives_its_connection_back(client, upstream):
-    assert b"[DONE]" in client.post("/v1/chat/completions", json={
-        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}).get_data()
+    assert (
+        b"[DONE]"
+        in client.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        ).get_data()
+    )
     assert client.post("/chat", json=MESSAGE).status_code == 200
     assert len(set(connections(upstream))) == 1
 
@@ -79,8 +84,10 @@ def test_an_https_upstream_is_trusted_only_with_its_authority_and_kept_alive(mak
 
 
 def test_a_connection_idle_too_long_is_closed_not_reused(upstream):
-    with httpx2.Client(transport=LeanTransport(keep_idle=0)) as fresh, \
-            httpx2.Client(transport=LeanTransport(keep_idle=60)) as kept:
+    with (
+        httpx2.Client(transport=LeanTransport(keep_idle=0)) as fresh,
+        httpx2.Client(transport=LeanTransport(keep_idle=60)) as kept,
+    ):
         for client in (fresh, fresh, kept, kept):
             answer = client.post(f"{upstream.base_url}/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
             assert answer.status_code == 200

@@ -8,15 +8,28 @@ from tests.support.servers import ROOT
 
 def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):
     output = tmp_path / "benchmarks.md"
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--chunk-delay", "0.01", "--write", str(output)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--chunk-delay", "0.01", "--write", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     table = output.read_text()
-    for figure in ("added latency /chat", "added latency /v1/chat/completions", "req/s at 8 concurrent",
-                   "concurrent streams /chat/stream", "concurrent streams /v1 stream", "server CPU per stream",
-                   "RSS under load", "ready after start", "concurrent resumable /chat/stream",
-                   "server CPU per stream, resumable / plain"):
+    for figure in (
+        "added latency /chat",
+        "added latency /v1/chat/completions",
+        "req/s at 8 concurrent",
+        "concurrent streams /chat/stream",
+        "concurrent streams /v1 stream",
+        "server CPU per stream",
+        "RSS under load",
+        "ready after start",
+        "concurrent resumable /chat/stream",
+        "server CPU per stream, resumable / plain",
+    ):
         assert figure in table, figure
     assert "20 / 0 | 20 / 0" in table  # every stream completed, on both surfaces, with no error
-    measured = table[table.index("Measured"):]
+    measured = table[table.index("Measured") :]
     assert measured.strip() in done.stdout  # the file keeps the table that was printed

@@ -26,8 +26,12 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
 def test_the_dockerfile_passes_hadolint():
-    done = subprocess.run([str(BIN / "hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -37,16 +41,21 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
         negated = pattern.startswith("!")
         pattern = pattern.lstrip("!").rstrip("/")
         parts = relative.split("/")
-        if any(fnmatch.fnmatch("/".join(parts[:i]), pattern) or fnmatch.fnmatch(parts[i - 1], pattern)
-               for i in range(1, len(parts) + 1)):
+        if any(
+            fnmatch.fnmatch("/".join(parts[:i]), pattern) or fnmatch.fnmatch(parts[i - 1], pattern)
+            for i in range(1, len(parts) + 1)
+        ):
             ignored = not negated
     return ignored
 
 
 def _build_context(into: pathlib.Path) -> None:
     """What `docker build` would send: the work tree less .dockerignore (the Dockerfile copies all of it)."""
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for path in ROOT.rglob("*"):
         relative = path.relative_to(ROOT).as_posix()
         if path.is_file() and not _ignored(relative, patterns):
@@ -71,20 +80,30 @@ def test_the_images_command_serves_from_a_clean_copy_of_what_it_copies(upstream,
     port = free_port()
     data = tmp_path / "data"
     data.mkdir()
-    env = {**service_env(upstream.base_url), **image_env, "PORT": str(port),
-           "DB_PATH": image_env["DB_PATH"].replace("/data", str(data)),
-           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env = {
+        **service_env(upstream.base_url),
+        **image_env,
+        "PORT": str(port),
+        "DB_PATH": image_env["DB_PATH"].replace("/data", str(data)),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
     command = json.loads(_instruction("CMD"))
     healthcheck = json.loads(_instruction("HEALTHCHECK").split(" CMD ", 1)[1])
     with open(tmp_path / "service.log", "wb") as log:
         process = subprocess.Popen(command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(port, process)
-        checked = subprocess.run([sys.executable if healthcheck[0] == "python" else healthcheck[0],
-                                  *healthcheck[1:]], env=env, capture_output=True, text=True, timeout=30)
+        checked = subprocess.run(
+            [sys.executable if healthcheck[0] == "python" else healthcheck[0], *healthcheck[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert checked.returncode == 0, checked.stderr
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/chat", data=b'{"message": "hi"}',
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/chat", data=b'{"message": "hi"}', headers={"Content-Type": "application/json"}
+        )
         answer = json.loads(urllib.request.urlopen(request, timeout=10).read())
         assert answer["response"] == "Hello from the fake upstream."
     finally:
@@ -104,8 +123,9 @@ def _nginx_conf(port: int, instances: list[int], prefix: pathlib.Path) -> pathli
 
 def _post(port: int, path: str, body: dict, source: str = "127.0.0.1", headers: dict | None = None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    connection.request("POST", path, body=json.dumps(body),
-                       headers={"Content-Type": "application/json", **(headers or {})})
+    connection.request(
+        "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **(headers or {})}
+    )
     response = connection.getresponse()
     return connection, response
 
@@ -117,8 +137,7 @@ def behind_nginx(upstream, tmp_path, redis_url):
     port = free_port()
     with gunicorn(tmp_path, env) as first, gunicorn(tmp_path, env) as second:
         conf = _nginx_conf(port, [first.port, second.port], tmp_path)
-        nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp_path), "-g",
-                 "daemon off;"]
+        nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"]
         with serving(nginx, port, os.environ.copy(), tmp_path / "nginx.log"):
             yield port, first, second
 
@@ -148,8 +167,9 @@ def test_a_session_continues_across_instances_through_nginx(behind_nginx, upstre
     response.read()
     connection.close()
     for target in (port, second.port, port):
-        connection, response = _post(target, "/api/chat", {"developer_message": "d", "user_message": "more",
-                                                           "session_id": session_id})
+        connection, response = _post(
+            target, "/api/chat", {"developer_message": "d", "user_message": "more", "session_id": session_id}
+        )
         assert response.getheader("X-Session-ID") == session_id
         response.read()
         connection.close()
@@ -160,8 +180,9 @@ def test_the_rate_limit_is_exact_across_instances_and_per_client_address(behind_
     port, _, _ = behind_nginx
 
     def chat(source: str, forged: str | None = None) -> int:
-        connection, response = _post(port, "/chat", {"message": "hi"}, source,
-                                     {"X-Forwarded-For": forged} if forged else None)
+        connection, response = _post(
+            port, "/chat", {"message": "hi"}, source, {"X-Forwarded-For": forged} if forged else None
+        )
         response.read()
         connection.close()
         return response.status

@@ -24,10 +24,8 @@ def get(url: str, headers: dict | None = None, body: dict | None = None) -> tupl
 
 
 def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
-    env = service_env(upstream.base_url, RATE_LIMIT="25/minute", API_TOKENS=TOKEN,
-                      DB_PATH=str(tmp_path / "db.sqlite3"))
-    with gunicorn(tmp_path, env, "--workers", "2") as server, \
-            concurrent.futures.ThreadPoolExecutor(40) as pool:
+    env = service_env(upstream.base_url, RATE_LIMIT="25/minute", API_TOKENS=TOKEN, DB_PATH=str(tmp_path / "db.sqlite3"))
+    with gunicorn(tmp_path, env, "--workers", "2") as server, concurrent.futures.ThreadPoolExecutor(40) as pool:
         results = list(pool.map(lambda _: get(f"{server.url}/chat", {"X-API-Key": TOKEN}, CHAT), range(100)))
         log = server.log()
     statuses = sorted(status for status, _, _ in results)
@@ -39,8 +37,7 @@ def test_burst_across_two_workers_admits_exactly_the_limit(upstream, tmp_path):
 
 def test_metrics_sum_over_both_workers(upstream, tmp_path):
     env = service_env(upstream.base_url, DB_PATH=str(tmp_path / "db.sqlite3"))
-    with gunicorn(tmp_path, env, "--workers", "2") as server, \
-            concurrent.futures.ThreadPoolExecutor(20) as pool:
+    with gunicorn(tmp_path, env, "--workers", "2") as server, concurrent.futures.ThreadPoolExecutor(20) as pool:
         list(pool.map(lambda _: get(f"{server.url}/models"), range(60)))
         status, headers, text = get(f"{server.url}/metrics")
     assert status == 200
@@ -51,8 +48,11 @@ def test_metrics_sum_over_both_workers(upstream, tmp_path):
 
 def test_burst_across_two_instances_sharing_redis_admits_exactly_the_limit(upstream, tmp_path, redis_url):
     env = service_env(upstream.base_url, RATE_LIMIT="30/minute", API_TOKENS=TOKEN, REDIS_URL=redis_url)
-    with gunicorn(tmp_path, env, "--workers", "2") as first, gunicorn(tmp_path, env, "--workers", "2") as second, \
-            concurrent.futures.ThreadPoolExecutor(40) as pool:
+    with (
+        gunicorn(tmp_path, env, "--workers", "2") as first,
+        gunicorn(tmp_path, env, "--workers", "2") as second,
+        concurrent.futures.ThreadPoolExecutor(40) as pool,
+    ):
         urls = [f"{server.url}/chat" for server in (first, second)] * 60
         results = list(pool.map(lambda url: get(url, {"X-API-Key": TOKEN}, CHAT), urls))
     statuses = [status for status, _, _ in results]

@@ -15,8 +15,9 @@ def stream_chat(port: int) -> list[dict]:
     """POST /chat/stream on a fresh connection and return the decoded events."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        connection.request("POST", "/chat/stream", body=json.dumps({"message": "hi"}),
-                           headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST", "/chat/stream", body=json.dumps({"message": "hi"}), headers={"Content-Type": "application/json"}
+        )
         response = connection.getresponse()
         assert response.status == 200
         body = response.read()
@@ -28,9 +29,11 @@ def stream_chat(port: int) -> list[dict]:
 def test_the_original_command_holds_200_concurrent_streams(upstream, tmp_path):
     release = threading.Event()
     env = service_env(upstream.base_url, MAX_CONCURRENT_PER_CALLER="0")  # one address opens them all
-    with upstream.behave(reply="streamed in five small words", wait_for=release), \
-            gunicorn(tmp_path, env, "--workers", "2", "--timeout", "120") as server, \
-            concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
+    with (
+        upstream.behave(reply="streamed in five small words", wait_for=release),
+        gunicorn(tmp_path, env, "--workers", "2", "--timeout", "120") as server,
+        concurrent.futures.ThreadPoolExecutor(STREAMS) as pool,
+    ):
         futures = [pool.submit(stream_chat, server.port) for _ in range(STREAMS)]
         # Every stream is open upstream at the same time: sync workers would manage two.
         all_open = upstream.wait_for_open_streams(STREAMS, timeout=60)

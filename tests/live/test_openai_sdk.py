@@ -36,8 +36,11 @@ def test_stream(sdk, upstream):
 
 
 def test_stream_with_usage(sdk):
-    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True,
-                                              stream_options={"include_usage": True}))
+    chunks = list(
+        sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 5
 
 

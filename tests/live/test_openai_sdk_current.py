@@ -55,9 +55,16 @@ def test_embeddings_create(sdk, upstream):
     assert result.usage.total_tokens == 3
 
 
-@pytest.mark.parametrize("model, cap", [("gpt-4.1", "max_tokens"), ("gpt-4.1-nano", "max_tokens"),
-                                        ("o3-mini", "max_completion_tokens"), ("o4-mini", "max_completion_tokens"),
-                                        ("gpt-5-mini", "max_completion_tokens")])
+@pytest.mark.parametrize(
+    "model, cap",
+    [
+        ("gpt-4.1", "max_tokens"),
+        ("gpt-4.1-nano", "max_tokens"),
+        ("o3-mini", "max_completion_tokens"),
+        ("o4-mini", "max_completion_tokens"),
+        ("gpt-5-mini", "max_completion_tokens"),
+    ],
+)
 def test_chat_completions_on_current_models(sdk, upstream, model, cap):
     completion = sdk.chat.completions.create(model=model, messages=HELLO, max_tokens=20)
     assert completion.choices[0].message.content == "Hello from the fake upstream."

@@ -31,8 +31,9 @@ def _get(url: str, json_only: bool = True) -> tuple[int, dict]:
 
 def test_a_bad_setting_is_one_line_and_exit_status_1(upstream):
     env = service_env(upstream.base_url, PORT="abc")
-    done = subprocess.run([sys.executable, "-m", "gunicorn", "main:app"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "main:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == "Configuration error: PORT must be a whole number, not 'abc'"
 
@@ -56,8 +57,9 @@ def test_warnings_once_per_start_and_web_concurrency(upstream, tmp_path):
 def test_json_logs_cover_gunicorns_own_lines(upstream, tmp_path):
     with gunicorn(tmp_path, service_env(upstream.base_url, LOG_FORMAT="json")) as server:
         urllib.request.urlopen(f"{server.url}/health", timeout=10).read()
-        request = urllib.request.Request(f"{server.url}/chat/stream", data=b'{"message": "hi"}',
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{server.url}/chat/stream", data=b'{"message": "hi"}', headers={"Content-Type": "application/json"}
+        )
         urllib.request.urlopen(request, timeout=10).read()
         deadline = time.monotonic() + 10
         while "stream ended" not in server.log() and time.monotonic() < deadline:
@@ -65,8 +67,9 @@ def test_json_logs_cover_gunicorns_own_lines(upstream, tmp_path):
         lines = [line for line in server.log().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line, gunicorn's "Booting worker" included
     assert any("Booting worker" in entry["message"] for entry in entries)
-    assert [entry["message"] for entry in entries].count(next(e["message"] for e in entries
-                                                              if e["message"].startswith("GET /health "))) == 1
+    assert [entry["message"] for entry in entries].count(
+        next(e["message"] for e in entries if e["message"].startswith("GET /health "))
+    ) == 1
     ended = next(entry for entry in entries if entry["message"].startswith("stream ended"))
     assert ended["outcome"] == "finished" and ended["surface"] == "/chat/stream" and ended["model"] == "gpt-4o-mini"
     assert ended["completion_tokens"] == 5 and ended["time"].endswith("+00:00")
@@ -75,10 +78,13 @@ def test_json_logs_cover_gunicorns_own_lines(upstream, tmp_path):
 def test_a_stream_open_at_sigterm_finishes(upstream, tmp_path):
     release = threading.Event()
     env = service_env(upstream.base_url, GRACEFUL_TIMEOUT="20")
-    with upstream.behave(reply="finished after the stop", wait_for=release, hold_after=1), \
-            gunicorn(tmp_path, env, "--workers", "1") as server:
-        request = urllib.request.Request(f"{server.url}/chat/stream", data=b'{"message": "hi"}',
-                                         headers={"Content-Type": "application/json"})
+    with (
+        upstream.behave(reply="finished after the stop", wait_for=release, hold_after=1),
+        gunicorn(tmp_path, env, "--workers", "1") as server,
+    ):
+        request = urllib.request.Request(
+            f"{server.url}/chat/stream", data=b'{"message": "hi"}', headers={"Content-Type": "application/json"}
+        )
         answer = urllib.request.urlopen(request, timeout=30)
         first = answer.read1(65536)
         server.process.send_signal(signal.SIGTERM)
@@ -94,16 +100,28 @@ def test_a_stream_open_at_sigterm_finishes(upstream, tmp_path):
 
 def test_redis_going_away_is_a_503_and_coming_back_heals(upstream, tmp_path):
     port = free_port()
-    redis_command = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind",
-                     "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    redis_command = [
+        shutil.which("redis-server") or "/usr/bin/redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
     env = service_env(upstream.base_url, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     with gunicorn(tmp_path, env, "--workers", "1") as server:
         with serving(redis_command, port, os.environ.copy(), tmp_path / "redis-1.log"):
             assert _get(f"{server.url}/health/ready")[0] == 200
         status, body = _get(f"{server.url}/health/ready")
         assert status == 503 and body["checks"]["storage"].startswith("Redis: ConnectionError")
-        request = urllib.request.Request(f"{server.url}/api/sessions", data=b"{}",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{server.url}/api/sessions", data=b"{}", headers={"Content-Type": "application/json"}
+        )
         try:
             urllib.request.urlopen(request, timeout=10)
             raise AssertionError("a session was made with Redis down")
@@ -123,12 +141,18 @@ def test_prometheus_scrapes_the_metrics(upstream, tmp_path):
     with gunicorn(tmp_path, service_env(upstream.base_url)) as server:
         port = free_port()
         config = tmp_path / "prometheus.yml"
-        config.write_text("global: {scrape_interval: 1s}\n"
-                          "scrape_configs:\n"
-                          "  - job_name: chat-api\n"
-                          f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n")
-        command = [shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
-                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"]
+        config.write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: chat-api\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n"
+        )
+        command = [
+            shutil.which("prometheus") or "/usr/bin/prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
         with serving(command, port, os.environ.copy(), tmp_path / "prometheus.log"):
             deadline, target = time.monotonic() + 60, {}
             while time.monotonic() < deadline:
@@ -168,14 +192,14 @@ def test_a_token_made_and_revoked_on_the_command_line_counts_on_every_instance(u
         return False
 
     with gunicorn(tmp_path, env) as first, gunicorn(tmp_path, env) as second:
-        made = subprocess.run([*flask, "create", "ops"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=60)
+        made = subprocess.run([*flask, "create", "ops"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         token = made.stdout.strip()
         assert made.returncode == 0 and token.startswith("cat_")
         assert settles((first, second), token, 200)
         assert settles((first, second), "cat_not-a-token", 401)
-        revoked = subprocess.run([*flask, "revoke", "ops"], cwd=ROOT, env=env, capture_output=True, text=True,
-                                 timeout=60)
+        revoked = subprocess.run(
+            [*flask, "revoke", "ops"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert revoked.returncode == 0
         assert settles((first, second), token, 401)
         logs = first.log() + second.log()
@@ -226,5 +250,3 @@ def test_every_answered_call_is_on_file_when_the_workers_are_killed(upstream, tm
         assert killed.is_set()
         # Every call a client was answered for before the kill is on file (later ones may be there too).
         assert written_calls() >= len(answered) >= 30
-
-

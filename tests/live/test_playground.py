@@ -60,8 +60,10 @@ def models_loaded(page) -> None:  # noqa: F811
 
 def replied(page, turns: int) -> None:  # noqa: F811
     """Wait until the conversation has `turns` turns and the page can send again."""
-    page.wait_for_function(f"() => document.querySelectorAll('#conversation > li').length === {turns}"
-                           " && document.getElementById('send').disabled === false")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#conversation > li').length === {turns}"
+        " && document.getElementById('send').disabled === false"
+    )
 
 
 def send(page, text):  # noqa: F811
@@ -101,26 +103,33 @@ def test_the_conversation_and_system_prompt_go_with_the_next_message(playground,
     send(playground, "second")
     replied(playground, 4)
     assert upstream.last_chat_body()["messages"] == [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "first"},
-        {"role": "assistant", "content": "Hello from the fake upstream."}, {"role": "user", "content": "second"}]
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "Hello from the fake upstream."},
+        {"role": "user", "content": "second"},
+    ]
     assert upstream.last_chat_body()["model"] == "gpt-4o"
 
 
 def test_stop_closes_the_upstream_stream(playground, upstream):
     with upstream.behave(reply=" ".join(f"w{n}" for n in range(200)), chunk_delay=0.05):
         send(playground, "Talk for a long time")
-        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
-                                     "?.textContent.includes('w3')")
+        playground.wait_for_function(
+            "() => document.querySelector('#conversation li.assistant .content')?.textContent.includes('w3')"
+        )
         playground.click("#stop")
         assert upstream.stream_aborted.wait(15), "the upstream stream stayed open after Stop"
     assert last_reply(playground).text_content().endswith("[stopped]")
     assert playground.locator("#send").is_enabled()
 
 
-@pytest.mark.parametrize("fault, shown", [
-    (dict(status=429, retry_after="1"), re.compile(r"^Error 429: The upstream is rate limiting requests")),
-    (dict(status=500), re.compile(r"^Error 502: The upstream failed with status 500")),
-])
+@pytest.mark.parametrize(
+    "fault, shown",
+    [
+        (dict(status=429, retry_after="1"), re.compile(r"^Error 429: The upstream is rate limiting requests")),
+        (dict(status=500), re.compile(r"^Error 502: The upstream failed with status 500")),
+    ],
+)
 def test_an_upstream_failure_is_shown_in_plain_words(playground, upstream, fault, shown):
     upstream.queue(**fault)
     send(playground, "hello")
@@ -138,15 +147,20 @@ def test_a_failure_mid_stream_is_shown(playground, upstream):
 def test_server_side_sessions_carry_the_conversation(playground, upstream):
     playground.check("#use-sessions")
     send(playground, "I am Ada")
-    playground.wait_for_function("() => document.getElementById('session').textContent.startsWith('Session ')"
-                                 " && document.getElementById('send').disabled === false")
+    playground.wait_for_function(
+        "() => document.getElementById('session').textContent.startsWith('Session ')"
+        " && document.getElementById('send').disabled === false"
+    )
     send(playground, "Who am I?")
     replied(playground, 4)
     chats = upstream.chat_requests()
     assert len(chats) == 2
     assert chats[-1].body["messages"] == [
-        {"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "I am Ada"},
-        {"role": "assistant", "content": "Hello from the fake upstream."}, {"role": "user", "content": "Who am I?"}]
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "I am Ada"},
+        {"role": "assistant", "content": "Hello from the fake upstream."},
+        {"role": "user", "content": "Who am I?"},
+    ]
 
 
 def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # noqa: F811
@@ -158,8 +172,10 @@ def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # n
         page.press("#token", "Tab")  # the change event reloads the models with the token
         models_loaded(page)
         send(page, "hello")
-        page.wait_for_function("() => document.querySelector('#conversation li.assistant .content')?.textContent"
-                               " === 'Hello from the fake upstream.'")
+        page.wait_for_function(
+            "() => document.querySelector('#conversation li.assistant .content')?.textContent"
+            " === 'Hello from the fake upstream.'"
+        )
         assert upstream.chat_requests()[-1].headers["Authorization"].startswith("Bearer sk-server-")
         assert TOKEN not in guarded.log()
 
@@ -177,15 +193,28 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
     for _ in range(16):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert {"model", "system", "temperature", "max-tokens", "token", "forget", "use-sessions", "new-conversation",
-            "message", "send", "theme"} <= set(focused)
+    assert {
+        "model",
+        "system",
+        "temperature",
+        "max-tokens",
+        "token",
+        "forget",
+        "use-sessions",
+        "new-conversation",
+        "message",
+        "send",
+        "theme",
+    } <= set(focused)
     page.focus("#message")
     page.keyboard.type("first line")
     page.keyboard.press("Shift+Enter")
     page.keyboard.type("second line")
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('#conversation li.assistant .content')?.textContent"
-                           " === 'Hello from the fake upstream.'")
+    page.wait_for_function(
+        "() => document.querySelector('#conversation li.assistant .content')?.textContent"
+        " === 'Hello from the fake upstream.'"
+    )
     assert upstream.last_chat_body()["messages"][-1]["content"] == "first line\nsecond line"
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
 
@@ -209,14 +238,17 @@ def test_a_reload_mid_answer_finishes_the_answer(playground, upstream):
     release = threading.Event()
     with upstream.behave(reply=WORDS, wait_for=release, hold_after=2):
         send(playground, "Count to six")
-        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
-                                     "?.textContent === 'one two'")
+        playground.wait_for_function(
+            "() => document.querySelector('#conversation li.assistant .content')?.textContent === 'one two'"
+        )
         playground.reload()  # the answer is still being written upstream
-        playground.wait_for_function("() => document.querySelector('#conversation li.assistant .content')"
-                                     "?.textContent === 'one two'")
+        playground.wait_for_function(
+            "() => document.querySelector('#conversation li.assistant .content')?.textContent === 'one two'"
+        )
         release.set()
-        playground.wait_for_function(f"() => document.querySelector('#conversation li.assistant .content')"
-                                     f"?.textContent === {WORDS!r}")
+        playground.wait_for_function(
+            f"() => document.querySelector('#conversation li.assistant .content')?.textContent === {WORDS!r}"
+        )
     assert playground.locator("#conversation li.user .content").all_text_contents() == ["Count to six"]
     assert len(upstream.chat_requests()) == 1  # picked up where it was, not asked again
 
@@ -237,8 +269,11 @@ def test_settings_and_the_token_survive_a_reload_until_forgotten(playground, ups
     playground.press("#token", "Tab")
     playground.reload()
     models_loaded(playground)
-    assert (playground.input_value("#system"), playground.input_value("#temperature"),
-            playground.input_value("#token")) == ("Be brief.", "0.7", "tok-remembered")
+    assert (
+        playground.input_value("#system"),
+        playground.input_value("#temperature"),
+        playground.input_value("#token"),
+    ) == ("Be brief.", "0.7", "tok-remembered")
     playground.click("#forget")
     playground.reload()
     models_loaded(playground)
@@ -284,7 +319,9 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
     playground.reload()
     playground.wait_for_function("() => document.querySelectorAll('#conversation > li').length === 2")
     assert playground.locator("#conversation li .content").all_text_contents() == [
-        "Remember me", "Hello from the fake upstream."]
+        "Remember me",
+        "Hello from the fake upstream.",
+    ]
     playground.click("#code summary")
     playground.wait_for_function("() => document.getElementById('code-curl').textContent !== ''")
     curl = playground.locator("#code-curl").text_content()
@@ -336,7 +373,10 @@ def test_markdown_is_rendered_while_it_streams(playground, upstream):
     assert reply.locator("td").all_text_contents() == ["a", "1"]
     link = reply.locator("a")
     assert (link.get_attribute("href"), link.get_attribute("rel"), link.get_attribute("target")) == (
-        "https://example.com/docs", "noopener noreferrer nofollow", "_blank")
+        "https://example.com/docs",
+        "noopener noreferrer nofollow",
+        "_blank",
+    )
     code = reply.locator("pre code")
     assert code.text_content() == 'def greet(name):\n    return f"Hello, {name}"  # a comment\n'
     assert code.locator(".hljs-keyword").first.text_content() == "def"  # highlighted as Python
@@ -369,7 +409,7 @@ XSS = {
     "svg script": "<svg><script>window.pwned=1</script></svg>",
     "svg onload": '<svg onload="window.pwned=1"></svg>',
     "iframe srcdoc": '<iframe srcdoc="<script>parent.pwned=1</script>"></iframe>',
-    "image title breaking out": '![x](x "a\" onerror=\"window.pwned=1")',
+    "image title breaking out": '![x](x "a" onerror="window.pwned=1")',
     "details ontoggle": "<details open ontoggle=window.pwned=1><summary>x</summary></details>",
     "form action": '<form action="javascript:window.pwned=1"><button>press me</button></form>',
     "phishing form": '<form action="/playground"><input name=token placeholder="Your token"><button>Go</button></form>',
@@ -396,8 +436,11 @@ def test_a_hostile_reply_runs_nothing(playground, upstream, payload):
     assert playground.url.endswith("/playground")
     found = reply.evaluate("""(element) => [...element.querySelectorAll('*')].flatMap((node) =>
         [node.tagName, ...[...node.attributes].map((a) => `${a.name}=${a.value}`)])""")
-    dangerous = [item for item in found
-                 if re.match(r"(?i)(SCRIPT|IFRAME|META|FORM|INPUT|STYLE|on\w+=|style=|.*javascript:)", item)]
+    dangerous = [
+        item
+        for item in found
+        if re.match(r"(?i)(SCRIPT|IFRAME|META|FORM|INPUT|STYLE|on\w+=|style=|.*javascript:)", item)
+    ]
     assert dangerous == []
 
 

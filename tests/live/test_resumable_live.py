@@ -15,8 +15,9 @@ REPLY = "a reply that is read in two parts on two instances"
 
 def _start(port: int, path: str, body: dict):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("POST", path, body=json.dumps(body),
-                       headers={"Content-Type": "application/json", "X-Resumable": "true"})
+    connection.request(
+        "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", "X-Resumable": "true"}
+    )
     return connection, connection.getresponse()
 
 
@@ -83,8 +84,10 @@ def test_stopped_from_the_other_instance(two_instances, upstream):
 
 def test_resumed_on_another_worker_of_one_instance_on_sqlite(upstream, tmp_path):
     release = threading.Event()
-    with upstream.behave(reply=REPLY, wait_for=release, hold_after=2), \
-            gunicorn(tmp_path, service_env(upstream.base_url), "--workers", "2") as server:
+    with (
+        upstream.behave(reply=REPLY, wait_for=release, hold_after=2),
+        gunicorn(tmp_path, service_env(upstream.base_url), "--workers", "2") as server,
+    ):
         connection, response = _start(server.port, "/chat/stream", {"message": "hi"})
         stream_id = response.getheader("X-Stream-ID")
         part = b""

@@ -21,8 +21,9 @@ BODY_TIMEOUT = 2  # seconds: short, so the test is too
 
 def _slow_request(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-                 b'{"mess')  # complete headers, then a body that never finishes
+    sock.sendall(
+        b'POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mess'
+    )  # complete headers, then a body that never finishes
     return sock
 
 
@@ -65,8 +66,13 @@ def test_a_chunked_body_over_the_limit_is_413(upstream, tmp_path):
     with gunicorn(tmp_path, service_env(upstream.base_url, MAX_REQUEST_BYTES="1000")) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         body = json.dumps({"message": "x" * 5000}).encode()
-        connection.request("POST", "/chat", body=iter([body[:2000], body[2000:]]),
-                           headers={"Content-Type": "application/json"}, encode_chunked=True)
+        connection.request(
+            "POST",
+            "/chat",
+            body=iter([body[:2000], body[2000:]]),
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
         response = connection.getresponse()
         answer = json.loads(response.read())
         connection.close()
@@ -87,9 +93,17 @@ with Database(sys.argv[1], ("CREATE TABLE IF NOT EXISTS t (x INTEGER)",)).write(
 def test_two_processes_opening_a_new_database_at_once_both_come_up(tmp_path):
     for trial in range(40):
         path = str(tmp_path / f"fresh-{trial}.sqlite3")
-        processes = [subprocess.Popen([sys.executable, "-c", OPEN_FRESH_FILE, path], cwd=ROOT, text=True,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                     for _ in range(2)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_FRESH_FILE, path],
+                cwd=ROOT,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
         for process in processes:
             process.stdin.write("go\n")
             process.stdin.flush()

@@ -15,6 +15,7 @@ def make_store(request, tmp_path):
         if request.param == "redis":
             return RedisBackend(request.getfixturevalue("redis_url")).sessions(ttl_seconds, max_messages)
         return SQLiteSessionStore(str(tmp_path / "sessions.sqlite3"), ttl_seconds, max_messages)
+
     return build
 
 
@@ -43,8 +44,11 @@ def test_turns_are_kept_in_order_as_pairs(store):
     assert store.append_turn(session_id, "q1", "a1")
     assert store.append_turn(session_id, "q2", "a2")
     assert store.get(session_id).messages == [
-        {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
-        {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "a2"},
+    ]
 
 
 def test_appending_updates_last_updated(store):

@@ -239,24 +239,40 @@ def _make_handler(fake: FakeUpstream):
             self._send_error(401, message, "invalid_request_error")
 
         def _record(self, method: str, body: dict | None = None) -> None:
-            fake._record(RecordedRequest(method, self.path, Headers(list(self.headers.items())), body,
-                                         self.client_address))
+            fake._record(
+                RecordedRequest(method, self.path, Headers(list(self.headers.items())), body, self.client_address)
+            )
 
         def do_GET(self):
             self._record("GET")
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
             if self.path.rstrip("/").endswith("/models"):
-                models = [m if isinstance(m, dict) else {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                          for m in fake.models]
+                models = [
+                    m if isinstance(m, dict) else {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                    for m in fake.models
+                ]
                 return self._send_json(200, {"object": "list", "data": models})
             if (stored := _STORED.search(self.path)) and stored.group(1) in fake.responses:
                 response = fake.responses[stored.group(1)]
                 if stored.group(2) == "/input_items":
-                    item = {"id": "msg_input", "type": "message", "role": "user", "status": "completed",
-                            "content": [{"type": "input_text", "text": str(response["_input"])}]}
-                    return self._send_json(200, {"object": "list", "data": [item], "first_id": "msg_input",
-                                                 "last_id": "msg_input", "has_more": False})
+                    item = {
+                        "id": "msg_input",
+                        "type": "message",
+                        "role": "user",
+                        "status": "completed",
+                        "content": [{"type": "input_text", "text": str(response["_input"])}],
+                    }
+                    return self._send_json(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [item],
+                            "first_id": "msg_input",
+                            "last_id": "msg_input",
+                            "has_more": False,
+                        },
+                    )
                 return self._send_json(200, {k: v for k, v in response.items() if not k.startswith("_")})
             self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
 
@@ -265,8 +281,9 @@ def _make_handler(fake: FakeUpstream):
             stored = _STORED.search(self.path)
             if stored and not stored.group(2) and fake.responses.pop(stored.group(1), None) is not None:
                 return self._send_json(200, {"id": stored.group(1), "object": "response.deleted", "deleted": True})
-            self._send_error(404, f"No response found with id '{stored.group(1) if stored else ''}'.",
-                             "invalid_request_error")
+            self._send_error(
+                404, f"No response found with id '{stored.group(1) if stored else ''}'.", "invalid_request_error"
+            )
 
         def do_POST(self):
             body = self._read_body()
@@ -275,10 +292,12 @@ def _make_handler(fake: FakeUpstream):
                 if stored.group(1) not in fake.responses:
                     return self._send_error(404, "No such response.", "invalid_request_error")
                 fake.responses[stored.group(1)]["status"] = "cancelled"
-                return self._send_json(200, {k: v for k, v in fake.responses[stored.group(1)].items()
-                                             if not k.startswith("_")})
-            endpoint = next((e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.endswith(e)),
-                            None)
+                return self._send_json(
+                    200, {k: v for k, v in fake.responses[stored.group(1)].items() if not k.startswith("_")}
+                )
+            endpoint = next(
+                (e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.endswith(e)), None
+            )
             if endpoint is None:
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             behaviour = fake._next_behaviour()
@@ -307,8 +326,7 @@ def _make_handler(fake: FakeUpstream):
                     frames = fake_wire.response_frames(body, behaviour.reply)
                     fake.keep_response(frames[-1][1]["response"], body)
                     return self._stream(frames, behaviour)
-                return self._send_json(200, fake.keep_response(fake_wire.response_object(body, behaviour.reply),
-                                                               body))
+                return self._send_json(200, fake.keep_response(fake_wire.response_object(body, behaviour.reply), body))
             if body.get("stream"):
                 return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
             answer = fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls)

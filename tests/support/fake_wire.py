@@ -32,6 +32,7 @@ def new_id(prefix: str) -> str:
 
 # Chat completions.
 
+
 def chat_usage(body: dict, completion_tokens: int) -> dict:
     prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [] if isinstance(m, dict))
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
@@ -41,17 +42,28 @@ def chat_completion(body: dict, reply: str, tool_calls: list | None = None) -> d
     message = {"role": "assistant", "content": None if tool_calls else reply, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"id": new_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "gpt-4o-mini"), "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
-            "usage": chat_usage(body, len(words_of(reply)))}
+    return {
+        "id": new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "gpt-4o-mini"),
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
+        "usage": chat_usage(body, len(words_of(reply))),
+    }
 
 
 def _chat_chunk(cid: str, model: str, delta: dict, finish: str | None, with_usage: bool) -> dict:
-    chunk = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-             "system_fingerprint": "fp_fake",
-             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    chunk = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
     if with_usage:
         chunk["usage"] = None
     return chunk
@@ -61,15 +73,20 @@ def chat_frames(body: dict, reply: str, tool_calls: list | None = None) -> list[
     cid, model = new_id("chatcmpl-"), body.get("model", "gpt-4o-mini")
     with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     words = words_of(reply)
-    frames: list[Frame] = [(None, _chat_chunk(cid, model, {"role": "assistant", "content": ""}, None, with_usage),
-                            False)]
+    frames: list[Frame] = [
+        (None, _chat_chunk(cid, model, {"role": "assistant", "content": ""}, None, with_usage), False)
+    ]
     if tool_calls:  # a tool call's name first, then its arguments in pieces, as OpenAI streams them
         for index, call in enumerate(tool_calls):
-            head = {"index": index, "id": call["id"], "type": "function",
-                    "function": {"name": call["function"]["name"], "arguments": ""}}
+            head = {
+                "index": index,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
             frames.append((None, _chat_chunk(cid, model, {"tool_calls": [head]}, None, with_usage), True))
             arguments = call["function"]["arguments"]
-            for piece in (arguments[:len(arguments) // 2], arguments[len(arguments) // 2:]):
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
                 delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
                 frames.append((None, _chat_chunk(cid, model, delta, None, with_usage), True))
     else:
@@ -86,26 +103,52 @@ def chat_frames(body: dict, reply: str, tool_calls: list | None = None) -> list[
 
 # The Responses API.
 
+
 def response_usage(body: dict, output_tokens: int) -> dict:
     prompt = _count_words(body.get("input")) + _count_words(body.get("instructions"))
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + output_tokens}
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + output_tokens,
+    }
 
 
-def response_object(body: dict, reply: str, status: str = "completed", response_id: str | None = None,
-                    item_id: str | None = None) -> dict:
+def response_object(
+    body: dict, reply: str, status: str = "completed", response_id: str | None = None, item_id: str | None = None
+) -> dict:
     done = status == "completed"
-    message = {"id": item_id or new_id("msg_"), "type": "message", "status": "completed" if done else "in_progress",
-               "role": "assistant",
-               "content": [{"type": "output_text", "text": reply, "annotations": [], "logprobs": []}] if done else []}
-    return {"id": response_id or new_id("resp_"), "object": "response", "created_at": int(time.time()),
-            "status": status, "model": body.get("model", "gpt-4o-mini"), "output": [message] if done else [],
-            "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
-            "parallel_tool_calls": True, "previous_response_id": body.get("previous_response_id"),
-            "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0), "tool_choice": "auto",
-            "tools": [], "text": {"format": {"type": "text"}}, "truncation": "disabled", "error": None,
-            "incomplete_details": None, "metadata": body.get("metadata") or {}, "store": body.get("store", True),
-            "usage": response_usage(body, len(words_of(reply))) if done else None}
+    message = {
+        "id": item_id or new_id("msg_"),
+        "type": "message",
+        "status": "completed" if done else "in_progress",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": reply, "annotations": [], "logprobs": []}] if done else [],
+    }
+    return {
+        "id": response_id or new_id("resp_"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": body.get("model", "gpt-4o-mini"),
+        "output": [message] if done else [],
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "parallel_tool_calls": True,
+        "previous_response_id": body.get("previous_response_id"),
+        "temperature": body.get("temperature", 1.0),
+        "top_p": body.get("top_p", 1.0),
+        "tool_choice": "auto",
+        "tools": [],
+        "text": {"format": {"type": "text"}},
+        "truncation": "disabled",
+        "error": None,
+        "incomplete_details": None,
+        "metadata": body.get("metadata") or {},
+        "store": body.get("store", True),
+        "usage": response_usage(body, len(words_of(reply))) if done else None,
+    }
 
 
 def response_frames(body: dict, reply: str) -> list[Frame]:
@@ -127,11 +170,14 @@ def response_frames(body: dict, reply: str) -> list[Frame]:
         ("response.output_item.done", {"output_index": 0, "item": done["output"][0]}, False),
         ("response.completed", {"response": done}, False),
     ]
-    return [(name, {"type": name, "sequence_number": number, **payload}, content)
-            for number, (name, payload, content) in enumerate(events)]
+    return [
+        (name, {"type": name, "sequence_number": number, **payload}, content)
+        for number, (name, payload, content) in enumerate(events)
+    ]
 
 
 # Embeddings.
+
 
 def embeddings(body: dict) -> dict:
     inputs = body.get("input")
@@ -140,9 +186,16 @@ def embeddings(body: dict) -> dict:
     data = []
     for index, text in enumerate(inputs):
         vector = [round(((len(str(text)) + i) % 7) / 7, 4) for i in range(dimensions)]
-        encoded = (base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
-                   if body.get("encoding_format") == "base64" else vector)
+        encoded = (
+            base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            if body.get("encoding_format") == "base64"
+            else vector
+        )
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     tokens = sum(len(t) if isinstance(t, list) else len(str(t).split()) for t in inputs)
-    return {"object": "list", "data": data, "model": body.get("model", "text-embedding-3-small"),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model", "text-embedding-3-small"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

@@ -35,11 +35,17 @@ class LiveServer:
 
 def service_env(upstream_url: str, **extra: str) -> dict[str, str]:
     """A clean environment for the service: the server key, the fake upstream, its own store, and `extra`."""
-    return clean_environment(**{
-        "OPENAI_API_KEY_CYB_SEC": SERVER_KEY, "OPENAI_BASE_URL": upstream_url, "UPSTREAM_MAX_RETRIES": "0",
-        "PYTHONUNBUFFERED": "1",
-        # Never the checkout's sessions.sqlite3: servers of parallel tests must not share limits.
-        "DB_PATH": tempfile.mkdtemp(prefix="live-store-") + "/store.sqlite3", **extra})
+    return clean_environment(
+        **{
+            "OPENAI_API_KEY_CYB_SEC": SERVER_KEY,
+            "OPENAI_BASE_URL": upstream_url,
+            "UPSTREAM_MAX_RETRIES": "0",
+            "PYTHONUNBUFFERED": "1",
+            # Never the checkout's sessions.sqlite3: servers of parallel tests must not share limits.
+            "DB_PATH": tempfile.mkdtemp(prefix="live-store-") + "/store.sqlite3",
+            **extra,
+        }
+    )
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ def sse_headed(body: bytes, field: bytes) -> list[tuple[str, dict]]:
     for frame in frames[:-1]:
         head, data = frame.split(b"\n")
         assert head.startswith(field + b": ") and data.startswith(b"data: "), frame
-        headed.append((head[len(field) + 2:].decode(), json.loads(data.removeprefix(b"data: "))))
+        headed.append((head[len(field) + 2 :].decode(), json.loads(data.removeprefix(b"data: "))))
     return headed
 
 

@@ -8,8 +8,18 @@ import sys
 from tests.support.servers import ROOT
 
 # routes -> web -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
-LAYERS = {"routes": 7, "web": 6, "guard": 5, "upstream": 4, "models": 3, "sessions": 3, "streams": 3,
-          "storage": 2, "config": 1, "errors": 1}
+LAYERS = {
+    "routes": 7,
+    "web": 6,
+    "guard": 5,
+    "upstream": 4,
+    "models": 3,
+    "sessions": 3,
+    "streams": 3,
+    "storage": 2,
+    "config": 1,
+    "errors": 1,
+}
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -48,31 +58,42 @@ def test_layers_only_look_down_and_no_two_modules_import_each_other():
 
 def test_importing_main_writes_no_file_and_no_environment(tmp_path):
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-the-dotenv-file\nRATE_LIMIT=5/minute\n")
-    probe = ("import os, main\n"
-             "print(main.app.extensions['settings'].openai_api_key, main.app.extensions['settings'].rate_limit)\n"
-             "print('OPENAI_API_KEY' in os.environ, 'RATE_LIMIT' in os.environ)\n")
+    probe = (
+        "import os, main\n"
+        "print(main.app.extensions['settings'].openai_api_key, main.app.extensions['settings'].rate_limit)\n"
+        "print('OPENAI_API_KEY' in os.environ, 'RATE_LIMIT' in os.environ)\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["sk-from-the-dotenv-file 5/minute", "False False"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
 def test_the_choice_of_store_is_made_in_one_module():
-    readers = sorted(str(path.relative_to(ROOT)) for path in _modules().values()
-                     if any(isinstance(node, ast.Attribute) and node.attr in ("redis_url", "db_path")
-                            for node in ast.walk(ast.parse(path.read_text()))))
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for path in _modules().values()
+        if any(
+            isinstance(node, ast.Attribute) and node.attr in ("redis_url", "db_path")
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    )
     assert readers == ["config.py", "storage/__init__.py"]  # config reads the settings; storage chooses
 
 
 def test_the_factory_is_imported_without_reading_the_environment(tmp_path):
     (tmp_path / ".env").write_text("PORT=not-a-number\n")  # a .env that no app built from the environment survives
-    probe = ("import main\nfrom config import Settings\n"
-             "print(main.create_app(Settings(db_path='x.sqlite3')).extensions['settings'].port)\n"
-             "main.app\n")
+    probe = (
+        "import main\nfrom config import Settings\n"
+        "print(main.create_app(Settings(db_path='x.sqlite3')).extensions['settings'].port)\n"
+        "main.app\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.strip() == "5000"  # the factory, from explicit settings
     assert done.returncode == 1 and "Configuration error: PORT must be a whole number" in done.stderr  # main.app

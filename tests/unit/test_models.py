@@ -14,9 +14,20 @@ from models import (
     spec_for,
 )
 
-FULL = {"model": "m", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}],
-        "temperature": 0.3, "top_p": 0.9, "presence_penalty": 0.1, "frequency_penalty": 0.2, "logprobs": True,
-        "top_logprobs": 2, "logit_bias": {"1": 1}, "max_tokens": 50, "stop": ["x"], "seed": 7}
+FULL = {
+    "model": "m",
+    "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}],
+    "temperature": 0.3,
+    "top_p": 0.9,
+    "presence_penalty": 0.1,
+    "frequency_penalty": 0.2,
+    "logprobs": True,
+    "top_logprobs": 2,
+    "logit_bias": {"1": 1},
+    "max_tokens": 50,
+    "stop": ["x"],
+    "seed": 7,
+}
 SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
 
 # model -> (keeps the system message, keeps sampling, sends the cap as)
@@ -48,8 +59,9 @@ def test_the_quirks_table(model, system, sampling, cap):
 
 @pytest.mark.parametrize("model, system, sampling, cap", QUIRKS)
 def test_the_responses_api_drops_sampling_for_reasoning_models(model, system, sampling, cap):
-    sent = spec_for(model).adapt_response({"model": model, "input": "hi", "temperature": 0.2, "top_p": 0.5,
-                                           "max_output_tokens": 9})
+    sent = spec_for(model).adapt_response(
+        {"model": model, "input": "hi", "temperature": 0.2, "top_p": 0.5, "max_output_tokens": 9}
+    )
     assert ("temperature" in sent and "top_p" in sent) is sampling and sent["max_output_tokens"] == 9
 
 
@@ -79,18 +91,25 @@ def test_upstream_catalogue_follows_the_upstream_and_survives_its_failures(caplo
 
 def test_upstream_catalogue_waits_for_its_refresh_period():
     calls = []
-    upstream_list = UpstreamCatalogue(Settings(models_auto=True, models_refresh=3600, default_model="b"),
-                                  lambda: calls.append(1) or ["a", "b"])
+    upstream_list = UpstreamCatalogue(
+        Settings(models_auto=True, models_refresh=3600, default_model="b"), lambda: calls.append(1) or ["a", "b"]
+    )
     assert upstream_list.refresh_if_due().default == "b" and upstream_list.refresh_if_due().names == ("a", "b")
     assert len(calls) == 1
 
 
 def test_folding_moves_instructions_into_the_first_user_turn():
-    messages = [{"role": "user", "content": "Q1"}, {"role": "system", "content": "S"},
-                {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
-    assert fold_system_messages(messages) == [{"role": "user", "content": "S\n\nQ1"},
-                                              {"role": "assistant", "content": "A1"},
-                                              {"role": "user", "content": "Q2"}]
+    messages = [
+        {"role": "user", "content": "Q1"},
+        {"role": "system", "content": "S"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+    ]
+    assert fold_system_messages(messages) == [
+        {"role": "user", "content": "S\n\nQ1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+    ]
     assert fold_system_messages([{"role": "developer", "content": "D"}]) == [{"role": "user", "content": "D"}]
     plain = [{"role": "user", "content": "x"}]
     assert fold_system_messages(plain) is plain
@@ -110,8 +129,6 @@ def test_a_default_outside_the_catalogue_is_a_config_error():
     with pytest.raises(ConfigError, match="not in the catalogue"):
         Catalogue.from_settings(Settings(models=("a", "b"), default_model="c"))
     assert Catalogue.from_settings(Settings(models=("a", "b"))).default == "a"
-
-
 
 
 def test_a_default_outside_a_fixed_catalogue_is_a_config_error():

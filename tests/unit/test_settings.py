@@ -7,11 +7,19 @@ from tests.support.servers import ROOT
 
 
 def test_settings_read_every_variable_and_alias():
-    settings = Settings.from_env({
-        "OPENAI_API_KEY": "sk-fallback", "OPENAI_API_BASE": "http://localhost:11434/v1",
-        "OPENAI_MODEL": "llama3", "MODELS": "llama3, qwen2", "ALLOWED_ORIGIN": "http://a.example,http://b.example",
-        "UPSTREAM_TIMEOUT": "30", "MAX_REQUEST_BYTES": "2048", "LOG_FORMAT": "JSON", "ALLOW_CLIENT_KEYS": "off",
-    })
+    settings = Settings.from_env(
+        {
+            "OPENAI_API_KEY": "sk-fallback",
+            "OPENAI_API_BASE": "http://localhost:11434/v1",
+            "OPENAI_MODEL": "llama3",
+            "MODELS": "llama3, qwen2",
+            "ALLOWED_ORIGIN": "http://a.example,http://b.example",
+            "UPSTREAM_TIMEOUT": "30",
+            "MAX_REQUEST_BYTES": "2048",
+            "LOG_FORMAT": "JSON",
+            "ALLOW_CLIENT_KEYS": "off",
+        }
+    )
     assert settings.openai_api_key == "sk-fallback"
     assert settings.openai_base_url == "http://localhost:11434/v1"
     assert not settings.upstream_is_openai
@@ -23,8 +31,14 @@ def test_settings_read_every_variable_and_alias():
 
 
 def test_the_cyb_sec_key_wins_and_defaults_hold():
-    settings = Settings.from_env({"OPENAI_API_KEY_CYB_SEC": "sk-primary", "OPENAI_API_KEY": "sk-fallback",
-                                  "OPENAI_BASE_URL": "http://vllm:8000/v1", "OPENAI_API_BASE": "http://other/v1"})
+    settings = Settings.from_env(
+        {
+            "OPENAI_API_KEY_CYB_SEC": "sk-primary",
+            "OPENAI_API_KEY": "sk-fallback",
+            "OPENAI_BASE_URL": "http://vllm:8000/v1",
+            "OPENAI_API_BASE": "http://other/v1",
+        }
+    )
     assert settings.openai_api_key == "sk-primary"
     assert settings.openai_base_url == "http://vllm:8000/v1"
     assert settings.upstream_timeout == 120.0
@@ -41,13 +55,16 @@ def test_api_tokens_come_from_the_list_and_the_file(tmp_path):
     assert settings.access_control
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"UPSTREAM_TIMEOUT": "soon"}, "UPSTREAM_TIMEOUT must be a number, not 'soon'"),
-    ({"PORT": "abc"}, "PORT must be a whole number, not 'abc'"),
-    ({"PORT": "-1"}, "PORT must not be negative"),
-    ({"ALLOW_CLIENT_KEYS": "maybe"}, "ALLOW_CLIENT_KEYS must be true or false"),
-    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"UPSTREAM_TIMEOUT": "soon"}, "UPSTREAM_TIMEOUT must be a number, not 'soon'"),
+        ({"PORT": "abc"}, "PORT must be a whole number, not 'abc'"),
+        ({"PORT": "-1"}, "PORT must not be negative"),
+        ({"ALLOW_CLIENT_KEYS": "maybe"}, "ALLOW_CLIENT_KEYS must be true or false"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json"),
+    ],
+)
 def test_bad_settings_fail_at_start_with_the_variable_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)

@@ -33,7 +33,7 @@ def test_framing(chunks, expected):
 @pytest.mark.parametrize("chunks, expected", [case[1:] for case in FRAMINGS], ids=[case[0] for case in FRAMINGS])
 def test_the_same_bytes_one_at_a_time_give_the_same_events(chunks, expected):
     whole = b"".join(chunks)
-    assert list(sse_data(whole[i:i + 1] for i in range(len(whole)))) == expected
+    assert list(sse_data(whole[i : i + 1] for i in range(len(whole)))) == expected
 
 
 def test_an_event_is_yielded_as_soon_as_its_blank_line_arrives():
@@ -41,8 +41,9 @@ def test_an_event_is_yielded_as_soon_as_its_blank_line_arrives():
     assert next(events) == b"first"  # before the next chunk is read
 
 
-@pytest.mark.parametrize("garbage", [b"<html>not an event stream</html>\n", b'{"id": "chatcmpl-1"}\n',
-                                     b"data: ok\n\nHTTP/1.1 500\n"])
+@pytest.mark.parametrize(
+    "garbage", [b"<html>not an event stream</html>\n", b'{"id": "chatcmpl-1"}\n', b"data: ok\n\nHTTP/1.1 500\n"]
+)
 def test_anything_else_is_not_an_event_stream(garbage):
     with pytest.raises(NotAnEventStream):
         list(sse_data([garbage]))

@@ -20,8 +20,13 @@ def test_every_call_is_written_as_it_is_recorded(tmp_path):
     for expected in (1, 2, 3):
         ledger.record("ip:1", "gpt-4o-mini", USAGE, estimated=expected == 3)
         assert calls(store.totals()) == expected  # on file, not in this process's memory
-    assert store.totals()["ip:1"]["gpt-4o-mini"] == {"prompt_tokens": 6, "completion_tokens": 9,
-                                                     "total_tokens": 15, "calls": 3, "estimated_calls": 1}
+    assert store.totals()["ip:1"]["gpt-4o-mini"] == {
+        "prompt_tokens": 6,
+        "completion_tokens": 9,
+        "total_tokens": 15,
+        "calls": 3,
+        "estimated_calls": 1,
+    }
 
 
 def test_usage_is_held_while_storage_is_down_and_written_when_it_is_back(tmp_path):

@@ -8,8 +8,11 @@ import pytest
 VENDOR = pathlib.Path(__file__).resolve().parents[2] / "static" / "vendor"
 PINNED = json.loads((VENDOR / "package.json").read_text())["dependencies"]
 LOCKED = json.loads((VENDOR / "package-lock.json").read_text())["packages"]
-FILES = {"marked": "lib/marked.umd.js", "dompurify": "dist/purify.min.js",
-         "@highlightjs/cdn-assets": "highlight.min.js"}
+FILES = {
+    "marked": "lib/marked.umd.js",
+    "dompurify": "dist/purify.min.js",
+    "@highlightjs/cdn-assets": "highlight.min.js",
+}
 
 
 @pytest.mark.parametrize("package", FILES)
