@@ -9,15 +9,17 @@ from guard.credentials import credentials
 from guard.ownership import ownership
 from streams import stream_buffer
 from web import resumable
-from web.openapi import documented
+from web.openapi import EventFrames, documented
 from web.streaming import streamed_response
 
 bp = Blueprint("streams", __name__)
 
-RESUME_FRAMES = (
+RESUME_FRAMES = EventFrames(
     "The stream from where it was left, the same bytes as the first time: SSE streams from the event "
     "after `Last-Event-ID` (or `?last_event_id=N`), each with its `id:`; text streams from byte "
-    "`?offset=N`. Then the live rest, until the end."
+    "`?offset=N`. Then the live rest, until the end.",
+    {"type": "object"},
+    done=True,
 )
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from errors import ApiError, ErrorShape
 from routes.schemas.sampling import SamplingFields
-from web.openapi import CATALOGUE_MODEL
+from web.openapi import CATALOGUE_MODEL, EventFrames
 
 
 class CoreError(BaseModel):
@@ -89,8 +89,16 @@ class ChatResponse(BaseModel):
 
 
 CORE_ERRORS = {status: CoreError for status in (400, 401, 403, 413, 415, 429, 502, 503, 504)}
-CHAT_STREAM_FRAMES = (
+CHAT_STREAM_FRAMES = EventFrames(
     'Server-Sent Events: `data: {"content": "<text>"}` for each piece of the reply, then '
     '`data: {"done": true, "usage": {"prompt_tokens", "completion_tokens", "total_tokens"}}`. A failure after the '
-    'stream started is one last `data: {"error": "<sentence>"}`, with no `done`.'
+    'stream started is one last `data: {"error": "<sentence>"}`, with no `done`.',
+    {
+        "type": "object",
+        "anyOf": [
+            {"required": ["content"], "properties": {"content": {"type": "string"}}},
+            {"required": ["done", "usage"], "properties": {"done": {"const": True}, "usage": {"type": "object"}}},
+            {"required": ["error"], "properties": {"error": {"type": "string"}}},
+        ],
+    },
 )

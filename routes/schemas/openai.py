@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from errors import ApiError, ErrorShape
 from routes.schemas.sampling import MaxTokens, SamplingFields
-from web.openapi import CATALOGUE_MODEL
+from web.openapi import CATALOGUE_MODEL, EventFrames
 from web.validation import json_int
 
 
@@ -115,8 +115,16 @@ class ModelList(BaseModel):
 OPENAI_ERRORS = {status: OpenAIErrorResponse for status in (400, 401, 404, 413, 415, 429, 502, 503, 504)}
 OPENAI_ERROR = ErrorShape(render_openai_error, OpenAIErrorResponse)
 
-CHAT_COMPLETION_FRAMES = (
+CHAT_COMPLETION_FRAMES = EventFrames(
     "Server-Sent Events: OpenAI's `chat.completion.chunk` objects, one `data:` event each, relayed byte for byte, "
     "then `data: [DONE]`; with `stream_options.include_usage` the last chunk before it carries `usage`. A failure "
-    'after the stream started is one last `data: {"error": {"message", "type", "param", "code"}}`, with no `[DONE]`.'
+    'after the stream started is one last `data: {"error": {"message", "type", "param", "code"}}`, with no `[DONE]`.',
+    {
+        "type": "object",
+        "anyOf": [
+            {"required": ["object", "choices"], "properties": {"object": {"const": "chat.completion.chunk"}}},
+            {"required": ["error"], "properties": {"error": {"type": "object", "required": ["message"]}}},
+        ],
+    },
+    done=True,
 )

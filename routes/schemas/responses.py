@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from routes.schemas.sampling import MaxTokens
-from web.openapi import CATALOGUE_MODEL
-from web.validation import json_int
+from web.openapi import CATALOGUE_MODEL, EventFrames
+from web.validation import JsonInt, json_int
 
 
 class ResponseRequest(BaseModel):
@@ -40,6 +40,9 @@ class ResponseRequest(BaseModel):
     user: str | None = None
 
 
+MOST_DIMENSIONS = 65_536
+
+
 class EmbeddingRequest(BaseModel):
     """An embeddings request: one text or many (or their token ids)."""
 
@@ -50,17 +53,19 @@ class EmbeddingRequest(BaseModel):
     )
 
     model: str
-    input: str | list[str] | list[int] | list[list[int]] = Field(description="Text, texts, or token ids.")
+    input: str | list[str] | list[JsonInt] | list[list[JsonInt]] = Field(description="Text, texts, or token ids.")
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: json_int(ge=1) | None = None
+    # Far above any embedding model's size (3,072 for OpenAI's largest), and a clear 400 beyond.
+    dimensions: json_int(ge=1, le=MOST_DIMENSIONS) | None = None
     user: str | None = None
 
 
-RESPONSE_FRAMES = (
+RESPONSE_FRAMES = EventFrames(
     "Server-Sent Events of the Responses API, relayed byte for byte: `event: <type>` and `data: {...}` for each of "
     "`response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, "
     "`response.output_text.delta` (one per piece of text, in `delta`), `response.output_text.done`, "
     "`response.content_part.done`, `response.output_item.done` and `response.completed` (with `usage`). A failure "
     'after the stream started is `event: error` with `{"type": "error", "code", "message", "param", '
-    '"sequence_number"}`.'
+    '"sequence_number"}`.',
+    {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
 )

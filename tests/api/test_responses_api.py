@@ -144,6 +144,7 @@ def test_embeddings_are_relayed_from_the_embedding_catalogue(client, upstream):
         ({"model": "text-embedding-3-small"}, "input"),
         ({"model": "text-embedding-3-small", "input": 5}, "input"),
         ({"model": "text-embedding-3-small", "input": "x", "dimensions": 0}, "dimensions"),
+        ({"model": "text-embedding-3-small", "input": "x", "dimensions": 2**63 - 2}, "dimensions"),
     ],
 )
 def test_bad_embedding_requests_are_400(client, upstream, body, param):
