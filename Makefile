@@ -30,8 +30,8 @@ dev: install  ## install, then run Flask's development server
 test: install-dev  ## install, then run every test
 	$(BIN)/python -m pytest
 
-test-fast: install-dev  ## install, then run the unit and in-process API tests only (no gunicorn, Redis, browser)
-	$(BIN)/python -m pytest tests/unit tests/api
+test-fast: install-dev  ## install, then run the unit and in-process API tests only (no gunicorn, Redis, browser, fuzzing)
+	$(BIN)/python -m pytest -m "not slow" tests/unit tests/api
 
 lint: install-dev  ## install, then check the code (ruff check) and its formatting (ruff format --check)
 	$(BIN)/ruff check .

@@ -16,6 +16,8 @@ from main import create_app
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import SERVER_KEY
 
+pytestmark = pytest.mark.slow
+
 # Built at import: schemathesis parametrizes from the schema while pytest collects.
 _upstream = FakeUpstream().start()
 _app = create_app(
