@@ -1,8 +1,12 @@
 """Contract tests for GET /, /health and /models (Core)."""
 
+import json
+import re
+
 import pytest
 
 from models import MODELS
+from tests.support.servers import ROOT
 
 ORIGINAL_ENDPOINTS = {
     "GET /health": "Check API health status",
@@ -193,3 +197,9 @@ def test_whether_a_model_is_offered_is_answered_in_each_surfaces_words(client, u
     )
     assert client.post("/v1/embeddings", json={"model": "gpt-4o", "input": "x"}).status_code == 404
     assert upstream.requests == []
+
+
+def test_the_readme_shows_the_index_as_the_service_answers_it(client):
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"curl http://localhost:5000/\n```\n```json\n(\{.*?\n\})\n```", readme, re.S)
+    assert shown and json.loads(shown.group(1)) == client.get("/").get_json()
