@@ -56,6 +56,14 @@ def test_layers_only_look_down_and_no_two_modules_import_each_other():
             assert name not in imports.get(other, ()) or other == name, f"{name} and {other} import each other"
 
 
+def _run_in(folder, probe: str) -> subprocess.CompletedProcess:
+    """Run Python code `probe` in `folder`, with an environment that holds none of the service's variables."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", probe], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
 def test_importing_main_writes_no_file_and_no_environment(tmp_path):
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-the-dotenv-file\nRATE_LIMIT=5/minute\n")
     probe = (
@@ -63,10 +71,7 @@ def test_importing_main_writes_no_file_and_no_environment(tmp_path):
         "print(main.app.extensions['settings'].openai_api_key, main.app.extensions['settings'].rate_limit)\n"
         "print('OPENAI_API_KEY' in os.environ, 'RATE_LIMIT' in os.environ)\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = _run_in(tmp_path, probe)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["sk-from-the-dotenv-file 5/minute", "False False"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
@@ -91,9 +96,6 @@ def test_the_factory_is_imported_without_reading_the_environment(tmp_path):
         "print(main.create_app(Settings(db_path='x.sqlite3')).extensions['settings'].port)\n"
         "main.app\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = _run_in(tmp_path, probe)
     assert done.stdout.strip() == "5000"  # the factory, from explicit settings
     assert done.returncode == 1 and "Configuration error: PORT must be a whole number" in done.stderr  # main.app
