@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tomllib
 from collections.abc import Mapping
 
 from dotenv import dotenv_values
@@ -21,6 +22,30 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class UpstreamSpec:
+    """One upstream of the UPSTREAMS_FILE (or the one that OPENAI_BASE_URL and the server key make)."""
+
+    name: str
+    base_url: str | None  # None: OpenAI's own API
+    api_key: str | None
+    kind: str = "openai"  # or "azure": deployments in the path, api-version in the query, the key in api-key
+    models: tuple[str, ...] | None = None  # None: every model of the catalogue (the single upstream of old)
+    models_auto: bool = False  # this upstream's own list
+    weight: int = 1
+    client_keys: bool = False  # a caller's own key may be sent here
+    api_version: str | None = None  # azure
+    deployments: tuple[tuple[str, str], ...] = ()  # azure: model name -> deployment
+    failover_on_timeout: bool = False
+
+    def serves(self, model: str) -> bool:
+        """Whether a call on `model` may come here (an auto list is asked of the upstream itself)."""
+        return self.models is None or self.models_auto or model in self.models
+
+    def deployment(self, model: str) -> str:
+        return dict(self.deployments).get(model, model)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything the service can be told, with the defaults it runs with."""
 
@@ -31,6 +56,9 @@ class Settings:
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 1
     upstream_transport: str = "lean"  # or "httpx": the SDK's own transport
+    upstreams_file: str | None = None  # several upstreams, from a TOML file: then the whole list
+    upstreams: tuple[UpstreamSpec, ...] = ()  # read from it
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # model -> the models to try when all of its fail
 
     # The model catalogue; None keeps the hardcoded list in models.py, models_auto asks the upstream.
     models: tuple[str, ...] | None = None
@@ -102,7 +130,20 @@ class Settings:
             )
         if not self.access_control and self.openai_api_key:
             said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
+        if self.upstreams and (self.openai_base_url or self.openai_api_key):
+            said.append(
+                f"UPSTREAMS_FILE ({self.upstreams_file}) is the whole list of upstreams: OPENAI_BASE_URL and the "
+                "server key are not an upstream of their own."
+            )
         return said
+
+    @property
+    def upstream_list(self) -> tuple[UpstreamSpec, ...]:
+        """Every upstream: the file's, or the one OPENAI_BASE_URL and the server key make."""
+        if self.upstreams:
+            return self.upstreams
+        single = UpstreamSpec("default", self.openai_base_url, self.openai_api_key, client_keys=self.allow_client_keys)
+        return (single,)
 
     @property
     def upstream_is_openai(self) -> bool:
@@ -177,6 +218,7 @@ class Settings:
             completion_reservation=env.number("COMPLETION_RESERVATION", cls.completion_reservation, int),
             auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
+            **_upstreams_of(env),
         )
 
 
@@ -235,6 +277,103 @@ class _Env:
             return ()
         with open(path, encoding="utf-8") as handle:
             return tuple(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+
+
+_UPSTREAM_FIELDS = {
+    "name",
+    "base_url",
+    "kind",
+    "api_key_env",
+    "models",
+    "weight",
+    "client_keys",
+    "api_version",
+    "deployments",
+    "failover_on_timeout",
+}
+
+
+def _upstreams_of(env: _Env) -> dict:
+    """UPSTREAMS_FILE read: its upstreams and fallbacks, each mistake one ConfigError naming the file, the table
+    and the field (and a missing environment variable by its name)."""
+    path = env.get("UPSTREAMS_FILE")
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"UPSTREAMS_FILE {path}: {error}") from None
+    tables = document.get("upstreams")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"UPSTREAMS_FILE {path}: no [[upstreams]] table")
+    upstreams = tuple(_upstream(path, number, table, env) for number, table in enumerate(tables, start=1))
+    names = [upstream.name for upstream in upstreams]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"UPSTREAMS_FILE {path}: two [[upstreams]] have the same name")
+    fallbacks = document.get("fallbacks", {})
+    if not isinstance(fallbacks, dict) or not all(
+        isinstance(models, list) and all(isinstance(m, str) for m in models) for models in fallbacks.values()
+    ):
+        raise ConfigError(f'UPSTREAMS_FILE {path}: [fallbacks]: each entry is "model" = ["model", ...]')
+    return {
+        "upstreams_file": path,
+        "upstreams": upstreams,
+        "fallbacks": tuple((model, tuple(chain)) for model, chain in fallbacks.items()),
+    }
+
+
+def _upstream(path: str, number: int, table: object, env: _Env) -> UpstreamSpec:
+    where = f"UPSTREAMS_FILE {path}: [[upstreams]] #{number}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: not a table")
+    if unknown := sorted(set(table) - _UPSTREAM_FIELDS):
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r}")
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: name is required (a string)")
+    where = f"UPSTREAMS_FILE {path}: [[upstreams]] {name!r}"
+
+    def field(key: str, kind: type, default=None):
+        value = table.get(key, default)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+            raise ConfigError(f"{where}: {key} must be a {kind.__name__}")
+        return value
+
+    kind = field("kind", str, "openai")
+    if kind not in ("openai", "azure"):
+        raise ConfigError(f"{where}: kind must be openai or azure, not {kind!r}")
+    base_url = field("base_url", str)
+    if kind == "azure" and not base_url:
+        raise ConfigError(f'{where}: base_url is required for kind = "azure"')
+    key_variable = field("api_key_env", str)
+    api_key = None
+    if key_variable:
+        api_key = env.get(key_variable)
+        if not api_key:
+            raise ConfigError(f"{where}: api_key_env names {key_variable}, which is not set")
+    models = table.get("models")
+    if not (models == "auto" or isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
+        raise ConfigError(f'{where}: models must be a list of model names, or "auto"')
+    weight = field("weight", int, 1)
+    if weight < 1:
+        raise ConfigError(f"{where}: weight must be 1 or more")
+    deployments = field("deployments", dict, {})
+    if not all(isinstance(v, str) for v in deployments.values()):
+        raise ConfigError(f"{where}: deployments maps model names to deployment names (strings)")
+    return UpstreamSpec(
+        name=name.strip(),
+        base_url=base_url.rstrip("/") if base_url else None,
+        api_key=api_key,
+        kind=kind,
+        models=None if models == "auto" else tuple(models),
+        models_auto=models == "auto",
+        weight=weight,
+        client_keys=bool(field("client_keys", bool, False)),
+        api_version=field("api_version", str, "2024-10-21" if kind == "azure" else None),
+        deployments=tuple(deployments.items()),
+        failover_on_timeout=bool(field("failover_on_timeout", bool, False)),
+    )
 
 
 def _variables() -> tuple[str, ...]:

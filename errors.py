@@ -105,6 +105,10 @@ class StorageUnavailable(ApiError):
     status, code, type = 503, "storage_unavailable", "service_unavailable_error"
 
 
+class UpstreamUnavailable(ApiError):
+    status, code, type = 503, "upstream_unavailable", "service_unavailable_error"
+
+
 class NotConfigured(ApiError):
     status, code, type = 503, "service_unavailable", "service_unavailable_error"
 

@@ -31,6 +31,14 @@ OPEN_STREAMS = Gauge("chat_api_open_streams", "Upstream streams open now", multi
 TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["model", "kind"])
 RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
 UPSTREAM_ERRORS = Counter("chat_api_upstream_errors_total", "Upstream calls that failed, by cause", ["cause"])
+UPSTREAM_ATTEMPTS = Counter(
+    "chat_api_upstream_attempts_total",
+    "Attempts at each upstream, by outcome: ok, or the cause",
+    ["upstream", "outcome"],
+)
+UPSTREAM_ATTEMPT_SECONDS = Histogram(
+    "chat_api_upstream_attempt_seconds", "Time until an upstream answered (or failed) an attempt", ["upstream"]
+)
 STREAM_OUTCOMES = Counter(
     "chat_api_stream_outcomes_total",
     "Streams that ended, by how: finished, client_left, upstream_failed, stopped",
@@ -40,6 +48,10 @@ STREAM_OUTCOMES = Counter(
 
 class MetricsHook(CallHook):
     """Count upstream calls, their latency and their tokens."""
+
+    def on_attempt(self, call: Call, outcome: str, seconds: float) -> None:
+        UPSTREAM_ATTEMPTS.labels(call.upstream, outcome).inc()
+        UPSTREAM_ATTEMPT_SECONDS.labels(call.upstream).observe(seconds)
 
     def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
         (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(call.model).observe(seconds)

@@ -24,19 +24,22 @@ import openai
 import orjson
 from flask import Flask, current_app
 
-from config import Settings
+from config import Settings, UpstreamSpec
 from errors import (
     ApiError,
     BadRequest,
     NotConfigured,
+    NotFound,
     RateLimited,
     Unauthorized,
     UpstreamFailed,
     UpstreamTimeout,
+    UpstreamUnavailable,
     redact,
 )
 from models import spec_for
 from upstream.hooks import Call, CallHook, bounded_usage
+from upstream.routing import Router
 from upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
 from upstream.transport import LeanTransport
 
@@ -61,32 +64,46 @@ class UpstreamClient:
         request_headers: Callable[[], dict[str, str]] = dict,
         caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
         answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
+        router: Router | None = None,
     ):
         self.settings = settings
+        self.router = router or Router(settings)
         self.hooks = hooks
         self._request_headers = request_headers  # sent with every call (our request id, for tracing)
         self._caller = caller  # who makes the call, and under which policy: each Call carries them
         self._answer_headers = answer_headers  # takes what the hooks add to the caller's answer
-        self._sdk: openai.OpenAI | None = None
+        self._sdks: dict[str, openai.OpenAI] = {}
         self._lock = threading.Lock()
+
+    def sdk_for(self, upstream: UpstreamSpec) -> openai.OpenAI:
+        """The SDK client of one upstream: OpenAI's for OpenAI and OpenAI-compatible servers, AzureOpenAI's (its
+        api-key header and api-version query) for Azure."""
+        # Built on first use, inside the worker: a client made before gevent patches the socket module breaks TLS.
+        sdk = self._sdks.get(upstream.name)
+        if sdk is None:
+            with self._lock:
+                sdk = self._sdks.get(upstream.name)
+                if sdk is None:
+                    sdk = self._sdks[upstream.name] = self._new_sdk(upstream)
+        return sdk
+
+    def _new_sdk(self, upstream: UpstreamSpec) -> openai.OpenAI:
+        lean = self.settings.upstream_transport == "lean"
+        options = {
+            "api_key": upstream.api_key or "no-server-key",
+            "timeout": self.settings.upstream_timeout,
+            "max_retries": 0,  # see the module's docstring
+            # A proxy from the environment still gets httpx's transport: httpx mounts it first.
+            "http_client": openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None,
+        }
+        if upstream.kind == "azure":
+            return openai.AzureOpenAI(azure_endpoint=upstream.base_url, api_version=upstream.api_version, **options)
+        return openai.OpenAI(base_url=upstream.base_url, **options)
 
     @property
     def sdk(self) -> openai.OpenAI:
-        # Built on first use, inside the worker: a client made before gevent patches
-        # the socket module breaks TLS.
-        if self._sdk is None:
-            with self._lock:
-                if self._sdk is None:
-                    lean = self.settings.upstream_transport == "lean"
-                    self._sdk = openai.OpenAI(
-                        api_key=self.settings.openai_api_key or "no-server-key",
-                        base_url=self.settings.openai_base_url,
-                        timeout=self.settings.upstream_timeout,
-                        max_retries=0,  # see the module's docstring
-                        # A proxy from the environment still gets httpx's transport: httpx mounts it first.
-                        http_client=openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None,
-                    )
-        return self._sdk
+        """The first upstream's SDK client (the only one without UPSTREAMS_FILE)."""
+        return self.sdk_for(self.router.upstreams[0])
 
     def complete(self, payload: dict, api_key: str | None = None) -> dict:
         """Send a chat completion and return the upstream's decoded JSON answer."""
@@ -154,28 +171,39 @@ class UpstreamClient:
         return stream
 
     def stored(self, method: str, path: str, api_key: str | None = None, params: dict | None = None) -> dict:
-        """Relay a call on something the upstream keeps (a stored response): it costs nothing, so no hook is told."""
-        send = {"GET": self.sdk.get, "POST": self.sdk.post, "DELETE": self.sdk.delete}[method]
-        try:
-            response = send(
-                path, cast_to=httpx2.Response, options={"headers": self._auth_header(api_key), "params": params or {}}
-            )
-        except openai.APIError as exc:
-            raise self._translate(exc, client_key=api_key is not None) from None
-        return decode_json(response.content)
+        """Relay a call on something an upstream keeps (a stored response): it costs nothing, so no hook is told.
+        With several upstreams it is asked of each that could have made it, until one knows it."""
+        candidates = self.router.serving_anything(api_key is not None) or list(self.router.upstreams[:1])
+        for index, upstream in enumerate(candidates):
+            sdk = self.sdk_for(upstream)
+            send = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}[method]
+            options = {"headers": self._auth_header(upstream, api_key), "params": params or {}}
+            try:
+                return decode_json(send(path, cast_to=httpx2.Response, options=options).content)
+            except openai.APIError as exc:
+                if not isinstance(exc, openai.NotFoundError) or index == len(candidates) - 1:
+                    raise self._translate(exc, client_key=api_key is not None) from None
+        raise AssertionError("unreachable")  # the last candidate returns or raises
 
     def list_models(self, api_key: str | None = None) -> list[dict]:
-        """List the upstream's models: the cheap call that proves a key works."""
+        """List an upstream's models: the cheap call that proves a key works (the first upstream that takes a
+        caller's key, for one)."""
+        upstream = (self.router.serving_anything(api_key is not None) or list(self.router.upstreams[:1]))[0]
+        return self._models_of(upstream, api_key)
+
+    def _models_of(self, upstream: UpstreamSpec, api_key: str | None = None) -> list[dict]:
         try:
-            response = self.sdk.get("/models", cast_to=httpx2.Response, options={"headers": self._auth_header(api_key)})
+            response = self.sdk_for(upstream).get(
+                "/models", cast_to=httpx2.Response, options={"headers": self._auth_header(upstream, api_key)}
+            )
         except openai.APIError as exc:
             raise self._translate(exc, client_key=api_key is not None) from None
         return decode_json(response.content).get("data") or []
 
-    def _auth_header(self, api_key: str | None) -> dict:
+    def _auth_header(self, upstream: UpstreamSpec, api_key: str | None) -> dict:
         if api_key is not None:
-            return {"Authorization": f"Bearer {api_key}"}
-        if not self.settings.openai_api_key:
+            return {"api-key": api_key} if upstream.kind == "azure" else {"Authorization": f"Bearer {api_key}"}
+        if not upstream.api_key and not self.router.several:
             raise NotConfigured(
                 "No upstream API key is configured: set OPENAI_API_KEY_CYB_SEC "
                 "(or OPENAI_API_KEY) and restart the service."
@@ -207,62 +235,149 @@ class UpstreamClient:
                 self._answer_headers(added)
 
     def model_ids(self) -> list[str]:
-        """The ids of the upstream's models, with the server's key (for MODELS=auto)."""
-        listed = self.list_models()
-        return [model["id"] for model in listed if isinstance(model, dict) and isinstance(model.get("id"), str)]
+        """The ids of the upstreams' models, with their own keys (for MODELS=auto): every upstream's list, once."""
+        ids: dict[str, None] = {}
+        for upstream in self.router.upstreams:
+            if upstream.models is not None and not upstream.models_auto:
+                ids.update(dict.fromkeys(upstream.models))
+                continue
+            listed = self._models_of(upstream)
+            ids.update(dict.fromkeys(m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)))
+        return list(ids)
 
     def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
-        headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(api_key)}
-        content = orjson.dumps(call.payload)
+        client_key = api_key is not None
+        if not any(self.router.serving(model, client_key) for model in self.router.chain(call.model)):
+            raise (
+                BadRequest(  # before the hooks: nothing is reserved for a call that can go nowhere
+                    f"No upstream that takes your own API key serves the model {call.model!r}.", param="model"
+                )
+                if client_key
+                else NotFound(f"No upstream serves the model {call.model!r}.", param="model")
+            )
+        for upstream in self.router.upstreams[:1]:
+            self._auth_header(upstream, api_key)  # no key at all: 503 before the hooks
         self._admit(call)
         if self.settings.log_message_contents:
             log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
-        return self._send_with_retries(path, call, content, headers, stream, client_key=api_key is not None)
+        return self._send_with_failover(path, call, stream, api_key)
 
-    def _send_with_retries(
-        self, path: str, call: Call, content: bytes, headers: dict, stream: bool, client_key: bool
-    ) -> httpx2.Response:
-        """Send, and again after a connection error or a 5xx before any byte, within UPSTREAM_TIMEOUT for all
-        attempts; a timeout is never sent again. A failure tells the hooks and becomes our own error."""
+    def _send_with_failover(self, path: str, call: Call, stream: bool, api_key: str | None) -> httpx2.Response:
+        """Send to the upstreams of the call's model, then of its fallback models, until one answers.
+
+        A connection error, a 5xx or a 429 before any byte moves the call to another upstream (the
+        same one again, after a pause, when it is the only one: but never after a 429); each model
+        has UPSTREAM_MAX_RETRIES further attempts, all within UPSTREAM_TIMEOUT. A timeout is never
+        sent again (the upstream may still be working, and billing), unless its upstream says
+        failover_on_timeout. A failure tells the hooks and becomes our own error.
+        """
         deadline = time.monotonic() + self.settings.upstream_timeout
-        for attempt in range(self.settings.upstream_max_retries + 1):
-            try:
-                return self.sdk.post(
-                    path,
-                    cast_to=httpx2.Response,
-                    content=content,
-                    stream=stream,
-                    options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())},
-                )
-            except openai.APITimeoutError:
-                # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
-                self._tell("on_error", call, "timeout")
-                self._tell("on_usage", call, call.estimated_usage(), True)
-                log.warning("upstream %s timed out after %g s", path, self.settings.upstream_timeout)
-                raise self._translate_timeout() from None
-            except openai.APIError as exc:
-                pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
-                if (
-                    attempt == self.settings.upstream_max_retries
-                    or not _worth_retrying(exc)
-                    or time.monotonic() + pause >= deadline
-                ):
-                    self._tell("on_error", call, _cause_of(exc))
-                    self._tell("on_failure", call)
-                    error = self._translate(exc, client_key=client_key)
-                    log.warning(
-                        "upstream %s failed (%s): %s [upstream request id %s]",
-                        path,
-                        _cause_of(exc),
-                        error.message,
-                        _upstream_request_id(exc),
-                    )
-                    raise error from None
-                log.warning(
-                    "upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1, type(exc).__name__, pause
-                )
-                time.sleep(pause)
-        raise AssertionError("unreachable")  # the last attempt returns or raises
+        requested, last, resting = call.model, None, False
+        for model in self.router.chain(requested):
+            plan = self.router.plan(model, api_key is not None)
+            if not plan:
+                resting = True
+                continue
+            if model != call.model:
+                self._fall_back(call, model)
+            content = orjson.dumps(call.payload)
+            for attempt, upstream in enumerate(self.router.attempts(plan, self.settings.upstream_max_retries + 1)):
+                call.upstream = upstream.name
+                started = time.perf_counter()
+                try:
+                    response = self._send(upstream, path, content, stream, api_key, deadline)
+                except openai.APITimeoutError as exc:
+                    self._tell("on_attempt", call, "timeout", time.perf_counter() - started)
+                    if not upstream.failover_on_timeout or len(plan) == 1:
+                        self._timed_out(call, path)
+                    self.router.failed(upstream)
+                    last = exc
+                    continue
+                except openai.APIError as exc:
+                    self._tell("on_attempt", call, _cause_of(exc), time.perf_counter() - started)
+                    if not (_worth_retrying(exc) or _cause_of(exc) == "rate_limited"):
+                        self._failed(call, path, exc, False, api_key is not None)  # the request itself is wrong
+                    last = exc
+                    if not self._move_on(exc, upstream, plan, attempt, deadline):
+                        break
+                    continue
+                self._tell("on_attempt", call, "ok", time.perf_counter() - started)
+                self.router.succeeded(upstream)
+                if call.model != requested:
+                    self._answer_headers({"X-Fallback-Model": call.model})
+                return response
+        self._failed(call, path, last, resting, api_key is not None)
+
+    def _send(
+        self, upstream: UpstreamSpec, path: str, content: bytes, stream: bool, api_key: str | None, deadline: float
+    ) -> httpx2.Response:
+        if upstream.kind == "azure" and path in ("/chat/completions", "/embeddings"):
+            path = f"/deployments/{upstream.deployment(_model_of(content))}{path}"
+        headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(upstream, api_key)}
+        return self.sdk_for(upstream).post(
+            path,
+            cast_to=httpx2.Response,
+            content=content,
+            stream=stream,
+            options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())},
+        )
+
+    def _move_on(
+        self, exc: openai.APIError, upstream: UpstreamSpec, plan: list[UpstreamSpec], attempt: int, deadline: float
+    ) -> bool:
+        """Whether a failed attempt goes on to another: rest the upstream that failed, and pause before trying
+        the only one again."""
+        rate_limited = isinstance(exc, openai.APIStatusError) and exc.status_code == 429
+        if rate_limited:
+            self.router.rest(upstream, _retry_after(exc))
+        else:
+            self.router.failed(upstream)
+        if len(plan) > 1:
+            return time.monotonic() < deadline
+        pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
+        if rate_limited or time.monotonic() + pause >= deadline:
+            return False  # a 429 goes back to the caller with its Retry-After: its SDK retries by itself
+        log.warning("upstream attempt %d failed (%s); trying again in %.1f s", attempt + 1, type(exc).__name__, pause)
+        time.sleep(pause)
+        return True
+
+    def _fall_back(self, call: Call, model: str) -> None:
+        """Move the call to a fallback model, with that model's quirks."""
+        spec = spec_for(model)
+        payload = {**call.payload, "model": model}
+        call.payload = spec.adapt_response(payload) if call.kind == "responses" else spec.adapt(payload)
+        log.warning("every upstream of %s failed or rests: falling back to %s", call.model, model)
+        call.model = model
+
+    def _timed_out(self, call: Call, path: str):
+        # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
+        self._tell("on_error", call, "timeout")
+        self._tell("on_usage", call, call.estimated_usage(), True)
+        log.warning("upstream %s timed out after %g s%s", path, self.settings.upstream_timeout, self._where(call))
+        raise self._translate_timeout() from None
+
+    def _where(self, call: Call, request_id: str | None = None) -> str:
+        """Which upstream, for a log line: named when there are several (never its URL or its key)."""
+        named = [f"upstream {call.upstream}"] if self.router.several and call.upstream else []
+        told = named + ([f"upstream request id {request_id}"] if request_id is not None else [])
+        return f" [{', '.join(told)}]" if told else ""
+
+    def _failed(self, call: Call, path: str, last: openai.APIError | None, resting: bool, client_key: bool):
+        if isinstance(last, openai.APITimeoutError):
+            self._timed_out(call, path)
+        cause = _cause_of(last) if last is not None else "resting"
+        self._tell("on_error", call, cause)
+        self._tell("on_failure", call)
+        if last is None:
+            error = UpstreamUnavailable(
+                f"Every upstream of {call.model!r} is resting after failures; try again in a few seconds.",
+                headers={"Retry-After": "5"},
+            )
+        else:
+            error = self._translate(last, client_key=client_key)
+        request_id = _upstream_request_id(last) if last is not None else "-"
+        log.warning("upstream %s failed (%s): %s%s", path, cause, error.message, self._where(call, request_id))
+        raise error from None
 
     def _translate_timeout(self) -> UpstreamTimeout:
         return UpstreamTimeout(f"The upstream did not answer within {self.settings.upstream_timeout:g} s.")
@@ -315,6 +430,22 @@ def _cause_of(exc: openai.APIError) -> str:
     return "rejected_request" if exc.status_code < 500 else "server_error"
 
 
+def _model_of(content: bytes) -> str:
+    return str(orjson.loads(content).get("model", ""))
+
+
+def _retry_after(exc: openai.APIStatusError) -> float:
+    """Seconds the upstream asked for: Retry-After, else its x-ratelimit-reset-* headers, else 5."""
+    headers = exc.response.headers
+    for name in ("retry-after", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
+        value = (headers.get(name) or "").strip().removesuffix("s")
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            continue
+    return 5.0
+
+
 def _upstream_request_id(exc: openai.APIError) -> str:
     response = getattr(exc, "response", None)
     return (response.headers.get("x-request-id") if response is not None else None) or "-"
@@ -356,10 +487,13 @@ def init_app(
     request_headers: Callable[[], dict[str, str]],
     caller: Callable[[], tuple[str, object]],
     answer_headers: Callable[[dict[str, str]], None],
+    rests,
 ) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
-    `hooks` about each (made by `caller()`), and gives what they add to the answer to `answer_headers`."""
-    client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, answer_headers)
+    `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, and keeps
+    which upstreams rest in `rests`."""
+    router = Router(settings, rests)
+    client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, answer_headers, router)
     return client
 
 

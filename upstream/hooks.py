@@ -56,7 +56,7 @@ class Call:
     limits and models, or None), and a place for each hook's notes on it. It carries all a hook needs, so hooks
     work the same in a request and in a resumable stream's producer, which has no request of its own."""
 
-    __slots__ = ("caller", "kind", "model", "notes", "payload", "policy")
+    __slots__ = ("caller", "kind", "model", "notes", "payload", "policy", "upstream")
 
     def __init__(self, payload: dict, kind: str = "chat", caller: str = "unknown", policy: object = None):
         self.payload = payload
@@ -64,6 +64,7 @@ class Call:
         self.model: str = payload.get("model", "")
         self.caller = caller
         self.policy = policy
+        self.upstream: str | None = None  # the name of the upstream it was sent to last
         self.notes: dict = {}
 
     def prompt_estimate(self) -> int:
@@ -99,6 +100,9 @@ class CallHook:
     def before_call(self, call: Call) -> dict[str, str] | None:
         """Called before the upstream is asked; raising an ApiError refuses the call. What it returns are headers
         for the caller's answer (a budget's remaining tokens, say)."""
+
+    def on_attempt(self, call: Call, outcome: str, seconds: float) -> None:
+        """One attempt at `call.upstream` ended after `seconds`: `ok`, or the cause of its failure."""
 
     def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
         """The upstream answered (for a stream: sent its first event) after `seconds`."""

@@ -8,6 +8,7 @@ from storage.outage import STORAGE_ERRORS
 from storage.redis.counters import BudgetRedisStorage
 from storage.redis.ledger import RedisLedger
 from storage.redis.ownership import RedisOwnership
+from storage.redis.rests import RedisRests
 from storage.redis.sessions import RedisSessionStore
 from storage.redis.streams import RedisStreamBuffer
 from storage.redis.tokens import RedisTokenStore
@@ -40,6 +41,9 @@ class RedisBackend:
 
     def tokens(self) -> RedisTokenStore:
         return RedisTokenStore(self.client)
+
+    def rests(self) -> RedisRests:
+        return RedisRests(self.client)
 
     def counters(self) -> BudgetRedisStorage:
         return BudgetRedisStorage(self.url, connection_pool=self.pool)

@@ -7,6 +7,7 @@ from storage.sqlite.counters import SQLiteStorage as SQLiteCounters
 from storage.sqlite.database import Database
 from storage.sqlite.ledger import SQLiteLedger
 from storage.sqlite.ownership import SQLiteOwnership
+from storage.sqlite.rests import SQLiteRests
 from storage.sqlite.sessions import SQLiteSessionStore
 from storage.sqlite.streams import SQLiteStreamBuffer
 from storage.sqlite.tokens import SQLiteTokenStore
@@ -34,6 +35,9 @@ class SQLiteBackend:
 
     def tokens(self) -> SQLiteTokenStore:
         return SQLiteTokenStore(self.path)
+
+    def rests(self) -> SQLiteRests:
+        return SQLiteRests(self.path)
 
     def counters(self) -> SQLiteCounters:
         return SQLiteCounters(f"sqlite:///{self.path}")
