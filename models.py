@@ -259,12 +259,21 @@ class UpstreamCatalogue:
 
 
 def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> None:
-    """Give the app its catalogue: the settings' list, or with MODELS=auto the upstream's."""
-    app.extensions[_KEY] = (
-        UpstreamCatalogue(settings, fetch_upstream_models)
-        if settings.models_auto
-        else Catalogue.from_settings(settings)
+    """Give the app its catalogue: the settings' list, with MODELS=auto the upstream's, and with several
+    upstreams (and no MODELS) every model one of them serves."""
+    asks_upstreams = settings.models_auto or (
+        settings.models is None and any(upstream.models_auto for upstream in settings.upstreams)
     )
+    if asks_upstreams:
+        app.extensions[_KEY] = UpstreamCatalogue(settings, fetch_upstream_models)
+    elif settings.upstreams and settings.models is None:
+        served = dict.fromkeys(name for upstream in settings.upstreams for name in upstream.models or ())
+        names = tuple(name for name in served if not NOT_CHAT_MODEL.search(name))
+        embeddings = tuple(name for name in served if EMBEDDING_MODEL.search(name))
+        default = settings.default_model or (DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
+        app.extensions[_KEY] = Catalogue(names, default, settings.embedding_models or embeddings or EMBEDDING_MODELS)
+    else:
+        app.extensions[_KEY] = Catalogue.from_settings(settings)
 
 
 def catalogue() -> Catalogue:

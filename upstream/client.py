@@ -285,10 +285,13 @@ class UpstreamClient:
                 call.upstream = upstream.name
                 started = time.perf_counter()
                 try:
-                    response = self._send(upstream, path, content, stream, api_key, deadline)
+                    # An upstream whose timeout may be failed over gets half the time left, so the next one gets
+                    # the other half.
+                    share = 0.5 if upstream.failover_on_timeout and len(plan) > 1 else 1.0
+                    response = self._send(upstream, path, content, stream, api_key, deadline, share)
                 except openai.APITimeoutError as exc:
                     self._tell("on_attempt", call, "timeout", time.perf_counter() - started)
-                    if not upstream.failover_on_timeout or len(plan) == 1:
+                    if not upstream.failover_on_timeout or len(plan) == 1 or time.monotonic() >= deadline:
                         self._timed_out(call, path)
                     self.router.failed(upstream)
                     last = exc
@@ -309,7 +312,14 @@ class UpstreamClient:
         self._failed(call, path, last, resting, api_key is not None)
 
     def _send(
-        self, upstream: UpstreamSpec, path: str, content: bytes, stream: bool, api_key: str | None, deadline: float
+        self,
+        upstream: UpstreamSpec,
+        path: str,
+        content: bytes,
+        stream: bool,
+        api_key: str | None,
+        deadline: float,
+        share: float = 1.0,
     ) -> httpx2.Response:
         if upstream.kind == "azure" and path in ("/chat/completions", "/embeddings"):
             path = f"/deployments/{upstream.deployment(_model_of(content))}{path}"
@@ -319,7 +329,7 @@ class UpstreamClient:
             cast_to=httpx2.Response,
             content=content,
             stream=stream,
-            options={"headers": headers, "timeout": max(0.001, deadline - time.monotonic())},
+            options={"headers": headers, "timeout": max(0.001, share * (deadline - time.monotonic()))},
         )
 
     def _move_on(
@@ -375,7 +385,7 @@ class UpstreamClient:
             )
         else:
             error = self._translate(last, client_key=client_key)
-        request_id = _upstream_request_id(last) if last is not None else "-"
+        request_id = _upstream_request_id(last) if last is not None else None
         log.warning("upstream %s failed (%s): %s%s", path, cause, error.message, self._where(call, request_id))
         raise error from None
 

@@ -296,7 +296,8 @@ def _make_handler(fake: FakeUpstream):
                     200, {k: v for k, v in fake.responses[stored.group(1)].items() if not k.startswith("_")}
                 )
             endpoint = next(
-                (e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.endswith(e)), None
+                (e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.split("?")[0].endswith(e)),
+                None,
             )
             if endpoint is None:
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
