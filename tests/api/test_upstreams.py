@@ -9,7 +9,7 @@ from config import ConfigError, Settings
 from main import create_app
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import client_key, secret
-from tests.support.servers import free_port
+from tests.support.servers import ROOT, free_port
 
 KEY_A, KEY_B, KEY_AZURE = (
     secret("sk-upstream-a-" + "1" * 30),
@@ -251,3 +251,31 @@ def test_a_burst_while_one_upstream_fails_loses_no_call(serve, a, b):
         for thread in threads:
             thread.join()
     assert results == [200] * 20
+
+
+def test_the_readmes_example_file_is_read_as_it_says(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Several upstreams", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "upstreams.toml"
+    path.write_text(example)
+    keys = {"OPENAI_KEY_1": "k1", "OPENAI_KEY_2": "k2", "AZURE_OPENAI_KEY": "k3"}
+    settings = Settings.from_env({"UPSTREAMS_FILE": str(path), **keys})
+    by_name = {u.name: u for u in settings.upstreams}
+    assert list(by_name) == ["openai-1", "openai-2", "azure-eu", "ollama"]
+    assert by_name["openai-1"].weight == 2 and by_name["openai-1"].api_key == "k1"
+    assert by_name["azure-eu"].deployment("gpt-4.1-mini") == "my-41-mini" and by_name["ollama"].api_key is None
+    assert dict(settings.fallbacks) == {"gpt-4o": ("gpt-4o-mini",)}
+
+
+def test_metrics_count_attempts_per_upstream(serve, a, b):
+    client = serve(table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"))
+
+    def attempts(upstream: str, outcome: str) -> float:  # the counters live for the whole test process
+        line = f'chat_api_upstream_attempts_total{{outcome="{outcome}",upstream="{upstream}"}} '
+        found = [row for row in client.get("/metrics").get_data(as_text=True).splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = attempts("a", "server_error"), attempts("b", "ok")
+    a.queue(status=500)
+    assert chat(client).status_code == 200
+    assert (attempts("a", "server_error"), attempts("b", "ok")) == (before[0] + 1, before[1] + 1)
