@@ -105,6 +105,16 @@ class Settings:
     token_limit: str | None = None  # e.g. "100000/hour"
     completion_reservation: int = 1024  # tokens a call reserves for its reply when it sets no max_tokens
     auth_failure_limit: str = "20/minute"  # failed authentications per client address
+
+    # Signed-in users: the identity provider's JWTs.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None  # None: found by OpenID discovery from the issuer
+    jwt_secret: str | None = None  # HS256 providers (Supabase's legacy keys)
+    jwt_algorithms: tuple[str, ...] = ()  # (): the asymmetric ones, or HS256 with a secret
+    jwt_user_claim: str = "sub"
+    jwt_leeway: float = 30.0
+    jwt_refetch_seconds: float = 5.0  # the least time between two fetches of the provider's keys
     metrics_dir: str | None = None  # prometheus multiprocess directory
 
     @property
@@ -159,8 +169,14 @@ class Settings:
 
     @property
     def access_control(self) -> bool:
-        """Tokens of either kind turn access control on: an admin token must never leave the service open."""
-        return bool(self.api_tokens or self.admin_tokens)
+        """Tokens of either kind, or signed-in users, turn access control on: an admin token must never leave the
+        service open."""
+        return bool(self.api_tokens or self.admin_tokens or self.signed_in_users)
+
+    @property
+    def signed_in_users(self) -> bool:
+        """Whether the identity provider's JWTs are accepted (JWT_ISSUER and JWT_AUDIENCE)."""
+        return bool(self.jwt_issuer and self.jwt_audience)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
@@ -218,6 +234,7 @@ class Settings:
             completion_reservation=env.number("COMPLETION_RESERVATION", cls.completion_reservation, int),
             auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
+            **_jwt_settings(env),
             **_upstreams_of(env),
         )
 
@@ -277,6 +294,28 @@ class _Env:
             return ()
         with open(path, encoding="utf-8") as handle:
             return tuple(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+
+
+def _jwt_settings(env: _Env) -> dict:
+    issuer, audience = env.get("JWT_ISSUER"), env.get("JWT_AUDIENCE")
+    secret, algorithms = env.get("JWT_SECRET"), tuple(a.strip() for a in env.csv("JWT_ALGORITHMS"))
+    read = {
+        "jwt_issuer": issuer,
+        "jwt_audience": audience,
+        "jwt_jwks_url": env.get("JWT_JWKS_URL"),
+        "jwt_secret": secret,
+        "jwt_algorithms": algorithms,
+        "jwt_user_claim": env.get("JWT_USER_CLAIM") or "sub",
+        "jwt_leeway": env.number("JWT_LEEWAY", 30.0, float),
+        "jwt_refetch_seconds": env.number("JWT_REFETCH_SECONDS", 5.0, float),
+    }
+    if bool(issuer) != bool(audience):
+        raise ConfigError("JWT_ISSUER and JWT_AUDIENCE go together: set both to accept signed-in users")
+    if any(a.lower() == "none" for a in algorithms):
+        raise ConfigError("JWT_ALGORITHMS must not allow none: an unsigned token proves nothing")
+    if any(a.startswith("HS") for a in algorithms) and not secret:
+        raise ConfigError("JWT_ALGORITHMS names an HS algorithm, which needs JWT_SECRET")
+    return read
 
 
 _UPSTREAM_FIELDS = {

@@ -8,7 +8,8 @@ import hmac
 from flask import Flask, current_app, g, has_request_context, request
 
 from config import SERVICE_NAME, Settings
-from errors import Unauthorized
+from errors import ApiError, Unauthorized
+from guard.identity import JwtVerifier, looks_like_jwt
 from guard.token_store import TokenStore, digest
 from storage.records import StoredToken
 
@@ -58,6 +59,7 @@ class TokenRegistry:
     def __init__(self, settings: Settings, store: TokenStore):
         self.settings = settings
         self.store = store
+        self.verifier = JwtVerifier(settings) if settings.signed_in_users else None
         self._tokens = [_digest(t) for t in settings.api_tokens]
         self._admins = [_digest(t) for t in settings.admin_tokens]
 
@@ -132,6 +134,13 @@ def identify(registry: TokenRegistry) -> None:
     if request.method == "OPTIONS" or is_public(request.path):
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         return
+    if registry.verifier and looks_like_jwt(bearer_value()):  # a JWT is a sign-in, and only that
+        g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
+        try:
+            g.caller = registry.verifier.user(bearer_value())
+        except ApiError as refusal:
+            g.sign_in_refused = refusal  # said by admit, which counts it as a failed authentication
+        return
     g.caller = caller_of(token, registry)
     g.is_admin = registry.is_admin(token)
     g.token_policy = registry.stored(token)
@@ -143,7 +152,11 @@ def needs_token(registry: TokenRegistry) -> bool:
 
 
 def admit(registry: TokenRegistry) -> None:
-    """Refuse the request without a valid token when access control is on."""
+    """Refuse the request without a valid token, or with a sign-in that failed, when access control is on."""
+    if (refusal := g.pop("sign_in_refused", None)) is not None:
+        raise refusal
+    if registry.verifier and g.get("caller", "").startswith("user:"):
+        return
     if needs_token(registry) and not registry.is_token(presented_token()):
         message = (
             "A valid service token is required: send it as 'Authorization: Bearer <token>' or 'X-API-Key: <token>'."

@@ -1,0 +1,230 @@
+"""Signed-in users: the identity provider's JWTs verified (and every forgery refused), keys rotated without a
+restart, the provider away, and each user a caller of their own for limits, usage and ownership."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.support.identity_provider import AUDIENCE, IdentityProvider
+from tests.support.keys import secret
+
+SERVICE_TOKEN = secret("tok-beside-jwt-" + "8" * 30)
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def started_provider():
+    provider = IdentityProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def provider(started_provider):
+    started_provider.up = True
+    return started_provider
+
+
+@pytest.fixture
+def signed_in(make_app, provider):
+    """An app that accepts the provider's tokens (keys found by discovery) and one service token."""
+
+    def build(**changes):
+        settings = dict(jwt_issuer=provider.issuer, jwt_audience=AUDIENCE, api_tokens=(SERVICE_TOKEN,))
+        return make_app(**{**settings, **changes}).test_client()
+
+    return build
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def chat(client, token, **body):
+    return client.post("/chat", json={"message": "hi", **body}, headers=bearer(token))
+
+
+def test_a_valid_token_of_either_key_kind_is_its_user(signed_in, provider, upstream):
+    client = signed_in()
+    for kid in (provider.kid_of("RS256"), provider.kid_of("ES256")):
+        assert chat(client, provider.token("ada", kid)).status_code == 200
+    usage = client.get("/usage", headers=bearer(provider.token("ada"))).get_json()
+    assert usage["caller"] == "user:ada" and usage["usage"]["gpt-4o-mini"]["calls"] == 2
+
+
+def _unsigned(provider) -> str:
+    head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 300}
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{head}.{body}."
+
+
+def _signed_with_the_public_key(provider) -> str:
+    public = (
+        provider.keys[provider.kid_of("RS256")][1]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 300}
+    head = {"alg": "HS256", "kid": provider.kid_of("RS256")}
+    segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=") for part in (head, claims)]
+    signature = hmac.new(public, b".".join(segments), hashlib.sha256).digest()
+    return b".".join([*segments, base64.urlsafe_b64encode(signature).rstrip(b"=")]).decode()
+
+
+def _tampered(provider) -> str:
+    head, body, signature = provider.token("ada").split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["sub"] = "admin"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{head}.{forged}.{signature}"
+
+
+FORGERIES = {
+    "expired": lambda p: p.token(lifetime=-120),  # past the 30 s leeway
+    "not yet valid": lambda p: p.token(nbf=int(time.time()) + 3600),
+    "wrong issuer": lambda p: p.token(iss="https://elsewhere.example"),
+    "wrong audience": lambda p: p.token(aud="another-api"),
+    "alg none": _unsigned,
+    "HS256 with the public key": _signed_with_the_public_key,
+    "tampered payload": _tampered,
+    "over 16 KB": lambda p: p.token(padding="x" * 17_000),
+    "no user claim": lambda p: p.token(sub=None),
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_every_forgery_is_a_401_with_a_challenge(signed_in, provider, upstream, forgery):
+    client = signed_in()
+    refused = chat(client, FORGERIES[forgery](provider))
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert refused.get_json()["error"].startswith("The bearer token is not a valid sign-in")
+    assert upstream.chat_requests() == []
+
+
+def test_an_unknown_key_and_a_key_url_inside_the_token_are_refused_without_fetching_it(signed_in, provider, upstream):
+    attacker = IdentityProvider().start()
+    try:
+        client = signed_in()
+        assert chat(client, provider.token()).status_code == 200  # the provider's keys are known now
+        kid = attacker.kid_of("RS256")
+        algorithm, private = attacker.keys[kid]
+        claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 300}
+        token = jwt.encode(
+            claims,
+            private,
+            algorithm=algorithm,
+            headers={"kid": kid, "jku": attacker.issuer + "/jwks.json", "x5u": attacker.issuer},
+        )
+        assert chat(client, token).status_code == 401
+        assert attacker.fetches == 0
+    finally:
+        attacker.stop()
+
+
+def test_bad_kids_cannot_hammer_the_provider(signed_in, provider, upstream):
+    client = signed_in()  # the keys are fetched at most once every 5 s
+    assert chat(client, provider.token()).status_code == 200
+    fetched = provider.fetches
+    _, body, signature = provider.token().split(".")
+    for number in range(10):
+        head = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": f"nope-{number}"}).encode())
+        assert chat(client, f"{head.rstrip(b'=').decode()}.{body}.{signature}").status_code == 401
+    assert provider.fetches - fetched <= 1
+
+
+def test_a_rotated_key_works_without_a_restart(signed_in, provider, upstream):
+    client = signed_in(jwt_refetch_seconds=0)  # no window to wait out here: the one above tests it
+    assert chat(client, provider.token()).status_code == 200
+    fetched = provider.fetches
+    kid = provider.add_key("RS256")  # published from now on
+    assert chat(client, provider.token("grace", kid)).status_code == 200
+    assert provider.fetches == fetched + 1
+
+
+def test_with_the_provider_away_known_keys_work_new_ones_are_503_and_service_tokens_are_untouched(
+    signed_in, provider, upstream
+):
+    client = signed_in(jwt_refetch_seconds=0)
+    assert chat(client, provider.token()).status_code == 200
+    provider.up = False
+    kid = provider.add_key("ES256")
+    assert chat(client, provider.token("ada")).status_code == 200  # its key is known
+    away = chat(client, provider.token("ada", kid))
+    assert away.status_code == 503 and "identity provider could not be reached" in away.get_json()["error"]
+    assert chat(client, SERVICE_TOKEN).status_code == 200
+
+
+def test_a_provider_down_from_the_start_is_a_503_never_a_500(make_app, provider, upstream):
+    provider.up = False
+    client = make_app(jwt_issuer=provider.issuer, jwt_audience=AUDIENCE).test_client()
+    away = chat(client, provider.token())
+    assert away.status_code == 503 and "identity provider" in away.get_json()["error"]
+
+
+def test_limits_count_per_user(signed_in, provider, upstream):
+    client = signed_in(rate_limit="2/minute")
+    ada, bob = provider.token("ada"), provider.token("bob")
+    assert [chat(client, ada).status_code for _ in range(3)] == [200, 200, 429]
+    assert chat(client, bob).status_code == 200
+
+
+def test_what_a_user_makes_is_theirs_alone(signed_in, provider, upstream):
+    client = signed_in()
+    ada, bob = bearer(provider.token("ada")), bearer(provider.token("bob"))
+    made = client.post("/api/chat", json={"developer_message": "d", "user_message": "ada's"}, headers=ada)
+    made.get_data()
+    session = f"/api/sessions/{made.headers['X-Session-ID']}"
+    assert client.get(session, headers=ada).status_code == 200 and client.get(session, headers=bob).status_code == 404
+    response = client.post("/v1/responses", json={"model": "gpt-4o", "input": "x"}, headers=ada).get_json()["id"]
+    assert client.get(f"/v1/responses/{response}", headers=bob).status_code == 404
+    assert client.get(f"/v1/responses/{response}", headers=ada).status_code == 200
+    streamed = client.post("/chat/stream", json={"message": "hi"}, headers={**ada, "X-Resumable": "true"})
+    streamed.get_data()
+    stream = f"/streams/{streamed.headers['X-Stream-ID']}"
+    assert client.get(stream, headers=bob).status_code == 404 and client.get(stream, headers=ada).status_code == 200
+
+
+def test_a_shared_secret_provider_signs_with_hs256(make_app, upstream):
+    shared = secret("supabase-jwt-secret-" + "9" * 30)
+    client = make_app(
+        jwt_issuer="https://project.supabase.co/auth/v1", jwt_audience="authenticated", jwt_secret=shared
+    ).test_client()
+    claims = {
+        "iss": "https://project.supabase.co/auth/v1",
+        "aud": "authenticated",
+        "sub": "u-1",
+        "exp": int(time.time()) + 300,
+    }
+    assert chat(client, jwt.encode(claims, shared, algorithm="HS256")).status_code == 200
+    assert chat(client, jwt.encode(claims, "a-guess-" + "0" * 30, algorithm="HS256")).status_code == 401
+
+
+def test_bad_tokens_count_as_failed_authentications(signed_in, provider, upstream):
+    client = signed_in(auth_failure_limit="3/minute")
+    here = {"REMOTE_ADDR": "10.0.0.44"}
+    for _ in range(3):
+        client.post("/chat", json={"message": "hi"}, headers=bearer(provider.token(lifetime=-120)), environ_base=here)
+    refused = client.post("/chat", json={"message": "hi"}, headers=bearer(provider.token("eve")), environ_base=here)
+    assert refused.status_code == 429 and "failed authentications" in refused.get_json()["error"]
+
+
+def test_a_browsers_preflight_for_authorization_passes(signed_in):
+    client = signed_in(allow_origins=("https://app.example",))
+    preflight = client.options(
+        "/chat",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
