@@ -8,6 +8,7 @@ import pytest
 
 from models import MODELS
 from tests.support.browser import OUTPUT, browser, page  # noqa: F401  (fixtures)
+from tests.support.identity_provider import AUDIENCE, IdentityProvider
 from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
 
@@ -468,3 +469,23 @@ def test_a_server_without_a_key_is_explained_once(page, upstream, tmp_path):  # 
         shown = page.locator("#error").text_content()
     assert shown.startswith("Error 503: No upstream API key is configured")
     assert shown.count("OPENAI_API_KEY_CYB_SEC") == 1
+
+
+def test_a_signed_in_users_token_opens_the_playground_too(page, upstream, tmp_path):  # noqa: F811
+    provider = IdentityProvider().start()
+    try:
+        env = service_env(upstream.base_url, JWT_ISSUER=provider.issuer, JWT_AUDIENCE=AUDIENCE)
+        with gunicorn(tmp_path, env) as guarded:
+            page.goto(f"{guarded.url}/playground")
+            page.wait_for_selector("#error:not([hidden])")
+            token = provider.token("ada")
+            page.fill("#token", token)
+            page.press("#token", "Tab")
+            models_loaded(page)
+            send(page, "hello")
+            replied(page, 2)
+            assert last_reply(page).text_content() == "Hello from the fake upstream."
+            log = guarded.log()
+        assert "user:ada" in log and token not in log
+    finally:
+        provider.stop()
