@@ -104,6 +104,10 @@ class Settings:
     rate_limit: str | None = None  # e.g. "60/minute"
     token_limit: str | None = None  # e.g. "100000/hour"
     completion_reservation: int = 1024  # tokens a call reserves for its reply when it sets no max_tokens
+    spend_limit: str | None = None  # e.g. "5/day": US dollars per caller
+    prices_file: str | None = None
+    # model -> (input, output, cached input or None), US dollars per 1M tokens, over the built-in table
+    price_overrides: tuple[tuple[str, tuple[float, float, float | None]], ...] = ()
     auth_failure_limit: str = "20/minute"  # failed authentications per client address
 
     # Signed-in users: the identity provider's JWTs.
@@ -235,6 +239,7 @@ class Settings:
             auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
             **_jwt_settings(env),
+            **_spend_settings(env),
             **_upstreams_of(env),
         )
 
@@ -294,6 +299,64 @@ class _Env:
             return ()
         with open(path, encoding="utf-8") as handle:
             return tuple(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+
+
+def _spend_settings(env: _Env) -> dict:
+    limit, path = env.get("SPEND_LIMIT"), env.get("PRICES_FILE")
+    if limit:
+        spend_amount(limit, "SPEND_LIMIT")
+    return {"spend_limit": limit, "prices_file": path, "price_overrides": _prices_of(path) if path else ()}
+
+
+def spend_amount(limit: str, name: str) -> tuple[float, str]:
+    """`5/day`, `0.50/hour`, `100/month`: dollars and a period, or a ConfigError naming `name`."""
+    amount, _, period = limit.partition("/")
+    try:
+        dollars = float(amount)
+    except ValueError:
+        dollars = -1.0
+    if dollars < 0 or period.strip() not in ("second", "minute", "hour", "day", "month", "year"):
+        raise ConfigError(f"{name} must be dollars per period, such as 5/day or 0.50/hour, not {limit!r}")
+    return dollars, period.strip()
+
+
+def _prices_of(path: str) -> tuple[tuple[str, tuple[float, float, float | None]], ...]:
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"PRICES_FILE {path}: {error}") from None
+    models = document.get("models")
+    if not isinstance(models, dict):
+        raise ConfigError(f'PRICES_FILE {path}: no [models."<name>"] table')
+    read = []
+    for name, fields in models.items():
+        where = f'PRICES_FILE {path}: [models."{name}"]'
+        if not isinstance(fields, dict) or (
+            unknown := set(fields) - {"input_per_1m", "output_per_1m", "cached_input_per_1m"}
+        ):
+            raise ConfigError(
+                f"{where}: unknown field {sorted(unknown)[0]!r}"
+                if isinstance(fields, dict)
+                else f"{where}: not a table"
+            )
+        for field in ("input_per_1m", "output_per_1m"):
+            if field not in fields:
+                raise ConfigError(f"{where}: {field} is required")
+        for field, value in fields.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}: {field} must be a number of dollars, 0 or more")
+        read.append(
+            (
+                name,
+                (
+                    float(fields["input_per_1m"]),
+                    float(fields["output_per_1m"]),
+                    float(fields["cached_input_per_1m"]) if "cached_input_per_1m" in fields else None,
+                ),
+            )
+        )
+    return tuple(read)
 
 
 def _jwt_settings(env: _Env) -> dict:

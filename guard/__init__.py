@@ -18,6 +18,7 @@ from guard import (
     usage_ledger,
 )
 from guard.model_policy import ModelPolicy
+from guard.pricing import Prices
 from storage import Backend
 from upstream import CallHook
 
@@ -32,7 +33,7 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
     limits = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
     failures = rate_limits.AuthFailureLimit(settings, counters, metrics.count_refusal)
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
-    ledger = usage_ledger.init_app(app, store.ledger())
+    ledger = usage_ledger.init_app(app, store.ledger(), Prices(settings))
     ownership.init_app(app, store.ownership())
 
     @app.before_request

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from typing import Protocol
 
 from flask import Flask, current_app
 
+from guard.pricing import Prices
 from storage.outage import STORAGE_ERRORS, outage_noted
-from storage.records import FIELDS, Batch
+from storage.records import FIELDS, Batch, Totals
 from upstream import Call, CallHook
+from upstream.hooks import cached_tokens
 
 _KEY = "usage_ledger"
+_PRICES = "prices"
 
 
 class LedgerStore(Protocol):
     """Where the sums are kept (storage/ holds the two that exist)."""
 
     def add(self, batch: Batch) -> None: ...
-    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]: ...
+    def totals(self, caller: str | None = None) -> Totals: ...
+    def hours(self, since: int, until: int, caller: str | None = None) -> dict[int, Totals]: ...
 
 
-def _add_into(batch: Batch, key: tuple[str, str], amounts: dict[str, int]) -> None:
+def _add_into(batch: Batch, key: tuple[str, str, int], amounts: dict[str, int]) -> None:
     sums = batch.setdefault(key, dict.fromkeys(FIELDS, 0))
     for field, amount in amounts.items():
         sums[field] += amount
@@ -32,6 +37,7 @@ def _increments(usage: dict, estimated: bool) -> dict[str, int]:
     prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     return {
         "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached_tokens(usage),
         "completion_tokens": completion,
         "total_tokens": int(usage.get("total_tokens") or prompt + completion),
         "calls": 1,
@@ -52,7 +58,8 @@ class UsageLedger:
 
     def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
         with self._lock:
-            _add_into(self._held, (caller, model), _increments(usage, estimated))
+            hour = int(time.time()) // 3600 * 3600
+            _add_into(self._held, (caller, model, hour), _increments(usage, estimated))
             if not self._exit_flush:  # registered in the worker that records, after the fork
                 self._exit_flush = True
                 atexit.register(self._flush_at_exit)
@@ -72,9 +79,13 @@ class UsageLedger:
                     _add_into(self._held, key, sums)
             raise
 
-    def totals(self, caller: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    def totals(self, caller: str | None = None) -> Totals:
         self.flush()  # what an outage held is written before it is read
         return self.store.totals(caller)
+
+    def hours(self, since: int, until: int, caller: str | None = None) -> dict[int, Totals]:
+        self.flush()
+        return self.store.hours(since, until, caller)
 
     def _flush_at_exit(self) -> None:
         with outage_noted(f"usage of this worker's last calls: {self._held}"):
@@ -93,12 +104,18 @@ class LedgerHook(CallHook):
             self.ledger.record(caller, call.model, usage, estimated)
 
 
-def init_app(app: Flask, store: LedgerStore) -> UsageLedger:
-    """Keep the app's ledger in `store`."""
+def init_app(app: Flask, store: LedgerStore, prices: Prices) -> UsageLedger:
+    """Keep the app's ledger in `store`, priced with `prices`."""
     ledger = app.extensions[_KEY] = UsageLedger(store)
+    app.extensions[_PRICES] = prices
     return ledger
 
 
 def usage_ledger() -> UsageLedger:
     """The current app's usage ledger."""
     return current_app.extensions[_KEY]
+
+
+def prices() -> Prices:
+    """The current app's price table."""
+    return current_app.extensions[_PRICES]

@@ -75,9 +75,10 @@ class StoredToken:
         return cls(**fields)
 
 
-# The usage ledger's sums, per caller and model.
-FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
-Batch = dict[tuple[str, str], dict[str, int]]  # (caller, model) -> sums of FIELDS
+# The usage ledger's sums, per caller, model and hour (UTC, as a Unix time): totals, and buckets over time.
+FIELDS = ("prompt_tokens", "cached_prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
+Batch = dict[tuple[str, str, int], dict[str, int]]  # (caller, model, hour) -> sums of FIELDS
+Totals = dict[str, dict[str, dict[str, int]]]  # caller -> model -> sums of FIELDS
 
 # The most a resumable stream can run; it expires STREAM_RETENTION seconds after it finishes.
 RUNNING_FOR = 24 * 3600

@@ -38,6 +38,12 @@ def _count(value) -> int:
     return min(max(int(value), 0), MOST_COUNTED)
 
 
+def cached_tokens(usage: dict) -> int:
+    """The prompt tokens the upstream served from its cache (chat's or the Responses API's details)."""
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    return _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+
+
 def bounded_usage(usage: dict) -> dict:
     """The upstream's usage with each count a whole number from 0 to MOST_COUNTED: a broken or hostile
     upstream's figures cannot overflow a budget or the ledger."""

@@ -98,19 +98,24 @@ def test_ledger_records_plain_streamed_and_abandoned_calls(make_app, upstream):
     assert TOKEN_A not in str(mine)
     assert mine["usage"]["gpt-4o-mini"] == {
         "prompt_tokens": 2,
+        "cached_prompt_tokens": 0,
         "completion_tokens": 5,
         "total_tokens": 7,
         "calls": 1,
         "estimated_calls": 0,
+        "cost_usd": 0.0000033,  # 2 x $0.15 + 5 x $0.60 per 1M
     }
     # the streamed call counted the upstream's real usage; the abandoned one an estimate (40 chars ~ 10 tokens)
     assert mine["usage"]["gpt-4o"] == {
         "prompt_tokens": 1 + 10,
+        "cached_prompt_tokens": 0,
         "completion_tokens": 5,
         "total_tokens": 16,
         "calls": 2,
         "estimated_calls": 1,
+        "cost_usd": 0.0000775,  # 11 x $2.50 + 5 x $10 per 1M
     }
+    assert mine["cost_usd"] == round(0.0000033 + 0.0000775, 10)
     everyone = client.get("/usage", headers=auth(ADMIN)).get_json()
     assert everyone["scope"] == "all"
     assert everyone["usage"][mine["caller"]] == mine["usage"]

@@ -129,10 +129,12 @@ def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
     usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]["gpt-4o-mini"]
     assert usage == {
         "prompt_tokens": 100,
+        "cached_prompt_tokens": 0,
         "completion_tokens": 0,
         "total_tokens": 100,
         "calls": 1,
         "estimated_calls": 1,
+        "cost_usd": 0.000015,  # 100 x $0.15 per 1M
     }
     budget = client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_A))
     assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - 100 - (1 + 1024))  # the timeout counted

@@ -7,7 +7,7 @@ import pytest
 from guard.usage_ledger import UsageLedger
 from storage.sqlite.ledger import SQLiteLedger
 
-USAGE = {"prompt_tokens": 2, "completion_tokens": 3}
+USAGE = {"prompt_tokens": 2, "cached_prompt_tokens": 0, "completion_tokens": 3}
 
 
 def calls(totals: dict) -> int:
@@ -22,6 +22,7 @@ def test_every_call_is_written_as_it_is_recorded(tmp_path):
         assert calls(store.totals()) == expected  # on file, not in this process's memory
     assert store.totals()["ip:1"]["gpt-4o-mini"] == {
         "prompt_tokens": 6,
+        "cached_prompt_tokens": 0,
         "completion_tokens": 9,
         "total_tokens": 15,
         "calls": 3,

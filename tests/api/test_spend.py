@@ -1,0 +1,119 @@
+"""Spend in money: the price table, cost in /usage (cached tokens at their rate), overrides, buckets over time and
+CSV, and spend limits in dollars."""
+
+import csv
+import io
+
+import pytest
+
+from config import ConfigError, Settings
+from guard.pricing import Prices
+from models import EMBEDDING_MODELS, MODELS
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    "model, input_price, output_price",
+    [
+        ("gpt-4o-mini", 0.15, 0.60),
+        ("gpt-4o", 2.50, 10.00),
+        ("gpt-4.1", 2.00, 8.00),
+        ("gpt-5-nano", 0.05, 0.40),
+        ("text-embedding-3-small", 0.02, 0.0),
+    ],
+)
+def test_well_known_prices_per_million_tokens(model, input_price, output_price):
+    price = Prices(Settings()).of(model)
+    assert (price.input_per_1m, price.output_per_1m) == (input_price, output_price)
+
+
+def test_every_model_of_the_default_catalogue_and_every_embedding_model_has_a_price():
+    table = Prices(Settings())
+    assert [model for model in (*MODELS, *EMBEDDING_MODELS) if table.of(model) is None] == []
+    assert table.checked == "2026-11-30" and table.source.startswith("https://openai.com/")
+    assert table.of("gpt-4o-2024-08-06") == table.of("gpt-4o")  # a dated snapshot has its family's
+
+
+def test_cached_prompt_tokens_cost_the_cached_rate_and_reasoning_tokens_are_output(client, upstream):
+    upstream.queue(
+        usage={
+            "prompt_tokens": 1_000_000,
+            "completion_tokens": 1_000_000,
+            "total_tokens": 2_000_000,
+            "prompt_tokens_details": {"cached_tokens": 400_000},
+            "completion_tokens_details": {"reasoning_tokens": 900_000},
+        }
+    )
+    assert client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+    entry = client.get("/usage").get_json()["usage"]["gpt-4o-mini"]
+    assert entry["cached_prompt_tokens"] == 400_000
+    assert entry["cost_usd"] == pytest.approx(0.6 * 0.15 + 0.4 * 0.075 + 1.0 * 0.60)
+
+
+def test_a_prices_file_overrides_and_adds_models_and_a_model_without_a_price_costs_null(make_app, upstream, tmp_path):
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[models."gpt-4o-mini"]\ninput_per_1m = 1.0\noutput_per_1m = 2.0\n\n'
+        '[models."llama3:8b"]\ninput_per_1m = 0\noutput_per_1m = 0\n'
+    )
+    overrides = Settings.from_env({"PRICES_FILE": str(path)}).price_overrides
+    client = make_app(price_overrides=overrides, models=("gpt-4o-mini", "llama3:8b", "mystery")).test_client()
+    for model in ("gpt-4o-mini", "llama3:8b", "mystery"):
+        assert client.post("/v1/chat/completions", json={"model": model, "messages": HELLO}).status_code == 200
+    answer = client.get("/usage").get_json()
+    usage = answer["usage"]
+    assert usage["gpt-4o-mini"]["cost_usd"] == pytest.approx((1 * 1.0 + 5 * 2.0) / 1e6)
+    assert usage["llama3:8b"]["cost_usd"] == 0.0 and usage["mystery"]["cost_usd"] is None
+    assert answer["cost_usd"] == pytest.approx(usage["gpt-4o-mini"]["cost_usd"])
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ('[models."x"]\ninput_per_1m = 1\n', "output_per_1m"),
+        ('[models."x"]\ninput_per_1m = -1\noutput_per_1m = 1\n', "input_per_1m"),
+        ('[models."x"]\ninput_per_1m = 1\noutput_per_1m = 1\nsurprise = 1\n', "surprise"),
+        ("[models\n", "PRICES_FILE"),
+    ],
+)
+def test_a_bad_prices_file_is_one_line_naming_it(tmp_path, text, named):
+    path = tmp_path / "prices.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PRICES_FILE": str(path)})
+    assert str(path) in str(error.value) and named in str(error.value)
+
+
+def test_usage_in_buckets_over_time_and_as_csv(client, upstream):
+    for model in ("gpt-4o-mini", "gpt-4o-mini", "gpt-4o"):
+        client.post("/v1/chat/completions", json={"model": model, "messages": HELLO})
+    days = client.get("/usage?by=day").get_json()
+    assert days["by"] == "day" and days["since"] < days["until"]
+    rows = {row["model"]: row for row in days["buckets"]}
+    assert rows["gpt-4o-mini"]["calls"] == 2 and rows["gpt-4o"]["calls"] == 1
+    assert rows["gpt-4o-mini"]["start"].endswith("T00:00:00Z") and rows["gpt-4o"]["cost_usd"] > 0
+    hours = client.get("/usage?by=hour").get_json()["buckets"]
+    assert sum(row["calls"] for row in hours) == 3 and all(row["start"].endswith(":00:00Z") for row in hours)
+    assert client.get("/usage?by=day&since=2000-01-01&until=2000-01-02").get_json()["buckets"] == []
+    sheet = client.get("/usage?by=day&format=csv")
+    assert sheet.mimetype == "text/csv"
+    read = list(csv.DictReader(io.StringIO(sheet.get_data(as_text=True))))
+    assert {row["model"]: int(row["calls"]) for row in read} == {"gpt-4o-mini": 2, "gpt-4o": 1}
+    totals = list(csv.DictReader(io.StringIO(client.get("/usage?format=csv").get_data(as_text=True))))
+    assert {row["model"] for row in totals} == {"gpt-4o-mini", "gpt-4o"} and "cost_usd" in totals[0]
+
+
+@pytest.mark.parametrize(
+    "query, param",
+    [
+        ("by=week", "by"),
+        ("format=xml", "format"),
+        ("by=day&since=yesterday", "since"),
+        ("by=day&since=2026-02-01&until=2026-01-01", "since"),
+        ("by=hour&since=2000-01-01&until=2026-01-01", "since"),
+    ],
+)
+def test_bad_usage_queries_are_400(client, query, param):
+    response = client.get(f"/usage?{query}")
+    assert response.status_code == 400 and param in response.get_json()["error"]
