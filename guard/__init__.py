@@ -19,6 +19,7 @@ from guard import (
 )
 from guard.model_policy import ModelPolicy
 from guard.pricing import Prices
+from guard.spend_limits import SpendLimits
 from storage import Backend
 from upstream import CallHook
 
@@ -33,7 +34,9 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
     limits = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
     failures = rate_limits.AuthFailureLimit(settings, counters, metrics.count_refusal)
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
-    ledger = usage_ledger.init_app(app, store.ledger(), Prices(settings))
+    prices = Prices(settings)
+    ledger = usage_ledger.init_app(app, store.ledger(), prices)
+    spend = SpendLimits(settings, counters, prices, on_refusal=metrics.count_refusal)
     ownership.init_app(app, store.ownership())
 
     @app.before_request
@@ -51,5 +54,5 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
             failures.count_success(token)
         limits.admit()
 
-    # The model policy first: a refused model reserves nothing.
-    return ModelPolicy(), limits, usage_ledger.LedgerHook(ledger), metrics.init_app(app)
+    # The model policy first: a refused model reserves nothing; a spend refusal gives the tokens back.
+    return ModelPolicy(), limits, spend, usage_ledger.LedgerHook(ledger), metrics.init_app(app)

@@ -90,10 +90,7 @@ class RateLimits(CallHook):
             return None
         key, expiry = budget.key_for(call.caller), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
-        if reserved > budget.amount:  # could never fit: refused before the budget is touched
-            granted, total, window_ends = False, self.storage.get(key), self.storage.get_expiry(key)
-        else:  # atomic: a refused reservation adds nothing, so it cannot push another caller's call out
-            granted, total, window_ends = self.storage.reserve(key, expiry, reserved, budget.amount)
+        granted, total, window_ends = reserve(self.storage, budget, key, reserved)
         headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
         if not granted:
             self._on_refusal("tokens")
@@ -120,16 +117,29 @@ class RateLimits(CallHook):
         self._settle(call, 0)
 
     def _settle(self, call: Call, spent: int) -> None:
-        if self not in call.notes:
-            return
-        key, expiry, reserved, window_ends = call.notes.pop(self)
-        with outage_noted(f"token budget settlement of {spent} spent against {reserved} reserved on {key}"):
-            same_window = abs(self.storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
-            # In the window the reservation was made in, give back what was not spent (or take the excess);
-            # once that window has ended, only an excess is owed, to the new one.
-            change = spent - reserved if same_window else max(0, spent - reserved)
-            if change:
-                self.storage.incr(key, expiry, amount=change)
+        if self in call.notes:
+            settle(self.storage, call.notes.pop(self), spent, "token budget")
+
+
+def reserve(storage: Storage, budget: RateLimitItem, key: str, amount: int) -> tuple[bool, int, float]:
+    """Take `amount` from a budget if it fits: (granted, what the window holds after, when it ends). Atomic, so a
+    refused reservation adds nothing and cannot push another call out; one larger than the whole budget is
+    refused before the budget is touched."""
+    if amount > budget.amount:
+        return False, storage.get(key), storage.get_expiry(key)
+    return storage.reserve(key, budget.get_expiry(), amount, budget.amount)
+
+
+def settle(storage: Storage, note: tuple, spent: int, what: str) -> None:
+    """Settle a reservation (`note`: key, expiry, reserved, window end) to what was spent."""
+    key, expiry, reserved, window_ends = note
+    with outage_noted(f"{what} settlement of {spent} spent against {reserved} reserved on {key}"):
+        same_window = abs(storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
+        # In the window the reservation was made in, give back what was not spent (or take the excess);
+        # once that window has ended, only an excess is owed, to the new one.
+        change = spent - reserved if same_window else max(0, spent - reserved)
+        if change:
+            storage.incr(key, expiry, amount=change)
 
 
 class AuthFailureLimit:

@@ -38,14 +38,16 @@ def new_token(
     rate_limit: str | None = None,
     token_limit: str | None = None,
     models: tuple[str, ...] | None = None,
+    spend_limit: str | None = None,
 ) -> tuple[str, StoredToken]:
     """A fresh token (shown once) and what is kept of it."""
     if not NAME.match(name):
         raise ValueError("a token's name is 1 to 64 letters, digits, dots, dashes or underscores")
     token = "cat_" + secrets.token_urlsafe(32)
     now = time.time()
+    expires_at = now + expires_in if expires_in else None
     return token, StoredToken(
-        name, digest(token), now, now + expires_in if expires_in else None, rate_limit, token_limit, models
+        name, digest(token), now, expires_at, rate_limit, token_limit, models, spend_limit=spend_limit
     )
 
 

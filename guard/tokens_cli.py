@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 from limits import parse
 
+from config import ConfigError, spend_amount
 from guard.access import token_registry
 from guard.token_store import seconds_of
 
@@ -23,6 +24,15 @@ def _limit(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def _spend(ctx, param, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            spend_amount(value, "--spend-limit")
+        except ConfigError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
 def _duration(ctx, param, value: str | None) -> int | None:
     try:
         return seconds_of(value) if value is not None else None
@@ -35,13 +45,26 @@ def _duration(ctx, param, value: str | None) -> int | None:
 @click.option("--expires", callback=_duration, help="How long it works: 30d, 12h, 90m or seconds.")
 @click.option("--rate-limit", callback=_limit, help="Its own request rate, e.g. 60/minute (else RATE_LIMIT).")
 @click.option("--token-limit", callback=_limit, help="Its own token budget, e.g. 100000/day (else TOKEN_LIMIT).")
+@click.option("--spend-limit", callback=_spend, help="Its own budget in US dollars, e.g. 5/day (else SPEND_LIMIT).")
 @click.option("--models", help="The only models it may use, comma-separated (else all).")
-def create(name: str, expires: int | None, rate_limit: str | None, token_limit: str | None, models: str | None):
+def create(
+    name: str,
+    expires: int | None,
+    rate_limit: str | None,
+    token_limit: str | None,
+    spend_limit: str | None,
+    models: str | None,
+):
     """Make a token called NAME and print it, once: only its hash is kept."""
     chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
         token = token_registry().store.create(
-            name, expires_in=expires, rate_limit=rate_limit, token_limit=token_limit, models=chosen
+            name,
+            expires_in=expires,
+            rate_limit=rate_limit,
+            token_limit=token_limit,
+            models=chosen,
+            spend_limit=spend_limit,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
@@ -60,7 +83,8 @@ def list_tokens():
         )
         click.echo(
             f"{stored.name}\t{state}\texpires {expires}\trate {stored.rate_limit or '-'}\t"
-            f"tokens {stored.token_limit or '-'}\tmodels {','.join(stored.models or ()) or 'all'}"
+            f"tokens {stored.token_limit or '-'}\tspend {stored.spend_limit or '-'}\t"
+            f"models {','.join(stored.models or ()) or 'all'}"
         )
 
 

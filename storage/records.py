@@ -60,6 +60,7 @@ class StoredToken:
     token_limit: str | None = None
     models: tuple[str, ...] | None = None
     revoked_at: float | None = None
+    spend_limit: str | None = None  # its own SPEND_LIMIT, e.g. 5/day
 
     @property
     def active(self) -> bool:

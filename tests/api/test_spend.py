@@ -3,12 +3,14 @@ CSV, and spend limits in dollars."""
 
 import csv
 import io
+import threading
 
 import pytest
 
 from config import ConfigError, Settings
 from guard.pricing import Prices
 from models import EMBEDDING_MODELS, MODELS
+from tests.support.keys import secret
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -117,3 +119,48 @@ def test_usage_in_buckets_over_time_and_as_csv(client, upstream):
 def test_bad_usage_queries_are_400(client, query, param):
     response = client.get(f"/usage?{query}")
     assert response.status_code == 400 and param in response.get_json()["error"]
+
+
+def test_a_spend_limit_stops_a_caller_before_the_upstream_while_reservations_are_held(make_app, upstream):
+    client = make_app(spend_limit="0.001/day").test_client()  # 1,000 micro-dollars
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 400, "stream": True}  # reserves $0.000241
+    release = threading.Event()
+    with upstream.behave(wait_for=release, hold_after=1):
+        answers = [client.post("/v1/chat/completions", json=body, buffered=False) for _ in range(6)]
+        release.set()
+        for answer in reversed(answers):
+            answer.close()
+    assert [a.status_code for a in answers] == [200] * 4 + [429] * 2
+    assert len(upstream.chat_requests()) == 4  # the refused ones never left
+    refused = answers[-1].get_json()["error"]
+    assert refused["message"].startswith("Spend limit exceeded: at most $0.001000 per day in US dollars")
+    assert "renews in" in refused["message"]
+    assert answers[0].headers["X-RateLimit-Limit-Spend"] == "0.001000"
+    assert answers[-1].headers["X-RateLimit-Remaining-Spend"] == "0.000036"  # 1000 - 4 x 241 micro-dollars
+    settled = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5})
+    assert settled.status_code == 200  # the held ones settled to what they really cost
+
+
+def test_under_a_spend_limit_a_model_without_a_price_is_refused_naming_it(make_app, upstream):
+    client = make_app(spend_limit="5/day", models=("gpt-4o-mini", "mystery")).test_client()
+    refused = client.post("/v1/chat/completions", json={"model": "mystery", "messages": HELLO})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "model_not_priced"
+    assert "'mystery' has no price" in refused.get_json()["error"]["message"]
+    core = client.post("/chat", json={"message": "hi", "model": "mystery"})
+    assert core.status_code == 400 and "PRICES_FILE" in core.get_json()["error"]
+    assert upstream.chat_requests() == []
+
+
+def test_a_stored_token_has_its_own_spend_limit(make_app, upstream):
+    app = make_app()
+    made = app.test_cli_runner().invoke(args=["tokens", "create", "thrifty", "--spend-limit", "0.0003/hour"])
+    token = secret(made.output.strip())
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 400}  # may cost $0.000241
+    assert client.post("/v1/chat/completions", json=body, headers=auth).status_code == 200
+    assert client.post("/v1/chat/completions", json={**body, "max_tokens": 800}, headers=auth).status_code == 429
+    listed = app.test_cli_runner().invoke(args=["tokens", "list"]).output
+    assert "spend 0.0003/hour" in listed
+    bad = app.test_cli_runner().invoke(args=["tokens", "create", "odd", "--spend-limit", "five"])
+    assert bad.exit_code != 0 and "dollars per period" in bad.output

@@ -1,0 +1,84 @@
+"""How much in money: SPEND_LIMIT (or a stored token's own), US dollars per caller and period, kept in
+micro-dollars beside the token budgets and with their guarantees: each call reserves its worst-case cost (the
+prompt's estimate at the input price, its output bound at the output price) atomically before it goes
+upstream, and settles to its real cost after."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage
+
+from config import Settings, spend_amount
+from errors import BadRequest
+from guard.pricing import Prices
+from guard.rate_limits import _refusal, reserve, settle
+from upstream import Call, CallHook
+
+
+def budget_of(limit: str) -> RateLimitItem:
+    """`5/day` as a budget of micro-dollars per day."""
+    dollars, period = spend_amount(limit, "SPEND_LIMIT")
+    return parse(f"{round(dollars * 1_000_000)}/{period}")
+
+
+def _dollars(micro: float) -> str:
+    return f"{max(0.0, micro) / 1_000_000:.6f}"
+
+
+class SpendLimits(CallHook):
+    """The dollar budget of each caller, as a call hook after the token budget (which a refusal here gives back)."""
+
+    def __init__(self, settings: Settings, storage: Storage, prices: Prices, on_refusal: Callable[[str], None]):
+        self.storage, self.prices = storage, prices
+        self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
+        self.completion_reservation = settings.completion_reservation
+        self._on_refusal = on_refusal
+
+    def budget(self, policy) -> RateLimitItem | None:
+        own = getattr(policy, "spend_limit", None)
+        return budget_of(own) if own else self.default
+
+    def before_call(self, call: Call) -> dict[str, str] | None:
+        if (budget := self.budget(call.policy)) is None:
+            return None
+        price = self.prices.of(call.model)
+        if price is None:  # a cost that cannot be bounded is never served for free by accident
+            raise BadRequest(
+                f"The model {call.model!r} has no price, so a spend limit cannot bound it: add it to PRICES_FILE "
+                "(a price of 0 is allowed).",
+                code="model_not_priced",
+                param="model",
+            )
+        worst = price.cost(call.prompt_estimate(), call.most_completion_tokens(self.completion_reservation))
+        reserved = max(1, math.ceil(worst * 1_000_000))
+        key = budget.key_for(call.caller, "spend")
+        granted, total, window_ends = reserve(self.storage, budget, key, reserved)
+        headers = {
+            "X-RateLimit-Limit-Spend": _dollars(budget.amount),
+            "X-RateLimit-Remaining-Spend": _dollars(budget.amount - total),
+            "X-RateLimit-Reset-Spend": str(math.ceil(window_ends)),
+        }
+        if not granted:
+            self._on_refusal("spend")
+            refusal = _refusal("spend", budget, headers, window_ends)
+            refusal.message = (
+                f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US "
+                f"dollars. This call may cost up to ${_dollars(reserved)} (its prompt, estimated, and its max_tokens "
+                f"or {self.completion_reservation}); ${_dollars(budget.amount - total)} are left. The budget renews "
+                f"in {refusal.headers['Retry-After']} s."
+            )
+            raise refusal
+        call.notes[self] = (key, budget.get_expiry(), reserved, window_ends)
+        return headers
+
+    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+        if self in call.notes:
+            cost = self.prices.cost(call.model, usage) or 0.0
+            settle(self.storage, call.notes.pop(self), math.ceil(cost * 1_000_000), "spend budget")
+
+    def on_failure(self, call: Call) -> None:
+        if self in call.notes:
+            settle(self.storage, call.notes.pop(self), 0, "spend budget")
