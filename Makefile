@@ -43,7 +43,8 @@ bench: install-dev  ## install, then measure the service against a direct call; 
 # The playground's browser libraries and their licences, copied from the npm registry at the versions
 # static/vendor/package-lock.json pins; the copies are committed, so serving needs no npm.
 VENDORED := marked/lib/marked.umd.js marked/LICENSE dompurify/dist/purify.min.js dompurify/LICENSE \
-            dompurify/LICENSE-MPL @highlightjs/cdn-assets/highlight.min.js @highlightjs/cdn-assets/LICENSE
+            dompurify/LICENSE-MPL @highlightjs/cdn-assets/highlight.min.js @highlightjs/cdn-assets/LICENSE \
+            uplot/dist/uPlot.iife.min.js uplot/dist/uPlot.min.css uplot/LICENSE
 
 vendor:  ## fetch the playground's browser libraries (markdown, sanitiser, highlighter) at their pinned versions
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \

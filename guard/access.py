@@ -24,11 +24,12 @@ PUBLIC_PATHS = frozenset(
         "/docs",
         "/redoc",
         "/playground",
+        "/dashboard",
         "/favicon.ico",
         "/favicon.svg",
     }
 )
-PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/static/")
+PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/dashboard/", "/static/")
 CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
 _KEY = "token_registry"
 

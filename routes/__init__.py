@@ -10,6 +10,7 @@ from errors import ErrorShape, ErrorShapes
 from routes import (
     ask,
     chat,
+    dashboard,
     docs,
     embeddings,
     health,
@@ -44,7 +45,7 @@ SURFACES = (
     Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
-    Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp)),
+    Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp, dashboard.bp)),
 )
 ERROR_SHAPES = ErrorShapes({surface.prefix: surface.error_shape for surface in SURFACES})
 
