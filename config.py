@@ -320,12 +320,17 @@ def spend_amount(limit: str, name: str) -> tuple[float, str]:
     return dollars, period.strip()
 
 
-def _prices_of(path: str) -> tuple[tuple[str, tuple[float, float, float | None]], ...]:
+def _toml_file(variable: str, path: str) -> dict:
+    """The TOML file a variable names, or one ConfigError naming both."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"PRICES_FILE {path}: {error}") from None
+        raise ConfigError(f"{variable} {path}: {error}") from None
+
+
+def _prices_of(path: str) -> tuple[tuple[str, tuple[float, float, float | None]], ...]:
+    document = _toml_file("PRICES_FILE", path)
     models = document.get("models")
     if not isinstance(models, dict):
         raise ConfigError(f'PRICES_FILE {path}: no [models."<name>"] table')
@@ -401,11 +406,7 @@ def _upstreams_of(env: _Env) -> dict:
     path = env.get("UPSTREAMS_FILE")
     if not path:
         return {}
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"UPSTREAMS_FILE {path}: {error}") from None
+    document = _toml_file("UPSTREAMS_FILE", path)
     tables = document.get("upstreams")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"UPSTREAMS_FILE {path}: no [[upstreams]] table")
