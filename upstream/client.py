@@ -255,8 +255,7 @@ class UpstreamClient:
                 if client_key
                 else NotFound(f"No upstream serves the model {call.model!r}.", param="model")
             )
-        for upstream in self.router.upstreams[:1]:
-            self._auth_header(upstream, api_key)  # no key at all: 503 before the hooks
+        self._auth_header(self.router.upstreams[0], api_key)  # no key at all: 503 before the hooks
         self._admit(call)
         if self.settings.log_message_contents:
             log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
@@ -272,11 +271,10 @@ class UpstreamClient:
         failover_on_timeout. A failure tells the hooks and becomes our own error.
         """
         deadline = time.monotonic() + self.settings.upstream_timeout
-        requested, last, resting = call.model, None, False
+        requested, last = call.model, None
         for model in self.router.chain(requested):
             plan = self.router.plan(model, api_key is not None)
-            if not plan:
-                resting = True
+            if not plan:  # every upstream of it rests
                 continue
             if model != call.model:
                 self._fall_back(call, model)
@@ -299,7 +297,7 @@ class UpstreamClient:
                 except openai.APIError as exc:
                     self._tell("on_attempt", call, _cause_of(exc), time.perf_counter() - started)
                     if not (_worth_retrying(exc) or _cause_of(exc) == "rate_limited"):
-                        self._failed(call, path, exc, False, api_key is not None)  # the request itself is wrong
+                        self._failed(call, path, exc, api_key is not None)  # the request itself is wrong
                     last = exc
                     if not self._move_on(exc, upstream, plan, attempt, deadline):
                         break
@@ -309,7 +307,7 @@ class UpstreamClient:
                 if call.model != requested:
                     self._answer_headers({"X-Fallback-Model": call.model})
                 return response
-        self._failed(call, path, last, resting, api_key is not None)
+        self._failed(call, path, last, api_key is not None)
 
     def _send(
         self,
@@ -372,7 +370,8 @@ class UpstreamClient:
         told = named + ([f"upstream request id {request_id}"] if request_id is not None else [])
         return f" [{', '.join(told)}]" if told else ""
 
-    def _failed(self, call: Call, path: str, last: openai.APIError | None, resting: bool, client_key: bool):
+    def _failed(self, call: Call, path: str, last: openai.APIError | None, client_key: bool):
+        """End the call with the last upstream's failure, or, when it was asked of none, the 503 of rest."""
         if isinstance(last, openai.APITimeoutError):
             self._timed_out(call, path)
         cause = _cause_of(last) if last is not None else "resting"
