@@ -22,6 +22,7 @@ from routes import (
     service_info,
     sessions_api,
     streams,
+    ui_chat,
     usage,
 )
 from routes.schemas.ask import ASK_ERROR
@@ -43,7 +44,7 @@ SURFACES = (
     Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # {"error": "<sentence>"}
     # OpenAI's {"error": {"message", "type", "param", "code"}}
     Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),
-    Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp,)),  # FastAPI's {"detail": ...}
+    Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp, ui_chat.bp)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
     Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp, dashboard.bp)),
 )

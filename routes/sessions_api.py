@@ -25,11 +25,13 @@ from routes.schemas.sessions import (
     TestKeyRequest,
     ValidationDetail,
 )
+from routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest
+from routes.ui_chat import answer_ui_chat, is_ui_chat
 from sessions import Session, Turn, owned_sessions
 from upstream import UpstreamStream, upstream_client
 from web.openapi import documented
 from web.streaming import stream_answer
-from web.validation import json_body
+from web.validation import json_body, json_body_either
 
 bp = Blueprint("sessions_api", __name__)
 
@@ -98,10 +100,16 @@ def _error_text(error: ApiError) -> bytes:
     responses={400: Detail, 401: Detail, 422: ValidationDetail, 429: Detail, 502: Detail, 503: Detail, 504: Detail},
     streams="text/plain",
     frames=SESSION_CHAT_FRAMES,
+    also_streams=("text/event-stream", UI_CHAT_FRAMES),
 )
-@json_body(SessionChatRequest)
-def chat(body: SessionChatRequest):
-    """Chat within a session; the reply streams as plain text."""
+@json_body_either(SessionChatRequest, UIChatRequest, is_other=is_ui_chat)
+def chat(body: SessionChatRequest | UIChatRequest):
+    """Chat within a session (the reply streams as plain text), or answer useChat (the AI SDK's UI message stream).
+
+    A body with `messages` as UI messages (and no `developer_message` or `user_message`) is useChat's.
+    """
+    if isinstance(body, UIChatRequest):
+        return answer_ui_chat(body)
     if body.api_key is not None:
         credentials().check_format(body.api_key)
     model = offered_model(body.model)

@@ -58,6 +58,7 @@ def documented(
     tags: list[str] | None = None,
     streams: str | None = None,
     frames: str | EventFrames | None = None,
+    also_streams: tuple[str, EventFrames] | None = None,
 ):
     """Decorate a view with what the OpenAPI document should say about it.
 
@@ -75,6 +76,7 @@ def documented(
             "tags": tags or [],
             "streams": streams,
             "frames": frames,
+            "also_streams": also_streams,
         }
         return view
 
@@ -165,7 +167,8 @@ class _SpecBuilder:
         if parameters:
             operation["parameters"] = parameters
         if body_model := getattr(view, "body_model", None):
-            media = {"schema": self.ref(body_model)}
+            models = getattr(view, "body_models", (body_model,))
+            media = {"schema": self.ref(body_model) if len(models) == 1 else {"oneOf": [self.ref(m) for m in models]}}
             if examples := (body_model.model_config.get("json_schema_extra") or {}).get("examples"):
                 media["example"] = examples[0]  # what Swagger UI fills the body with: a README example
             operation["requestBody"] = {"required": True, "content": {"application/json": media}}
@@ -179,6 +182,10 @@ class _SpecBuilder:
             else:
                 ok["content"] = {declared["streams"]: {"schema": {"type": "string", "description": frames or ""}}}
                 ok["description"] = "Success: a stream. " + (frames or "")
+            if also := declared.get("also_streams"):  # a second body, answered in a second stream
+                media, other = also
+                ok["content"][media] = {"itemSchema": other.item_schema()}
+                ok["description"] += " For the other body: " + other.text
             if 200 in declared["responses"]:  # a view that answers JSON or a stream, as asked
                 ok["content"].update(self.content(declared["responses"][200]))
         elif 200 in declared["responses"]:

@@ -83,7 +83,11 @@ def _depth(value) -> int:
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the request's JSON body against `model`."""
-    data = read_json_object()
+    return validated(model, read_json_object())
+
+
+def validated(model: type[BaseModel], data: dict) -> BaseModel:
+    """`data` as `model`, or the one error path of a bad body."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -106,6 +110,22 @@ def json_body(model: type[BaseModel]):
             return view(*args, body=parse_body(model), **kwargs)
 
         wrapper.body_model = model
+        return wrapper
+
+    return decorate
+
+
+def json_body_either(usual: type[BaseModel], other: type[BaseModel], is_other):
+    """Decorate a view that takes one of two bodies, told apart by `is_other(data)`: one path, two contracts."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            data = read_json_object()
+            return view(*args, body=validated(other if is_other(data) else usual, data), **kwargs)
+
+        wrapper.body_model = usual
+        wrapper.body_models = (usual, other)
         return wrapper
 
     return decorate

@@ -74,3 +74,13 @@ class RedisStreamBuffer:
 
     def touch(self, stream_id: str) -> None:
         self.redis.hset(self._keys(stream_id)[0], "touched", time.time())
+
+    def alias(self, name: str, stream_id: str, ttl: float) -> None:
+        self.redis.set(f"resumable-alias:{name}", stream_id, ex=max(1, int(ttl)))
+
+    def named(self, name: str) -> str | None:
+        found = self.redis.get(f"resumable-alias:{name}")
+        return found.decode() if found else None
+
+    def finished(self, stream_id: str) -> bool:
+        return self._finished(self._keys(stream_id)[0])

@@ -13,6 +13,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS stream_meta (id TEXT PRIMARY KEY, kind TEXT NOT NULL,
            finished INTEGER NOT NULL DEFAULT 0, stop INTEGER NOT NULL DEFAULT 0, touched REAL NOT NULL,
            expires_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS stream_aliases (name TEXT PRIMARY KEY, stream_id TEXT NOT NULL,
+           expires_at REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS stream_frames (id TEXT NOT NULL, seq INTEGER NOT NULL, frame BLOB NOT NULL,
            PRIMARY KEY (id, seq))""",
 )
@@ -81,3 +83,20 @@ class SQLiteStreamBuffer:
     def touch(self, stream_id: str) -> None:
         with self.database.write() as db:
             db.execute("UPDATE stream_meta SET touched = ? WHERE id = ?", (time.time(), stream_id))
+
+    def alias(self, name: str, stream_id: str, ttl: float) -> None:
+        with self.database.write() as db:
+            db.execute("DELETE FROM stream_aliases WHERE expires_at < ?", (time.time(),))
+            db.execute("INSERT OR REPLACE INTO stream_aliases VALUES (?, ?, ?)", (name, stream_id, time.time() + ttl))
+
+    def named(self, name: str) -> str | None:
+        with self.database.read() as db:
+            row = db.execute(
+                "SELECT stream_id FROM stream_aliases WHERE name = ? AND expires_at >= ?", (name, time.time())
+            ).fetchone()
+        return row[0] if row else None
+
+    def finished(self, stream_id: str) -> bool:
+        with self.database.read() as db:
+            row = db.execute("SELECT finished FROM stream_meta WHERE id = ?", (stream_id,)).fetchone()
+        return row is None or bool(row[0])

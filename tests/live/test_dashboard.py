@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.support.browser import OUTPUT, browser, page  # noqa: F401  (fixtures)
+from tests.support.browser import OUTPUT
 from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
 
@@ -31,14 +31,14 @@ def server(fake_upstream, tmp_path_factory):
         yield live
 
 
-def open_dashboard(page, server, token):  # noqa: F811
+def open_dashboard(page, server, token):
     page.goto(f"{server.url}/dashboard")
     page.fill("#token", token)
     page.press("#token", "Tab")
     page.wait_for_selector("body[data-drawn=true]")
 
 
-def test_a_caller_sees_its_own_usage_drawn(page, server):  # noqa: F811
+def test_a_caller_sees_its_own_usage_drawn(page, server):
     elsewhere = []
     page.on(
         "request", lambda r: elsewhere.append(r.url) if urllib.parse.urlsplit(r.url).hostname != "127.0.0.1" else None
@@ -54,14 +54,14 @@ def test_a_caller_sees_its_own_usage_drawn(page, server):  # noqa: F811
     assert elsewhere == []
 
 
-def test_an_admin_sees_every_caller(page, server):  # noqa: F811
+def test_an_admin_sees_every_caller(page, server):
     open_dashboard(page, server, ADMIN)
     assert page.locator("#scope").text_content().startswith("Everyone's usage")
     callers = page.locator("#callers tbody tr").all_text_contents()
     assert len(callers) == 2 and all("$" in row for row in callers)
 
 
-def test_without_a_token_it_says_what_to_do(page, server):  # noqa: F811
+def test_without_a_token_it_says_what_to_do(page, server):
     page.goto(f"{server.url}/dashboard")
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").text_content().startswith("Error 401")
@@ -69,7 +69,7 @@ def test_without_a_token_it_says_what_to_do(page, server):  # noqa: F811
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [1100, 375])
-def test_screenshots_for_review(browser, server, scheme, width):  # noqa: F811
+def test_screenshots_for_review(browser, server, scheme, width):
     context = browser.new_context(color_scheme=scheme, viewport={"width": width, "height": 900})
     shot = context.new_page()
     open_dashboard(shot, server, ADMIN)

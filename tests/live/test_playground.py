@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from models import MODELS
-from tests.support.browser import OUTPUT, browser, page  # noqa: F401  (fixtures)
+from tests.support.browser import OUTPUT
 from tests.support.identity_provider import AUDIENCE, IdentityProvider
 from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
@@ -38,13 +38,13 @@ def server(fake_upstream, tmp_path_factory):
 
 
 @pytest.fixture
-def playground(page, server, upstream):  # noqa: F811
+def playground(page, server, upstream):
     page.goto(f"{server.url}/playground")
     models_loaded(page)
     return page
 
 
-def record_reply_growth(page):  # noqa: F811
+def record_reply_growth(page):
     """Note the reply's text at every change the page makes to the conversation."""
     page.evaluate("""() => {
         window.seen = [];
@@ -55,11 +55,11 @@ def record_reply_growth(page):  # noqa: F811
     }""")
 
 
-def models_loaded(page) -> None:  # noqa: F811
+def models_loaded(page) -> None:
     page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
 
 
-def replied(page, turns: int) -> None:  # noqa: F811
+def replied(page, turns: int) -> None:
     """Wait until the conversation has `turns` turns and the page can send again."""
     page.wait_for_function(
         f"() => document.querySelectorAll('#conversation > li').length === {turns}"
@@ -67,12 +67,12 @@ def replied(page, turns: int) -> None:  # noqa: F811
     )
 
 
-def send(page, text):  # noqa: F811
+def send(page, text):
     page.fill("#message", text)
     page.press("#message", "Enter")
 
 
-def last_reply(page):  # noqa: F811
+def last_reply(page):
     return page.locator("#conversation li.assistant .content").last
 
 
@@ -164,7 +164,7 @@ def test_server_side_sessions_carry_the_conversation(playground, upstream):
     ]
 
 
-def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # noqa: F811
+def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):
     with gunicorn(tmp_path, service_env(upstream.base_url, API_TOKENS=TOKEN)) as guarded:
         page.goto(f"{guarded.url}/playground")
         page.wait_for_selector("#error:not([hidden])")
@@ -181,7 +181,7 @@ def test_a_service_token_opens_a_guarded_service(page, upstream, tmp_path):  # n
         assert TOKEN not in guarded.log()
 
 
-def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # noqa: F811
+def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):
     page.set_viewport_size({"width": 375, "height": 700})
     page.goto(f"{server.url}/playground")
     models_loaded(page)
@@ -221,7 +221,7 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):  # 
 
 
 @pytest.mark.parametrize("path, rendered", [("/docs", ".opblock"), ("/redoc", "[data-section-id]")])
-def test_the_docs_render_with_the_network_cut_off(page, server, path, rendered):  # noqa: F811
+def test_the_docs_render_with_the_network_cut_off(page, server, path, rendered):
     def elsewhere(url):
         return urllib.parse.urlsplit(url).hostname != "127.0.0.1"
 
@@ -281,7 +281,7 @@ def test_settings_and_the_token_survive_a_reload_until_forgotten(playground, ups
     assert (playground.input_value("#system"), playground.input_value("#token")) == ("", "")
 
 
-def test_dark_mode_follows_the_system_and_the_toggle(browser, server):  # noqa: F811
+def test_dark_mode_follows_the_system_and_the_toggle(browser, server):
     context = browser.new_context(color_scheme="dark")
     dark_page = context.new_page()
     dark_page.goto(f"{server.url}/playground")
@@ -298,7 +298,7 @@ def test_dark_mode_follows_the_system_and_the_toggle(browser, server):  # noqa: 
     context.close()
 
 
-def test_a_401_points_at_the_token_field(page, upstream, tmp_path):  # noqa: F811
+def test_a_401_points_at_the_token_field(page, upstream, tmp_path):
     with gunicorn(tmp_path, service_env(upstream.base_url, API_TOKENS=TOKEN)) as guarded:
         page.goto(f"{guarded.url}/playground")
         page.wait_for_selector("#error:not([hidden])")
@@ -343,7 +343,7 @@ def test_the_conversation_survives_a_reload_and_view_code_shows_it(playground, u
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [1100, 375])
-def test_screenshots_for_review(browser, server, upstream, scheme, width):  # noqa: F811
+def test_screenshots_for_review(browser, server, upstream, scheme, width):
     context = browser.new_context(color_scheme=scheme, viewport={"width": width, "height": 800})
     shot = context.new_page()
     shot.goto(f"{server.url}/playground")
@@ -384,7 +384,7 @@ def test_markdown_is_rendered_while_it_streams(playground, upstream):
     assert code.locator(".hljs-comment").text_content() == "# a comment"
 
 
-def test_a_code_block_copies_its_code(browser, server, upstream):  # noqa: F811
+def test_a_code_block_copies_its_code(browser, server, upstream):
     context = browser.new_context()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     tab = context.new_page()
@@ -459,7 +459,7 @@ def test_a_reply_cannot_send_the_conversation_to_another_host(playground, upstre
     assert upstream.requests_to("GET", "/pixel.png") == []
 
 
-def test_a_server_without_a_key_is_explained_once(page, upstream, tmp_path):  # noqa: F811
+def test_a_server_without_a_key_is_explained_once(page, upstream, tmp_path):
     env = service_env(upstream.base_url, OPENAI_API_KEY_CYB_SEC="", ALLOW_CLIENT_KEYS="false")
     with gunicorn(tmp_path, env) as keyless:
         page.goto(f"{keyless.url}/playground")
@@ -471,7 +471,7 @@ def test_a_server_without_a_key_is_explained_once(page, upstream, tmp_path):  # 
     assert shown.count("OPENAI_API_KEY_CYB_SEC") == 1
 
 
-def test_a_signed_in_users_token_opens_the_playground_too(page, upstream, tmp_path):  # noqa: F811
+def test_a_signed_in_users_token_opens_the_playground_too(page, upstream, tmp_path):
     provider = IdentityProvider().start()
     try:
         env = service_env(upstream.base_url, JWT_ISSUER=provider.issuer, JWT_AUDIENCE=AUDIENCE)
