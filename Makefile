@@ -37,7 +37,7 @@ lint: install-dev  ## install, then check the code (ruff check) and its formatti
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install-dev  ## install, then measure the service against a direct call; updates docs/benchmarks.md
+bench: install-dev  ## install, then measure the service against a bare relay (the floor); updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md
 
 # The playground's browser libraries and their licences, copied from the npm registry at the versions

@@ -1,332 +1,303 @@
-"""`python -m bench`: start a fast fake upstream and the service under the shipped gunicorn config,
-measure each figure for the service and for a direct call in the same run, print one markdown table.
+"""`python -m bench`: the service against the floor, in one run.
 
-Everything stays on loopback and is bounded in count; `--quick` is the smoke-test size.
+Starts a fast fake upstream; the service under the shipped gunicorn config; and two floors under the same config
+(`bench/floor.py`: one Flask route and one bare WSGI function that forward the body to the same upstream). Each
+figure is measured for the service and for the floor in the same run and reported as a ratio, which stays
+meaningful on a noisy machine. Then: what a resumable stream's buffer costs, and how many round trips a call
+makes to a Redis one delayed round trip away. Prints markdown tables; `--quick` is the smoke-test size.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import dataclasses
 import datetime
 import os
 import pathlib
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-import orjson
 import uvloop
 
-from bench.client import Connection
 from bench.fast_upstream import WORDS
+from bench.load import Target, concurrent_rate, sequential, streams
+from bench.processes import PeakRss, cpu_seconds, process_tree, rss_mb, time_until_ready, wait_for_workers
+from bench.redis_trips import DelayingRelay
 from config import Settings, UpstreamSpec
+from tests.support.redis_server import RedisServer
 from tests.support.servers import ROOT, clean_environment, free_port, serving, stop
 from upstream.routing import Router
 
 HELLO = [{"role": "user", "content": "Say hello"}]
-TICKS = os.sysconf("SC_CLK_TCK")
+V1 = "/v1/chat/completions"
+BENCH_TOKEN = "bench-token-" + "x" * 32
 
 
-def process_tree(root: int) -> list[int]:
-    """`root` and its children (gunicorn's master and workers)."""
-    pids = [root]
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == root:
-                    pids.append(int(entry.name))
-    return pids
+@dataclasses.dataclass
+class Server:
+    """A measured gunicorn: its port and the pids of its master and workers."""
+
+    port: int
+    process: subprocess.Popen
+    pids: list[int]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
-
-
-class PeakRss:
-    """Sample the RSS of a process tree in the background and keep the highest."""
-
-    def __init__(self, root: int):
-        self.root, self.peak, self._stop = root, 0.0, threading.Event()
-
-    def __enter__(self):
-        self.pids = process_tree(self.root)
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, rss_mb(self.pids))
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-class Target:
-    """Where a kind of call goes: the service's path and body, or the upstream's."""
-
-    def __init__(self, port: int, path: str, body: dict, stream_end: bytes, headers: dict | None = None):
-        self.port, self.path, self.body = port, path, orjson.dumps(body)
-        self.stream_end, self.headers = stream_end, headers or {}
-
-
-async def sequential(target: Target, count: int) -> list[float]:
-    connection = await Connection.open(target.port)
+@contextlib.contextmanager
+def gunicorn(app: str, env: dict[str, str], log: pathlib.Path):
+    """`app` under the service's gunicorn settings (gunicorn.conf.py, read from the project root), until the block
+    ends; with the seconds it took to answer GET /health, or None for an app without it."""
+    port = free_port()
+    started = time.perf_counter()
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", app],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        for _ in range(min(50, count)):  # warm the pools and caches
-            await connection.request("POST", target.path, target.body, target.headers)
-        times = []
-        for _ in range(count):
-            status, _, seconds, _ = await connection.request("POST", target.path, target.body, target.headers)
-            if status != 200:
-                raise RuntimeError(f"{target.path} answered {status}")
-            times.append(seconds)
-        return times
+        ready = time_until_ready(port, process, started, "/health" if app == "main:app" else None)
+        wait_for_workers(process.pid, int(env.get("WEB_CONCURRENCY", Settings.web_concurrency)))
+        yield Server(port, process, process_tree(process.pid)), ready
     finally:
-        connection.close()
-
-
-async def concurrent_rate(target: Target, connections: int, total: int) -> tuple[float, int]:
-    """Requests per second over `connections` keep-alive connections; and the errors."""
-    remaining, errors = [total], [0]
-
-    async def worker():
-        connection = await Connection.open(target.port)
-        try:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                status, *_ = await connection.request("POST", target.path, target.body, target.headers)
-                errors[0] += status != 200
-        finally:
-            connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return total / (time.perf_counter() - started), errors[0]
-
-
-async def streams(target: Target, count: int) -> dict:
-    """`count` streams at once, each on its own connection, all started together once every one is open."""
-    ready, opened = asyncio.Event(), asyncio.Event()
-    pending = [count]
-
-    def arrived():
-        pending[0] -= 1
-        if pending[0] == 0:
-            opened.set()
-
-    async def one():
-        try:
-            connection = await Connection.open(target.port)
-        except OSError:
-            arrived()
-            return False, None, None
-        arrived()
-        await ready.wait()
-        try:
-            status, first_byte, seconds, data = await connection.request(
-                "POST", target.path, target.body, target.headers
-            )
-            last_event = data.rstrip().rsplit(b"\n\n", 1)[-1]
-            return status == 200 and target.stream_end in last_event, first_byte, seconds
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            return False, None, None
-        finally:
-            connection.close()
-
-    tasks = [asyncio.create_task(one()) for _ in range(count)]
-    await opened.wait()
-    started = time.perf_counter()
-    ready.set()
-    results = await asyncio.gather(*tasks)
-    wall = time.perf_counter() - started
-    good = [r for r in results if r[0]]
-    return {
-        "completed": len(good),
-        "errors": count - len(good),
-        "wall": wall,
-        "ttfb": [r[1] for r in good],
-        "total": [r[2] for r in good],
-    }
-
-
-def time_until_ready(port: int, process: subprocess.Popen, started: float) -> float:
-    """Seconds from starting gunicorn until GET /health answers 200."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the service exited during start-up")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                return time.perf_counter() - started
-        time.sleep(0.005)
-    raise TimeoutError("the service never became ready")
-
-
-def wait_for_workers(master: int, workers: int = 2, deadline_s: float = 30) -> None:
-    """Wait until gunicorn's workers are up, so the idle RSS counts them."""
-    deadline = time.monotonic() + deadline_s
-    while len(process_tree(master)) < workers + 1:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workers did not start")
-        time.sleep(0.01)
+        stop(process)
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-async def measure(args, upstream_port: int, service_port: int, service: subprocess.Popen) -> list[tuple]:
-    up = "/v1/chat/completions"
-    direct_plain = Target(upstream_port, up, {"model": "gpt-4o-mini", "messages": HELLO}, b"")
-    direct_stream = Target(
-        upstream_port,
-        up,
-        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}},
-        b"[DONE]",
-    )
-    chat = Target(service_port, "/chat", {"message": "Say hello"}, b"")
-    v1 = Target(service_port, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}, b"")
-    chat_stream = Target(service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true')
-    resumable_stream = Target(
-        service_port, "/chat/stream", {"message": "Say hello"}, b'"done":true', {"X-Resumable": "true"}
-    )
-    v1_stream = Target(
-        service_port, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}, b"[DONE]"
-    )
-    rows = []
-    pids = process_tree(service.pid)
-    rows.append(("RSS idle (master + workers)", f"{rss_mb(pids):.0f} MB", "–", "", ""))
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
-    direct = await sequential(direct_plain, args.sequential)
-    d50, d99 = statistics.median(direct), percentile(direct, 99)
-    for name, target, budget50 in (("/chat", chat, 0.8), ("/v1/chat/completions", v1, 0.6)):
-        times = await sequential(target, args.sequential)
-        a50, a99 = statistics.median(times) - d50, percentile(times, 99) - d99
-        verdict = "met" if a50 * 1000 <= budget50 and a99 * 1000 <= 2 else "NOT met"
+
+async def cpu_and_rate(targets: dict[str, tuple[Server, Target]], args) -> dict[str, tuple[float, float, int]]:
+    """CPU seconds per request, requests per second and errors at `args.concurrency` connections, for each target;
+    in alternated rounds, so that the machine's drift falls on all of them alike."""
+    spent = {name: [0.0, 0.0, 0] for name in targets}
+    per_round = args.requests // args.rounds
+    for _ in range(args.rounds):
+        for name, (server, target) in targets.items():
+            before, started = cpu_seconds(server.pids), time.perf_counter()
+            _, errors = await concurrent_rate(target, args.concurrency, per_round)
+            spent[name][0] += time.perf_counter() - started
+            spent[name][1] += cpu_seconds(server.pids) - before
+            spent[name][2] += errors
+    total = per_round * args.rounds
+    return {name: (cpu / total, total / wall, errors) for name, (wall, cpu, errors) in spent.items()}
+
+
+async def stream_figures(server: Server, target: Target, count: int) -> dict:
+    before = cpu_seconds(server.pids)
+    with PeakRss(server.process.pid) as peak:
+        result = await streams(target, count)
+    result["cpu"] = (cpu_seconds(server.pids) - before) / count
+    result["rss"] = peak.peak
+    result["ttfb50"] = statistics.median(result["ttfb"]) if result["ttfb"] else float("inf")
+    return result
+
+
+async def against_the_floor(args, upstream_port: int, ours: Server, floor: Server, bare: Server) -> list[tuple]:
+    """Rows of (figure, ours, floor, ratio, bare WSGI, goal, verdict)."""
+    plain = {"model": "gpt-4o-mini", "messages": HELLO}
+    streamed = {**plain, "stream": True}
+    targets = {
+        "floor": (floor, Target(floor.port, V1, plain, b"")),
+        "bare": (bare, Target(bare.port, V1, plain, b"")),
+        "v1": (ours, Target(ours.port, V1, plain, b"")),
+        "chat": (ours, Target(ours.port, "/chat", {"message": "Say hello"}, b"")),
+    }
+    rows = []
+    direct = statistics.median(await sequential(Target(upstream_port, V1, plain, b""), args.sequential))
+    added = {
+        name: statistics.median(await sequential(target, args.sequential)) - direct
+        for name, (_, target) in targets.items()
+    }
+    for name, path in (("v1", V1), ("chat", "/chat")):
+        extra = added[name] - added["floor"]
         rows.append(
             (
-                f"added latency {name}, p50 / p99 (sequential)",
-                f"+{ms(a50)} / +{ms(a99)}",
-                f"{ms(d50)} / {ms(d99)} total",
-                f"≤ {budget50} ms p50, ≤ 2 ms p99",
-                verdict,
+                f"added latency p50 (sequential), {path}",
+                f"+{ms(added[name])}",
+                f"+{ms(added['floor'])}",
+                f"+{ms(extra)}",
+                f"+{ms(added['bare'])}",
+                "≤ floor + 0.4 ms" if name == "v1" else "",
+                verdict(extra <= 0.0004) if name == "v1" else "",
             )
         )
-
-    direct_rate, _ = await concurrent_rate(direct_plain, args.concurrency, args.requests)
-    before = cpu_seconds(pids)
-    rate, errors = await concurrent_rate(chat, args.concurrency, args.requests)
-    cpu = (cpu_seconds(pids) - before) / args.requests
-    rows.append(
-        (
-            f"req/s at {args.concurrency} concurrent, /chat",
-            f"{rate:,.0f} ({errors} errors)",
-            f"{direct_rate:,.0f}",
-            "",
-            "",
+    figures = await cpu_and_rate(targets, args)
+    (floor_cpu, floor_rate, _), (bare_cpu, bare_rate, _) = figures["floor"], figures["bare"]
+    for name, path in (("v1", V1), ("chat", "/chat")):
+        cpu, rate, errors = figures[name]
+        rows.append(
+            (
+                f"CPU per request at {args.concurrency} connections, {path}",
+                ms(cpu),
+                ms(floor_cpu),
+                f"{cpu / floor_cpu:.2f}×",
+                ms(bare_cpu),
+                "≤ 1.5×",
+                verdict(cpu / floor_cpu <= 1.5 and not errors),
+            )
         )
-    )
-    rows.append(("  server CPU per /chat request", ms(cpu), "–", "≤ 0.5 ms", "met" if cpu <= 0.0005 else "NOT met"))
+        rows.append(
+            (
+                f"req/s at {args.concurrency} connections, {path}",
+                f"{rate:,.0f} ({errors} errors)",
+                f"{floor_rate:,.0f}",
+                f"{rate / floor_rate:.2f}×",
+                f"{bare_rate:,.0f}",
+                "≥ 0.65×",
+                verdict(rate / floor_rate >= 0.65 and not errors),
+            )
+        )
+    floor_streams = await stream_figures(floor, Target(floor.port, V1, streamed, b"[DONE]"), args.streams)
+    bare_streams = await stream_figures(bare, Target(bare.port, V1, streamed, b"[DONE]"), args.streams)
+    for path, target in (
+        ("/chat/stream", Target(ours.port, "/chat/stream", {"message": "Say hello"}, b'"done":true')),
+        ("/v1 stream", Target(ours.port, V1, streamed, b"[DONE]")),
+    ):
+        result = await stream_figures(ours, target, args.streams)
+        n = args.streams
+        ttfb_goal = max(0.3, 1.5 * floor_streams["ttfb50"])
+        rows += [
+            (
+                f"{n} concurrent streams {path}: completed / errors",
+                f"{result['completed']} / {result['errors']}",
+                f"{floor_streams['completed']} / {floor_streams['errors']}",
+                "",
+                f"{bare_streams['completed']} / {bare_streams['errors']}",
+                "all / 0",
+                verdict(result["completed"] == n and not result["errors"]),
+            ),
+            (
+                "  wall time",
+                f"{result['wall']:.2f} s",
+                f"{floor_streams['wall']:.2f} s",
+                f"{result['wall'] / floor_streams['wall']:.2f}×",
+                f"{bare_streams['wall']:.2f} s",
+                "≤ 1.25×",
+                verdict(result["wall"] / floor_streams["wall"] <= 1.25),
+            ),
+            (
+                "  time to first byte p50",
+                ms(result["ttfb50"]),
+                ms(floor_streams["ttfb50"]),
+                f"{result['ttfb50'] / floor_streams['ttfb50']:.2f}×",
+                ms(bare_streams["ttfb50"]),
+                f"≤ {ms(ttfb_goal)}",
+                verdict(result["ttfb50"] <= ttfb_goal),
+            ),
+            (
+                "  server CPU per stream",
+                ms(result["cpu"]),
+                ms(floor_streams["cpu"]),
+                f"{result['cpu'] / floor_streams['cpu']:.2f}×",
+                ms(bare_streams["cpu"]),
+                "",
+                "",
+            ),
+            (
+                "  peak RSS (master + workers)",
+                f"{result['rss']:.0f} MB",
+                f"{floor_streams['rss']:.0f} MB",
+                "",
+                f"{bare_streams['rss']:.0f} MB",
+                "≤ 250 MB",
+                verdict(result["rss"] <= 250),
+            ),
+        ]
+    return rows
+
+
+async def other_figures(args, ours: Server, ready: float, idle_rss: float) -> list[tuple]:
+    """Rows of (figure, figure, note, goal, verdict)."""
+    rows = [
+        ("RSS idle (master + workers)", f"{idle_rss:.0f} MB", "", "", ""),
+        ("ready after start (GET /health answers)", f"{ready:.2f} s", "", "≤ 2 s", verdict(ready <= 2)),
+    ]
     choice = upstream_choice_seconds()
     rows.append(
         (
-            "  choosing among 2 upstreams (UPSTREAMS_FILE), per call",
-            f"{choice * 1e6:.1f} µs ({choice / cpu:.1%} of a request's CPU)",
-            "–",
-            "within the noise",
-            "met" if choice / cpu < 0.02 else "NOT met",
+            "choosing among 2 upstreams (UPSTREAMS_FILE), per call",
+            f"{choice * 1e6:.1f} µs",
+            "in this process, from a plan to its first attempt",
+            "",
+            "",
         )
     )
-
-    direct_streams = await streams(direct_stream, args.streams)
-    rows.append(
+    count, figures = args.resumable_streams, {}
+    for name, headers in (("plain", {}), ("resumable", {"X-Resumable": "true"})):
+        target = Target(ours.port, "/chat/stream", {"message": "Say hello"}, b'"done":true', headers)
+        figures[name] = await stream_figures(ours, target, count)
+    plain, resumable = figures["plain"], figures["resumable"]
+    rows += [
         (
-            f"{args.streams} concurrent streams, direct",
-            f"{direct_streams['completed']} completed",
-            f"wall {direct_streams['wall']:.2f} s",
+            f"{count} concurrent resumable /chat/stream: completed / errors",
+            f"{resumable['completed']} / {resumable['errors']}",
+            f"plain: {plain['completed']} / {plain['errors']}",
+            "all / 0",
+            verdict(resumable["completed"] == count and not resumable["errors"]),
+        ),
+        (
+            "  server CPU per stream, resumable / plain",
+            f"{ms(resumable['cpu'])} / {ms(plain['cpu'])}",
+            f"+{ms(resumable['cpu'] - plain['cpu'])} for the buffer",
             "",
             "",
-        )
-    )
-    for name, target in (("/chat/stream", chat_stream), ("/v1 stream", v1_stream)):
-        before = cpu_seconds(pids)
-        with PeakRss(service.pid) as peak:
-            result = await streams(target, args.streams)
-        cpu = (cpu_seconds(pids) - before) / args.streams
-        ratio = result["wall"] / direct_streams["wall"]
-        ok = result["errors"] == 0 and result["completed"] == args.streams
-        rows.append(
-            (
-                f"{args.streams} concurrent streams {name}: completed / errors",
-                f"{result['completed']} / {result['errors']}",
-                f"{direct_streams['completed']} / {direct_streams['errors']}",
-                "all / 0",
-                "met" if ok else "NOT met",
-            )
-        )
-        rows.append(
-            (
-                "  wall time, ×direct",
-                f"{result['wall']:.2f} s ({ratio:.2f}×)",
-                f"{direct_streams['wall']:.2f} s",
-                "≤ 1.5×",
-                "met" if ratio <= 1.5 else "NOT met",
-            )
-        )
-        if result["ttfb"]:
-            ttfb = statistics.median(result["ttfb"])
-            rows.append(
-                (
-                    "  time to first byte p50 / p99",
-                    f"{ms(ttfb)} / {ms(percentile(result['ttfb'], 99))}",
-                    f"{ms(statistics.median(direct_streams['ttfb']))} / {ms(percentile(direct_streams['ttfb'], 99))}",
-                    "≤ 300 ms p50",
-                    "met" if ttfb <= 0.3 else "NOT met",
-                )
-            )
-        rows.append(("  server CPU per stream", ms(cpu), "–", "≤ 2 ms", "met" if cpu <= 0.002 else "NOT met"))
-        rows.append(
-            (
-                "  RSS under load (master + workers)",
-                f"{peak.peak:.0f} MB",
-                "–",
-                "≤ 250 MB",
-                "met" if peak.peak <= 250 else "NOT met",
-            )
-        )
-    rows += await buffering_cost(args, pids, service, chat_stream, resumable_stream)
+        ),
+        ("  peak RSS, resumable / plain", f"{resumable['rss']:.0f} MB / {plain['rss']:.0f} MB", "", "", ""),
+    ]
     return rows
+
+
+async def redis_round_trips(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
+    """Round trips to Redis per /chat call with a service token, RATE_LIMIT and TOKEN_LIMIT on, counted at a relay
+    in front of Redis; and what a call takes with that relay adding `args.redis_delay` to each."""
+    redis_server = RedisServer(workdir)
+    try:
+        relay = DelayingRelay(redis_server.port, 0.0)
+        settings = {
+            "REDIS_URL": relay.url,
+            "API_TOKENS": BENCH_TOKEN,
+            "RATE_LIMIT": "100000000/minute",
+            "TOKEN_LIMIT": "100000000000/minute",
+        }
+        with gunicorn("main:app", {**env, **settings}, workdir / "service-redis.log") as (server, _):
+            target = Target(
+                server.port, "/chat", {"message": "Say hello"}, b"", {"Authorization": f"Bearer {BENCH_TOKEN}"}
+            )
+            await sequential(target, 50)  # connections open, scripts loaded, the token's window written
+            before = relay.round_trips
+            near = statistics.median(await sequential(target, args.redis_calls))
+            trips = (relay.round_trips - before) / (args.redis_calls + min(50, args.redis_calls))
+            relay.delay = args.redis_delay
+            far = statistics.median(await sequential(target, args.redis_calls))
+    finally:
+        redis_server.stop()
+    return [
+        (
+            "Redis round trips per /chat call (service token, RATE_LIMIT, TOKEN_LIMIT)",
+            f"{trips:.1f}",
+            "counted at a relay in front of Redis",
+            "≤ 3",
+            verdict(trips <= 3.05),
+        ),
+        (
+            f"  /chat p50 with Redis {ms(args.redis_delay)} away / next door",
+            f"{ms(far)} / {ms(near)}",
+            f"+{ms(far - near)} (≈ {(far - near) / args.redis_delay:.1f} round trips)",
+            "",
+            "",
+        ),
+    ]
 
 
 class _RestsInMemory:
@@ -353,43 +324,9 @@ def upstream_choice_seconds(calls: int = 20000) -> float:
     return (time.process_time() - started) / calls
 
 
-async def buffering_cost(
-    args, pids: list[int], service: subprocess.Popen, plain: Target, resumable: Target
-) -> list[tuple]:
-    """What a resumable stream costs against a plain one, the same number of each, one after the other."""
-    count, figures = args.resumable_streams, {}
-    for name, target in (("plain", plain), ("resumable", resumable)):
-        before = cpu_seconds(pids)
-        with PeakRss(service.pid) as peak:
-            result = await streams(target, count)
-        figures[name] = (result, (cpu_seconds(pids) - before) / count, peak.peak)
-    (plain_result, plain_cpu, plain_rss), (result, cpu, rss) = figures["plain"], figures["resumable"]
-    return [
-        (
-            f"{count} concurrent resumable /chat/stream: completed / errors",
-            f"{result['completed']} / {result['errors']}",
-            f"plain: {plain_result['completed']} / {plain_result['errors']}",
-            "all / 0",
-            "met" if result["completed"] == count and not result["errors"] else "NOT met",
-        ),
-        (
-            "  server CPU per stream, resumable / plain",
-            f"{ms(cpu)} / {ms(plain_cpu)}",
-            f"+{ms(cpu - plain_cpu)} for the buffer",
-            "",
-            "",
-        ),
-        ("  peak RSS, resumable / plain", f"{rss:.0f} MB / {plain_rss:.0f} MB", "", "", ""),
-    ]
-
-
-def table(rows: list[tuple], ready: float) -> str:
-    rows = rows + [
-        ("ready after start (GET /health answers)", f"{ready:.2f} s", "–", "≤ 2 s", "met" if ready <= 2 else "NOT met")
-    ]
-    lines = ["| figure | service | direct to the upstream | budget | |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def markdown(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def machine() -> str:
@@ -404,56 +341,67 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tiny run, for the smoke test")
-    parser.add_argument("--write", type=pathlib.Path, help="also write the table to this markdown file")
+    parser.add_argument("--write", type=pathlib.Path, help="also write the tables to this markdown file")
     parser.add_argument(
         "--chunk-delay", type=float, default=0.1, help="seconds between streamed chunks (about 1 s a stream)"
     )
+    parser.add_argument("--redis-delay", type=float, default=0.002, help="the round trip the Redis relay adds")
     args = parser.parse_args()
-    args.sequential, args.requests, args.streams, args.concurrency, args.resumable_streams = (
-        (30, 200, 20, 8, 10) if args.quick else (1000, 6000, 1000, 32, 200)
-    )
+    sizes = (30, 240, 20, 8, 10, 3, 20) if args.quick else (1000, 12000, 1000, 32, 200, 3, 300)
+    (
+        args.sequential,
+        args.requests,
+        args.streams,
+        args.concurrency,
+        args.resumable_streams,
+        args.rounds,
+        args.redis_calls,
+    ) = sizes
+    return args
 
-    upstream_port, service_port = free_port(), free_port()
+
+def main() -> None:
+    args = arguments()
+    upstream_port = free_port()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-"))
     env = clean_environment(
         OPENAI_API_KEY="sk-bench-" + "x" * 40,
         OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1",
         DB_PATH=str(workdir / "store.sqlite3"),
         UPSTREAM_MAX_RETRIES="0",
-        MAX_CONCURRENT_PER_CALLER="0",
-    )  # the load comes from one address
-    upstream_cmd = [
-        sys.executable,
-        "-m",
-        "bench.fast_upstream",
-        "--port",
-        str(upstream_port),
-        "--chunk-delay",
-        str(args.chunk_delay),
-    ]
-    service_cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{service_port}", "main:app"]
-    with serving(upstream_cmd, upstream_port, env, workdir / "upstream.log"):
-        started = time.perf_counter()
-        with open(workdir / "service.log", "wb") as log:
-            service = subprocess.Popen(service_cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            ready = time_until_ready(service_port, service, started)
-            wait_for_workers(service.pid)
-            rows = uvloop.run(measure(args, upstream_port, service_port, service))
-        finally:
-            stop(service)
-    today = datetime.date.today().isoformat()
+        MAX_CONCURRENT_PER_CALLER="0",  # the load comes from one address
+    )
+    upstream = [sys.executable, "-m", "bench.fast_upstream", "--port", str(upstream_port)]
+    upstream += ["--chunk-delay", str(args.chunk_delay)]
+    with (
+        serving(upstream, upstream_port, env, workdir / "upstream.log"),
+        gunicorn("main:app", env, workdir / "service.log") as (ours, ready),
+        gunicorn("bench.floor:flask_app", env, workdir / "floor.log") as (floor, _),
+        gunicorn("bench.floor:wsgi_app", env, workdir / "bare.log") as (bare, _),
+    ):
+        idle_rss = rss_mb(ours.pids)
+        floor_rows = uvloop.run(against_the_floor(args, upstream_port, ours, floor, bare))
+        other_rows = uvloop.run(other_figures(args, ours, ready, idle_rss))
+        other_rows += uvloop.run(redis_round_trips(args, env, workdir))
     output = (
-        f"Measured {today} on {machine()}; fake upstream streams {len(WORDS)} chunks "
-        f"{args.chunk_delay * 1000:.0f} ms apart.\n\n{table(rows, ready)}\n"
+        f"Measured {datetime.date.today().isoformat()} on {machine()}; gunicorn with gevent, "
+        f"{Settings.web_concurrency} workers each; the fake upstream streams {len(WORDS)} chunks "
+        f"{args.chunk_delay * 1000:.0f} ms apart. CPU and req/s: {args.requests:,} requests each, in "
+        f"{args.rounds} alternated rounds.\n\n"
+        + markdown(("figure", "ours", "floor: one Flask route", "ratio", "floor: bare WSGI", "goal", ""), floor_rows)
+        + "\n\n"
+        + markdown(("figure", "ours", "", "goal", ""), other_rows)
+        + "\n"
     )
     print(output)
     if args.write:
         args.write.write_text(
-            "# Benchmarks\n\n`make bench` writes this file; the numbers are from the last run.\n\n" + output
+            "# Benchmarks\n\n`make bench` writes this file; the numbers are from the last run. The floor is "
+            "`bench/floor.py`: a relay that forwards the body to the same upstream with nothing in between.\n\n"
+            + output
         )
 
 

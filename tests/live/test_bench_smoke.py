@@ -18,18 +18,23 @@ def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):
     assert done.returncode == 0, done.stderr
     table = output.read_text()
     for figure in (
-        "added latency /chat",
-        "added latency /v1/chat/completions",
-        "req/s at 8 concurrent",
+        "added latency p50 (sequential), /chat",
+        "added latency p50 (sequential), /v1/chat/completions",
+        "CPU per request at 8 connections, /v1/chat/completions",
+        "req/s at 8 connections, /chat",
+        "floor: one Flask route",
+        "floor: bare WSGI",
+        "Redis round trips per /chat call",
         "concurrent streams /chat/stream",
         "concurrent streams /v1 stream",
         "server CPU per stream",
-        "RSS under load",
+        "peak RSS (master + workers)",
         "ready after start",
         "concurrent resumable /chat/stream",
         "server CPU per stream, resumable / plain",
     ):
         assert figure in table, figure
-    assert "20 / 0 | 20 / 0" in table  # every stream completed, on both surfaces, with no error
+    assert table.count("| 20 / 0 | 20 / 0 |  | 20 / 0 |") == 2  # every stream completed, ours and the floors'
+    assert "×" in table  # the ratios to the floor
     measured = table[table.index("Measured") :]
     assert measured.strip() in done.stdout  # the file keeps the table that was printed
