@@ -1,10 +1,11 @@
-"""The upstream client: the only module that imports `openai`.
+"""The upstream client: with `upstream.direct`, the only code that uses `openai`.
 
-It builds one SDK client per worker process (lazily, so that gevent's monkey
-patching comes first), applies each model's quirks, and turns every
-SDK and transport failure into our own `ApiError`s. Bodies are fetched through
-the SDK (auth, timeouts, error classes) but decoded with orjson rather than into
-SDK models: that parsing costs more CPU than the whole HTTP call.
+It builds one SDK client per upstream and worker process (lazily, so that gevent's
+monkey patching comes first), applies each model's quirks, and turns every SDK and
+transport failure into our own `ApiError`s. Bodies are fetched with the SDK's
+requests (auth, timeouts, error classes; on the hot path the same request sent
+directly, see `upstream.direct`) but decoded with orjson rather than into SDK
+models: that parsing costs more CPU than the whole HTTP call.
 
 Retries are ours, not the SDK's, because the SDK retries timeouts too: here
 UPSTREAM_TIMEOUT bounds a call with all its attempts, and a call that timed out is
@@ -38,6 +39,7 @@ from errors import (
     redact,
 )
 from models import spec_for
+from upstream.direct import DirectPost
 from upstream.hooks import Call, CallHook, bounded_usage
 from upstream.routing import Router
 from upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
@@ -73,6 +75,7 @@ class UpstreamClient:
         self._caller = caller  # who makes the call, and under which policy: each Call carries them
         self._answer_headers = answer_headers  # takes what the hooks add to the caller's answer
         self._sdks: dict[str, openai.OpenAI] = {}
+        self._direct: dict[str, DirectPost | None] = {}
         self._lock = threading.Lock()
 
     def sdk_for(self, upstream: UpstreamSpec) -> openai.OpenAI:
@@ -84,7 +87,9 @@ class UpstreamClient:
             with self._lock:
                 sdk = self._sdks.get(upstream.name)
                 if sdk is None:
-                    sdk = self._sdks[upstream.name] = self._new_sdk(upstream)
+                    sdk = self._new_sdk(upstream)
+                    self._direct[upstream.name] = DirectPost.for_sdk(sdk)
+                    self._sdks[upstream.name] = sdk
         return sdk
 
     def _new_sdk(self, upstream: UpstreamSpec) -> openai.OpenAI:
@@ -321,13 +326,17 @@ class UpstreamClient:
     ) -> httpx2.Response:
         if upstream.kind == "azure" and path in ("/chat/completions", "/embeddings"):
             path = f"/deployments/{upstream.deployment(_model_of(content))}{path}"
-        headers = {**_JSON_HEADERS, **self._request_headers(), **self._auth_header(upstream, api_key)}
-        return self.sdk_for(upstream).post(
+        headers = {**self._request_headers(), **self._auth_header(upstream, api_key)}
+        timeout = max(0.001, share * (deadline - time.monotonic()))
+        sdk = self.sdk_for(upstream)
+        if (direct := self._direct[upstream.name]) is not None:
+            return direct.post(path, content, stream, headers, timeout)
+        return sdk.post(
             path,
             cast_to=httpx2.Response,
             content=content,
             stream=stream,
-            options={"headers": headers, "timeout": max(0.001, share * (deadline - time.monotonic()))},
+            options={"headers": {**_JSON_HEADERS, **headers}, "timeout": timeout},
         )
 
     def _move_on(

@@ -53,17 +53,39 @@ class LeanTransport(httpx2.BaseTransport):
         url = request.url
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeouts = request.extensions.get("timeout") or {}
-        body = request.read()
-        connection, reused = self._connection(origin, timeouts.get("connect"))
+        target = url.raw_path.decode("ascii")
+        return self.exchange(
+            origin,
+            request.method,
+            target,
+            request.headers.raw,
+            request.read(),
+            timeouts.get("connect"),
+            timeouts.get("read"),
+        )
+
+    def exchange(
+        self,
+        origin: tuple[str, str, int],
+        method: str,
+        target: str,
+        headers,
+        body: bytes,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+    ) -> httpx2.Response:
+        """Send one request (its headers as (name, value) pairs, Host and Content-Length among them) and return
+        the response as soon as its head has arrived, its body to be read as it comes."""
+        connection, reused = self._connection(origin, connect_timeout)
         while True:
             try:
-                response = self._send(connection, request, body, timeouts.get("read"))
+                response = self._send(connection, method, target, headers, body, read_timeout)
                 break
             except _WriteFailed as failed:
                 if not reused:
                     raise failed.error from failed.__cause__
             # The server closed the idle connection as we wrote: nothing reached it, so send once more, afresh.
-            connection, reused = self._connection(origin, timeouts.get("connect"), reuse=False)
+            connection, reused = self._connection(origin, connect_timeout, reuse=False)
         return httpx2.Response(
             status_code=response.status,
             headers=response.getheaders(),
@@ -73,14 +95,17 @@ class LeanTransport(httpx2.BaseTransport):
 
     @staticmethod
     def _send(
-        connection: http.client.HTTPConnection, request: httpx2.Request, body: bytes, read_timeout: float | None
+        connection: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        headers,
+        body: bytes,
+        read_timeout: float | None,
     ) -> http.client.HTTPResponse:
         try:
             connection.sock.settimeout(read_timeout)
-            connection.putrequest(
-                request.method, request.url.raw_path.decode("ascii"), skip_host=True, skip_accept_encoding=True
-            )
-            for name, value in request.headers.raw:
+            connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
                 connection.putheader(name, value)
             connection.endheaders(body or None)
         except Exception as exc:

@@ -93,3 +93,23 @@ def test_a_connection_idle_too_long_is_closed_not_reused(upstream):
             assert answer.status_code == 200
     first, second, third, fourth = connections(upstream)
     assert first != second and third == fourth
+
+
+def _as_sent(request) -> dict[str, str]:
+    # The request id differs per call; the read timeout is what was left of UPSTREAM_TIMEOUT.
+    skipped = {"x-request-id", "x-stainless-read-timeout", "content-length"}
+    return {name.lower(): value for name, value in request.headers.items() if name.lower() not in skipped}
+
+
+def test_the_direct_path_sends_what_the_sdk_sends(make_app, upstream):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5}
+    for transport in ("httpx", "lean"):  # the SDK builds each request; the direct path sends the same
+        assert (
+            make_app(upstream_transport=transport).test_client().post("/v1/chat/completions", json=body).status_code
+            == 200
+        )
+    by_sdk, direct = upstream.chat_requests()
+    assert _as_sent(direct) == _as_sent(by_sdk)
+    assert direct.path == by_sdk.path
+    assert direct.body == by_sdk.body
+    assert float(direct.headers["x-stainless-read-timeout"]) > 0
