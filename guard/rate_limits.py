@@ -56,7 +56,6 @@ class RateLimits(CallHook):
 
     def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
         self.storage = storage
-        self.limiter = FixedWindowRateLimiter(storage)
         self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
         self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
         self.completion_reservation = settings.completion_reservation
@@ -77,10 +76,9 @@ class RateLimits(CallHook):
             add_answer_headers(self._check_request(item))
 
     def _check_request(self, item: RateLimitItem) -> dict[str, str]:
-        allowed = self.limiter.hit(item, current_caller())
-        reset_at, remaining = self.limiter.get_window_stats(item, current_caller())
-        headers = _headers(item, remaining, reset_at)
-        if not allowed:
+        count, reset_at = self.storage.count(item.key_for(current_caller()), item.get_expiry())
+        headers = _headers(item, item.amount - count, reset_at)
+        if count > item.amount:
             self._on_refusal("requests")
             raise _refusal("requests", item, headers, reset_at)
         return headers
@@ -133,13 +131,9 @@ def reserve(storage: Storage, budget: RateLimitItem, key: str, amount: int) -> t
 def settle(storage: Storage, note: tuple, spent: int, what: str) -> None:
     """Settle a reservation (`note`: key, expiry, reserved, window end) to what was spent."""
     key, expiry, reserved, window_ends = note
-    with outage_noted(f"{what} settlement of {spent} spent against {reserved} reserved on {key}"):
-        same_window = abs(storage.get_expiry(key) - window_ends) < 1.5  # Redis reports whole seconds
-        # In the window the reservation was made in, give back what was not spent (or take the excess);
-        # once that window has ended, only an excess is owed, to the new one.
-        change = spent - reserved if same_window else max(0, spent - reserved)
-        if change:
-            storage.incr(key, expiry, amount=change)
+    what = f"{what} settlement of {spent} spent against {reserved} reserved on {key}"
+    with outage_noted(what):
+        storage.settle(key, expiry, reserved, spent, window_ends, what)
 
 
 class AuthFailureLimit:
@@ -168,9 +162,11 @@ class AuthFailureLimit:
     def admit(self, token: str | None) -> None:
         """Refuse an address that has failed too often, before its token is even compared, unless that token
         worked from it lately."""
+        window = self._window()
+        if token and any(self._written.get(self._known_key(token, w)) == w for w in (window, window - 1)):
+            return  # this process saw it work from here lately: it gets in whatever the count, so none is read
         if self.limiter.test(self.failures, self._key()):
             return
-        window = self._window()
         if token and any(self.storage.get(self._known_key(token, w)) for w in (window, window - 1)):
             return
         reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, current_app
@@ -22,7 +23,7 @@ _PRICES = "prices"
 class LedgerStore(Protocol):
     """Where the sums are kept (storage/ holds the two that exist)."""
 
-    def add(self, batch: Batch) -> None: ...
+    def add(self, batch: Batch, if_lost: Callable[[], None] | None = None) -> None: ...
     def totals(self, caller: str | None = None) -> Totals: ...
     def hours(self, since: int, until: int, caller: str | None = None) -> dict[int, Totals]: ...
 
@@ -72,12 +73,17 @@ class UsageLedger:
         if not batch:
             return
         try:
-            self.store.add(batch)
+            # A write that travels with others (Redis) may be lost after this returns: then it is held again.
+            self.store.add(batch, if_lost=lambda: self._hold(batch))
         except STORAGE_ERRORS:
-            with self._lock:
-                for key, sums in batch.items():
-                    _add_into(self._held, key, sums)
+            self._hold(batch)
             raise
+
+    def _hold(self, batch: Batch) -> None:
+        """Keep sums that could not be written, for the next try."""
+        with self._lock:
+            for key, sums in batch.items():
+                _add_into(self._held, key, sums)
 
     def totals(self, caller: str | None = None) -> Totals:
         self.flush()  # what an outage held is written before it is read

@@ -14,6 +14,7 @@ never sent again (the upstream may still be working on, and billing, the first).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -67,6 +68,7 @@ class UpstreamClient:
         caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
         answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
         router: Router | None = None,
+        together: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ):
         self.settings = settings
         self.router = router or Router(settings)
@@ -74,6 +76,7 @@ class UpstreamClient:
         self._request_headers = request_headers  # sent with every call (our request id, for tracing)
         self._caller = caller  # who makes the call, and under which policy: each Call carries them
         self._answer_headers = answer_headers  # takes what the hooks add to the caller's answer
+        self._together = together  # the storage writes of what the hooks are told go together
         self._sdks: dict[str, openai.OpenAI] = {}
         self._direct: dict[str, DirectPost | None] = {}
         self._lock = threading.Lock()
@@ -166,7 +169,12 @@ class UpstreamClient:
         response = self._post(path, call, api_key, stream=True)
         try:
             stream = UpstreamStream(
-                response, self.settings.upstream_timeout, call, self.hooks, **({"kind": kind} if kind else {})
+                response,
+                self.settings.upstream_timeout,
+                call,
+                self.hooks,
+                **({"kind": kind} if kind else {}),
+                together=self._together,
             )
         except BaseException:
             response.close()  # the stream reported its usage (an estimate) as it closed
@@ -220,8 +228,9 @@ class UpstreamClient:
         return Call(payload, kind, caller, policy)
 
     def _tell(self, event: str, call: Call, *args) -> None:
-        for hook in self.hooks:
-            getattr(hook, event)(call, *args)
+        with self._together():
+            for hook in self.hooks:
+                getattr(hook, event)(call, *args)
 
     def _admit(self, call: Call) -> None:
         """Ask every hook; when one refuses, those that already agreed let the call go. The headers the hooks
@@ -506,12 +515,15 @@ def init_app(
     caller: Callable[[], tuple[str, object]],
     answer_headers: Callable[[dict[str, str]], None],
     rests,
+    together: Callable[[], contextlib.AbstractContextManager],
 ) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
-    `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, and keeps
-    which upstreams rest in `rests`."""
+    `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, keeps
+    which upstreams rest in `rests`, and sends the storage writes of each thing the hooks are told `together`."""
     router = Router(settings, rests)
-    client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, answer_headers, router)
+    client = app.extensions[_KEY] = UpstreamClient(
+        settings, hooks, request_headers, caller, answer_headers, router, together
+    )
     return client
 
 

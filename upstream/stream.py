@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 
 import httpx2
 import orjson
@@ -181,7 +182,13 @@ class UpstreamStream:
     """
 
     def __init__(
-        self, response: httpx2.Response, timeout: float, call: Call, hooks: tuple[CallHook, ...] = (), kind=ChatEvents
+        self,
+        response: httpx2.Response,
+        timeout: float,
+        call: Call,
+        hooks: tuple[CallHook, ...] = (),
+        kind=ChatEvents,
+        together: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ):
         self._response = response
         self._timeout = timeout
@@ -189,6 +196,7 @@ class UpstreamStream:
         self._events = sse_events(response.iter_bytes())
         self._call = call
         self._hooks = hooks
+        self._together = together
         self._closed = False
         self._completion_chars = 0
         self.finished = False
@@ -255,8 +263,9 @@ class UpstreamStream:
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage
-        for hook in self._hooks:
-            hook.on_usage(self._call, usage, estimated)
+        with self._together():
+            for hook in self._hooks:
+                hook.on_usage(self._call, usage, estimated)
 
     def _next_event(self) -> StreamEvent | None:
         if self.stopped_as is not None:

@@ -12,6 +12,7 @@ from storage.redis.rests import RedisRests
 from storage.redis.sessions import RedisSessionStore
 from storage.redis.streams import RedisStreamBuffer
 from storage.redis.tokens import RedisTokenStore
+from storage.redis.trip import one_trip
 
 # Every wait on Redis has a deadline: a Redis that hangs is a Redis that is down. The pool reconnects by itself.
 REDIS_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 1.0}
@@ -47,6 +48,10 @@ class RedisBackend:
 
     def counters(self) -> BudgetRedisStorage:
         return BudgetRedisStorage(self.url, connection_pool=self.pool)
+
+    def together(self):
+        """A block whose writes (a call's settlements and usage) go to Redis together, in one round trip."""
+        return one_trip(self.client)
 
     def problem(self) -> str | None:
         """Why Redis cannot be used now (None: it answers PING within its deadline)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 
 from storage.records import Batch, Totals
+from storage.redis.trip import send_or_queue
 
 KEPT_FOR = 400 * 86400  # hourly buckets older than this expire
 
@@ -19,14 +22,17 @@ class RedisLedger:
     def __init__(self, client: redis.Redis):
         self.redis = client
 
-    def add(self, batch: Batch) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        for (caller, model, hour), sums in batch.items():
-            for field, amount in sums.items():
-                pipe.hincrby(self.PREFIX + caller, f"{model}\t{field}", amount)
-                pipe.hincrby(f"{self.HOURS}{hour}", f"{caller}\t{model}\t{field}", amount)
-            pipe.expire(f"{self.HOURS}{hour}", KEPT_FOR)
-        pipe.execute()
+    def add(self, batch: Batch, if_lost: Callable[[], None] | None = None) -> None:
+        """Add `batch` in one MULTI: with the other writes of the call's end when they travel together, else now."""
+
+        def build(pipe) -> None:
+            for (caller, model, hour), sums in batch.items():
+                for field, amount in sums.items():
+                    pipe.hincrby(self.PREFIX + caller, f"{model}\t{field}", amount)
+                    pipe.hincrby(f"{self.HOURS}{hour}", f"{caller}\t{model}\t{field}", amount)
+                pipe.expire(f"{self.HOURS}{hour}", KEPT_FOR)
+
+        send_or_queue(self.redis, build, f"usage {batch}", if_lost)
 
     def totals(self, caller: str | None = None) -> Totals:
         keys = [self.PREFIX + caller] if caller else list(self.redis.scan_iter(self.PREFIX + "*"))

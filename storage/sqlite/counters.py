@@ -43,6 +43,36 @@ class SQLiteStorage(Storage):
             ).fetchone()
         return count
 
+    def count(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
+        """Add `amount` to a fixed-window counter: (the count after, the window's end), in one transaction."""
+        now = time.time()
+        with self.db.write() as db:
+            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
+            count, ends = db.execute(
+                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count, expires_at",
+                (key, amount, now + expiry),
+            ).fetchone()
+        return count, ends
+
+    def settle(self, key: str, expiry: int, reserved: int, spent: int, window_ends: float, what: str) -> None:
+        """Settle a reservation to what was spent, in one transaction: in the window it was made in, give back
+        what was not spent (or take the excess); once that window has ended, only an excess is owed, to the new
+        one."""
+        now = time.time()
+        with self.db.write() as db:
+            row = db.execute(
+                "SELECT expires_at FROM rate_limits WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            change = spent - reserved if row and abs(row[0] - window_ends) < 1.5 else max(0, spent - reserved)
+            if change:
+                db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
+                db.execute(
+                    "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count",
+                    (key, change, now + expiry),
+                )
+
     def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
         """Add `amount` to the counter only if it stays within `limit`: (granted, the count after, window end)."""
         now = time.time()

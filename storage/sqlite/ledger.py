@@ -22,7 +22,8 @@ class SQLiteLedger:
     def __init__(self, path: str):
         self.db = Database(path, _SCHEMA, _UPGRADES)
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, if_lost=None) -> None:
+        """Add `batch` now (a failure raises: `if_lost` is for writes that travel later, which these never do)."""
         names, marks = ", ".join(FIELDS), ", ".join("?" * len(FIELDS))
         updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
         rows = [(caller, model, hour, *(sums[f] for f in FIELDS)) for (caller, model, hour), sums in batch.items()]

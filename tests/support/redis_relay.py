@@ -1,5 +1,5 @@
 """Redis across a network: a relay in front of a real redis-server that delays every request by a round trip
-and counts them, so the benchmark can say how many round trips a call makes and what they cost."""
+and counts them, so a test or the benchmark can say how many round trips a call makes and what they cost."""
 
 from __future__ import annotations
 
