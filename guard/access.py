@@ -9,7 +9,6 @@ from flask import Flask, current_app, g, has_request_context, request
 
 from config import SERVICE_NAME, Settings
 from errors import ApiError, Unauthorized
-from guard.identity import JwtVerifier, looks_like_jwt
 from guard.token_store import TokenStore, digest
 from storage.records import StoredToken
 
@@ -60,7 +59,12 @@ class TokenRegistry:
     def __init__(self, settings: Settings, store: TokenStore):
         self.settings = settings
         self.store = store
-        self.verifier = JwtVerifier(settings) if settings.signed_in_users else None
+        self.verifier = None
+        if settings.signed_in_users:
+            # PyJWT and cryptography (about 9 MB a worker) are loaded only where users sign in.
+            from guard.identity import JwtVerifier
+
+            self.verifier = JwtVerifier(settings)
         self._tokens = [_digest(t) for t in settings.api_tokens]
         self._admins = [_digest(t) for t in settings.admin_tokens]
 
@@ -135,7 +139,7 @@ def identify(registry: TokenRegistry) -> None:
     if request.method == "OPTIONS" or is_public(request.path):
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         return
-    if registry.verifier and looks_like_jwt(bearer_value()):  # a JWT is a sign-in, and only that
+    if registry.verifier and registry.verifier.takes(bearer_value()):  # a JWT is a sign-in, and only that
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         try:
             g.caller = registry.verifier.user(bearer_value())

@@ -91,6 +91,11 @@ class JwtVerifier:
         self._refetch_after = settings.jwt_refetch_seconds
         self.keys = KeySet(self._key_set_url, settings.jwt_refetch_seconds)
 
+    @staticmethod
+    def takes(token: str | None) -> bool:
+        """Whether `token` is a sign-in to verify here: shaped like a JWT (never a service token)."""
+        return looks_like_jwt(token)
+
     def user(self, token: str) -> str:
         """The caller a valid token names (`user:<claim>`); else Unauthorized, or 503 for a provider away."""
         if len(token) > MOST_BYTES:
