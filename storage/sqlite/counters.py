@@ -33,27 +33,13 @@ class SQLiteStorage(Storage):
         return sqlite3.Error
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
-        with self.db.write() as db:
-            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
-            (count,) = db.execute(
-                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
-                (key, amount, now + expiry),
-            ).fetchone()
-        return count
+        return self.count(key, expiry, amount)[0]
 
     def count(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
         """Add `amount` to a fixed-window counter: (the count after, the window's end), in one transaction."""
         now = time.time()
         with self.db.write() as db:
-            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
-            count, ends = db.execute(
-                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count, expires_at",
-                (key, amount, now + expiry),
-            ).fetchone()
-        return count, ends
+            return _add(db, key, amount, now, now + expiry)
 
     def settle(self, key: str, expiry: int, reserved: int, spent: int, window_ends: float, what: str) -> None:
         """Settle a reservation to what was spent, in one transaction: in the window it was made in, give back
@@ -66,28 +52,19 @@ class SQLiteStorage(Storage):
             ).fetchone()
             change = spent - reserved if row and abs(row[0] - window_ends) < 1.5 else max(0, spent - reserved)
             if change:
-                db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
-                db.execute(
-                    "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count",
-                    (key, change, now + expiry),
-                )
+                _add(db, key, change, now, now + expiry)
 
     def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
         """Add `amount` to the counter only if it stays within `limit`: (granted, the count after, window end)."""
         now = time.time()
         with self.db.write() as db:
-            db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
-            row = db.execute("SELECT count, expires_at FROM rate_limits WHERE key = ?", (key,)).fetchone()
+            row = db.execute(
+                "SELECT count, expires_at FROM rate_limits WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
             count, ends = row if row else (0, now + expiry)
             if count + amount > limit:
                 return False, count, ends
-            db.execute(
-                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count",
-                (key, amount, ends),
-            )
-        return True, count + amount, ends
+            return (True, *_add(db, key, amount, now, ends))
 
     def get(self, key: str) -> int:
         with self.db.read() as db:
@@ -114,3 +91,14 @@ class SQLiteStorage(Storage):
     def clear(self, key: str) -> None:
         with self.db.write() as db:
             db.execute("DELETE FROM rate_limits WHERE key = ?", (key,))
+
+
+def _add(db: sqlite3.Connection, key: str, amount: int, now: float, ends: float) -> tuple[int, float]:
+    """Inside a write transaction: add `amount` to a counter, which starts a new window ending at `ends` when its
+    last one has ended. (the count after, the window's end)"""
+    db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
+    return db.execute(
+        "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count, expires_at",
+        (key, amount, ends),
+    ).fetchone()
