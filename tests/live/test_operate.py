@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from tests.support.processes import gunicorn, service_env
+from tests.support.redis_server import redis_command
 from tests.support.servers import ROOT, free_port, serving
 
 
@@ -100,22 +101,10 @@ def test_a_stream_open_at_sigterm_finishes(upstream, tmp_path):
 
 def test_redis_going_away_is_a_503_and_coming_back_heals(upstream, tmp_path):
     port = free_port()
-    redis_command = [
-        shutil.which("redis-server") or "/usr/bin/redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
+    command = redis_command(port, tmp_path)
     env = service_env(upstream.base_url, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     with gunicorn(tmp_path, env, "--workers", "1") as server:
-        with serving(redis_command, port, os.environ.copy(), tmp_path / "redis-1.log"):
+        with serving(command, port, os.environ.copy(), tmp_path / "redis-1.log"):
             assert _get(f"{server.url}/health/ready")[0] == 200
         status, body = _get(f"{server.url}/health/ready")
         assert status == 503 and body["checks"]["storage"].startswith("Redis: ConnectionError")
@@ -128,7 +117,7 @@ def test_redis_going_away_is_a_503_and_coming_back_heals(upstream, tmp_path):
         except urllib.error.HTTPError as error:
             assert error.code == 503 and error.headers["Retry-After"] == "5"
             assert json.loads(error.read())["detail"].startswith("The service's storage")
-        with serving(redis_command, port, os.environ.copy(), tmp_path / "redis-2.log"):
+        with serving(command, port, os.environ.copy(), tmp_path / "redis-2.log"):
             assert _get(f"{server.url}/health/ready")[0] == 200
             with urllib.request.urlopen(request, timeout=10) as answer:
                 assert answer.status == 200

@@ -12,27 +12,32 @@ import redis
 from tests.support.processes import free_port
 
 
+def redis_command(port: int, directory) -> list[str]:
+    """A throwaway redis-server on loopback `port`, with no persistence, working in `directory`."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+
+
 class RedisServer:
     """A throwaway redis-server with no persistence, in its own directory."""
 
     def __init__(self, directory):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(directory),
-            ],
+            redis_command(self.port, directory),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
