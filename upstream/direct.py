@@ -13,7 +13,7 @@ from __future__ import annotations
 import httpx2
 import openai
 
-from upstream.transport import LeanTransport
+from upstream.transport import LeanTransport, origin_of
 
 
 class DirectPost:
@@ -22,7 +22,7 @@ class DirectPost:
     def __init__(self, sdk: openai.OpenAI, transport: LeanTransport):
         self.sdk, self.transport = sdk, transport
         url = sdk.base_url
-        self.origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        self.origin = origin_of(url)
         self.base = str(url).rstrip("/")
         self.prefix = url.raw_path.decode("ascii").rstrip("/")
         self.headers = {

@@ -39,6 +39,11 @@ def _stale(connection: http.client.HTTPConnection) -> bool:
     return bool(poller.poll(0))
 
 
+def origin_of(url: httpx2.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) of `url`, the key of its pool of connections."""
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
 class LeanTransport(httpx2.BaseTransport):
     """Sends each request over a pooled `http.client` connection; safe across threads and greenlets."""
 
@@ -50,12 +55,10 @@ class LeanTransport(httpx2.BaseTransport):
         self._tls: ssl.SSLContext | None = None
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        url = request.url
-        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeouts = request.extensions.get("timeout") or {}
-        target = url.raw_path.decode("ascii")
+        target = request.url.raw_path.decode("ascii")
         return self.exchange(
-            origin,
+            origin_of(request.url),
             request.method,
             target,
             request.headers.raw,
