@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,6 +56,9 @@ class Settings:
     openai_base_url: str | None = None  # None: OpenAI's own API
     upstream_timeout: float = 120.0
     upstream_max_retries: int = 1
+    upstream_max_rest: float = 60.0  # the longest rest an upstream (or a model on it) takes, whatever it asks
+    upstream_failures_to_rest: int = 3  # failed calls within the window that rest an upstream (a circuit breaker)
+    upstream_failure_window: float = 30.0
     upstream_transport: str = "lean"  # or "httpx": the SDK's own transport
     upstreams_file: str | None = None  # several upstreams, from a TOML file: then the whole list
     upstreams: tuple[UpstreamSpec, ...] = ()  # read from it
@@ -204,6 +208,11 @@ class Settings:
             openai_base_url=env.get(env.first_set("OPENAI_BASE_URL", "OPENAI_API_BASE") or ""),
             upstream_timeout=env.number("UPSTREAM_TIMEOUT", cls.upstream_timeout, float),
             upstream_max_retries=env.number("UPSTREAM_MAX_RETRIES", cls.upstream_max_retries, int),
+            upstream_max_rest=env.number("UPSTREAM_MAX_REST", cls.upstream_max_rest, float),
+            upstream_failures_to_rest=max(
+                1, env.number("UPSTREAM_FAILURES_TO_REST", cls.upstream_failures_to_rest, int)
+            ),
+            upstream_failure_window=env.number("UPSTREAM_FAILURE_WINDOW", cls.upstream_failure_window, float),
             upstream_transport=env.choice("UPSTREAM_TRANSPORT", ("lean", "httpx"), cls.upstream_transport),
             models=None if env.get("MODELS") == "auto" else env.csv("MODELS") or None,
             models_auto=env.get("MODELS") == "auto",
@@ -269,6 +278,8 @@ class _Env:
         except ValueError:
             form = "a whole number" if kind is int else "a number"
             raise ConfigError(f"{name} must be {form}, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {raw!r}")
         if value < 0:
             raise ConfigError(f"{name} must not be negative")
         return value

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         caller=guard.access.calling,
         answer_headers=guard.rate_limits.add_answer_headers,
         rests=store.rests(),
+        failures=store.counters(),
         together=store.together,
     )
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)

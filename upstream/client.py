@@ -15,7 +15,9 @@ never sent again (the upstream may still be working on, and billing, the first).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -286,6 +288,9 @@ class UpstreamClient:
         """
         deadline = time.monotonic() + self.settings.upstream_timeout
         requested, last = call.model, None
+        # What happens on a caller's own key is that caller's: it never rests a shared upstream. Each upstream
+        # is told of one failure per call, however often the call tried it.
+        outcomes = _Outcomes(self.router, shared=api_key is None)
         for model in self.router.chain(requested):
             plan = self.router.plan(model, api_key is not None)
             if not plan:  # every upstream of it rests
@@ -303,21 +308,21 @@ class UpstreamClient:
                     response = self._send(upstream, path, content, stream, api_key, deadline, share)
                 except openai.APITimeoutError as exc:
                     self._tell("on_attempt", call, "timeout", time.perf_counter() - started)
+                    outcomes.failed(upstream)
                     if not upstream.failover_on_timeout or len(plan) == 1 or time.monotonic() >= deadline:
                         self._timed_out(call, path)
-                    self.router.failed(upstream)
                     last = exc
                     continue
                 except openai.APIError as exc:
                     self._tell("on_attempt", call, _cause_of(exc), time.perf_counter() - started)
-                    if not (_worth_retrying(exc) or _cause_of(exc) == "rate_limited"):
+                    if _request_too_large(exc) or not (_worth_retrying(exc) or _cause_of(exc) == "rate_limited"):
                         self._failed(call, path, exc, api_key is not None)  # the request itself is wrong
                     last = exc
-                    if not self._move_on(exc, upstream, plan, attempt, deadline):
+                    if not self._move_on(exc, upstream, call.model, plan, attempt, deadline, outcomes):
                         break
                     continue
                 self._tell("on_attempt", call, "ok", time.perf_counter() - started)
-                self.router.succeeded(upstream)
+                outcomes.succeeded(upstream)
                 if call.model != requested:
                     self._answer_headers({"X-Fallback-Model": call.model})
                 return response
@@ -349,15 +354,22 @@ class UpstreamClient:
         )
 
     def _move_on(
-        self, exc: openai.APIError, upstream: UpstreamSpec, plan: list[UpstreamSpec], attempt: int, deadline: float
+        self,
+        exc: openai.APIError,
+        upstream: UpstreamSpec,
+        model: str,
+        plan: list[UpstreamSpec],
+        attempt: int,
+        deadline: float,
+        outcomes: _Outcomes,
     ) -> bool:
-        """Whether a failed attempt goes on to another: rest the upstream that failed, and pause before trying
-        the only one again."""
+        """Whether a failed attempt goes on to another: tell the router (a 429 rests the model there), and pause
+        before trying the only one again."""
         rate_limited = isinstance(exc, openai.APIStatusError) and exc.status_code == 429
         if rate_limited:
-            self.router.rest(upstream, _retry_after(exc))
+            outcomes.rate_limited(upstream, model, _retry_after(exc))
         else:
-            self.router.failed(upstream)
+            outcomes.failed(upstream)
         if len(plan) > 1:
             return time.monotonic() < deadline
         pause = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
@@ -430,7 +442,10 @@ class UpstreamClient:
             return f"{what} ({', '.join(told)})." if told else f"{what}."
 
         if status == 429:
-            retry_after = exc.response.headers.get("retry-after")
+            if _request_too_large(exc):  # it can never fit: no Retry-After invites a useless retry
+                return RateLimited(said("The request is too large for the upstream's limit"), **fields)
+            seconds = _retry_after(exc)
+            retry_after = str(math.ceil(min(seconds, self.router.longest_rest))) if seconds is not None else None
             return RateLimited(
                 said("The upstream is rate limiting requests"),
                 headers={"Retry-After": retry_after} if retry_after else None,
@@ -461,16 +476,55 @@ def _model_of(content: bytes) -> str:
     return str(orjson.loads(content).get("model", ""))
 
 
-def _retry_after(exc: openai.APIStatusError) -> float:
-    """Seconds the upstream asked for: Retry-After, else its x-ratelimit-reset-* headers, else 5."""
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """Seconds the upstream asked for: Retry-After (seconds or an HTTP date), else its x-ratelimit-reset-*
+    headers; None when none of them is a finite number of seconds ahead."""
     headers = exc.response.headers
     for name in ("retry-after", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
-        value = (headers.get(name) or "").strip().removesuffix("s")
+        value = (headers.get(name) or "").strip()
         try:
-            return max(0.0, float(value))
+            seconds = float(value.removesuffix("s"))
         except ValueError:
-            continue
-    return 5.0
+            seconds = _seconds_until(value) if name == "retry-after" else None
+        if seconds is not None and math.isfinite(seconds) and seconds > 0:
+            return seconds
+    return None
+
+
+def _seconds_until(http_date: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(http_date).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _request_too_large(exc: openai.APIError) -> bool:
+    """A 429 that says this request alone is over the upstream's limit (OpenAI's "Request too large"): it can
+    never fit, so it is the caller's answer, never a reason to rest or to try elsewhere."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code != 429:
+        return False
+    return "request too large" in (_upstream_error_fields(exc).get("message") or "").lower()
+
+
+class _Outcomes:
+    """What one call tells the router: nothing on a caller's own key, and one failure per upstream."""
+
+    def __init__(self, router: Router, shared: bool):
+        self.router, self.shared = router, shared
+        self._failed: set[str] = set()
+
+    def failed(self, upstream: UpstreamSpec) -> None:
+        if self.shared and upstream.name not in self._failed:
+            self._failed.add(upstream.name)
+            self.router.failed(upstream)
+
+    def rate_limited(self, upstream: UpstreamSpec, model: str, seconds: float | None) -> None:
+        if self.shared:
+            self.router.rate_limited(upstream, model, seconds)
+
+    def succeeded(self, upstream: UpstreamSpec) -> None:
+        if self.shared:
+            self.router.succeeded(upstream)
 
 
 def _upstream_request_id(exc: openai.APIError) -> str:
@@ -515,12 +569,14 @@ def init_app(
     caller: Callable[[], tuple[str, object]],
     answer_headers: Callable[[dict[str, str]], None],
     rests,
+    failures,
     together: Callable[[], contextlib.AbstractContextManager],
 ) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
     `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, keeps
-    which upstreams rest in `rests`, and sends the storage writes of each thing the hooks are told `together`."""
-    router = Router(settings, rests)
+    which upstreams rest in `rests` (counting their failed calls in `failures`), and sends the storage writes
+    of each thing the hooks are told `together`."""
+    router = Router(settings, rests, failures)
     client = app.extensions[_KEY] = UpstreamClient(
         settings, hooks, request_headers, caller, answer_headers, router, together
     )

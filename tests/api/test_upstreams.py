@@ -6,83 +6,9 @@ import threading
 import pytest
 
 from config import ConfigError, Settings
-from main import create_app
-from tests.support.fake_upstream import FakeUpstream
-from tests.support.keys import client_key, secret
+from tests.support.keys import client_key
 from tests.support.servers import ROOT, free_port
-
-KEY_A, KEY_B, KEY_AZURE = (
-    secret("sk-upstream-a-" + "1" * 30),
-    secret("sk-upstream-b-" + "2" * 30),
-    secret("azure-key-" + "3" * 30),
-)
-HELLO = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    started = [FakeUpstream().start() for _ in range(3)]
-    yield started
-    for fake in started:
-        fake.stop()
-
-
-@pytest.fixture
-def a(fakes):
-    fakes[0].reset()
-    return fakes[0]
-
-
-@pytest.fixture
-def b(fakes):
-    fakes[1].reset()
-    return fakes[1]
-
-
-@pytest.fixture
-def azure(fakes):
-    fakes[2].reset()
-    return fakes[2]
-
-
-def table(name, url, key_env=None, models=("gpt-4o-mini", "gpt-4o"), **fields) -> str:
-    lines = [f'name = "{name}"', f'base_url = "{url}"', f"models = {list(models)!r}".replace("'", '"')]
-    if key_env:
-        lines.append(f'api_key_env = "{key_env}"')
-    for field, value in fields.items():
-        lines.append(
-            f"{field} = {str(value).lower() if isinstance(value, bool) else repr(value).replace(chr(39), chr(34))}"
-        )
-    return "[[upstreams]]\n" + "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def serve(tmp_path):
-    """An app whose upstreams come from a file of these tables (and fallbacks)."""
-
-    def build(*tables: str, fallbacks: str = "", **environment: str):
-        path = tmp_path / "upstreams.toml"
-        path.write_text("\n".join(tables) + ("\n[fallbacks]\n" + fallbacks if fallbacks else ""))
-        env = {
-            "UPSTREAMS_FILE": str(path),
-            "KEY_A": KEY_A,
-            "KEY_B": KEY_B,
-            "KEY_AZURE": KEY_AZURE,
-            "DB_PATH": str(tmp_path / "store.sqlite3"),
-            "UPSTREAM_TIMEOUT": "2",
-            "UPSTREAM_MAX_RETRIES": "1",
-            **environment,
-        }
-        app = create_app(Settings.from_env(env))
-        app.config["TESTING"] = True
-        return app.test_client()
-
-    return build
-
-
-def chat(client, model="gpt-4o-mini", **headers):
-    return client.post("/v1/chat/completions", json={"model": model, "messages": HELLO}, headers=headers)
-
+from tests.support.upstreams_file import HELLO, KEY_A, KEY_AZURE, KEY_B, chat, table
 
 def test_calls_spread_by_weight_and_each_upstream_gets_only_its_own_key(serve, a, b):
     client = serve(table("a", a.base_url, "KEY_A", weight=3), table("b", b.base_url, "KEY_B"))
@@ -94,13 +20,16 @@ def test_calls_spread_by_weight_and_each_upstream_gets_only_its_own_key(serve, a
 
 
 @pytest.mark.parametrize("fault", [dict(status=500), dict(status=503), dict(garbage=False, status=502)])
-def test_a_failure_before_the_first_byte_moves_the_call_and_rests_the_upstream(serve, a, b, fault):
+def test_a_failure_before_the_first_byte_moves_the_call_and_three_failed_calls_rest_the_upstream(
+    serve, a, b, fault
+):
     client = serve(table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"))
     with a.behave(**fault):
         assert chat(client).status_code == 200  # a failed, b answered
         assert len(a.chat_requests()) == 1 and len(b.chat_requests()) == 1
-        assert all(chat(client).status_code == 200 for _ in range(5))
-    assert len(a.chat_requests()) == 1  # resting: not chosen again
+        assert client.get("/health/ready").get_json()["upstreams"]["a"] == "ok"  # one call's failure rests nothing
+        assert all(chat(client).status_code == 200 for _ in range(7))
+    assert len(a.chat_requests()) == 3  # the third failed call rested it: not chosen again
     ready = client.get("/health/ready").get_json()
     assert ready["upstreams"]["a"].startswith("resting until") and ready["upstreams"]["b"] == "ok"
 
@@ -165,6 +94,7 @@ def test_a_fallback_model_serves_when_every_upstream_of_the_model_fails(serve, a
         table("a", a.base_url, "KEY_A", models=["gpt-4o"]),
         table("b", b.base_url, "KEY_B", models=["gpt-4o-mini"]),
         fallbacks='"gpt-4o" = ["gpt-4o-mini"]\n',
+        UPSTREAM_FAILURES_TO_REST="1",
     )
     a.queue(status=500)
     a.queue(status=500)
@@ -176,7 +106,7 @@ def test_a_fallback_model_serves_when_every_upstream_of_the_model_fails(serve, a
 
 
 def test_all_down_is_a_clear_error_in_each_surfaces_shape_naming_no_url_or_key(serve, a, b):
-    client = serve(table("a", a.base_url, "KEY_A"), table("b", b.base_url, "KEY_B"))
+    client = serve(table("a", a.base_url, "KEY_A"), table("b", b.base_url, "KEY_B"), UPSTREAM_FAILURES_TO_REST="1")
     with a.behave(status=500), b.behave(status=500):
         failed = chat(client)  # each tried once, and both failed
         resting = [chat(client), client.post("/chat", json={"message": "hi"})]  # both rest now: asked of neither
