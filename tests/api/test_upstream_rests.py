@@ -39,9 +39,7 @@ def http_date(seconds_from_now: float) -> str:
         ("3", 3),
     ],
 )
-def test_a_429_rests_its_model_for_its_retry_after_bounded_and_readiness_never_fails(
-    serve, a, b, retry_after, rest
-):
+def test_a_429_rests_its_model_for_its_retry_after_bounded_and_readiness_never_fails(serve, a, b, retry_after, rest):
     client = serve(
         table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"), UPSTREAM_MAX_REST="10"
     )

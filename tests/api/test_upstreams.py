@@ -10,6 +10,7 @@ from tests.support.keys import client_key
 from tests.support.servers import ROOT, free_port
 from tests.support.upstreams_file import HELLO, KEY_A, KEY_AZURE, KEY_B, chat, table
 
+
 def test_calls_spread_by_weight_and_each_upstream_gets_only_its_own_key(serve, a, b):
     client = serve(table("a", a.base_url, "KEY_A", weight=3), table("b", b.base_url, "KEY_B"))
     assert all(chat(client).status_code == 200 for _ in range(200))
@@ -20,9 +21,7 @@ def test_calls_spread_by_weight_and_each_upstream_gets_only_its_own_key(serve, a
 
 
 @pytest.mark.parametrize("fault", [dict(status=500), dict(status=503), dict(garbage=False, status=502)])
-def test_a_failure_before_the_first_byte_moves_the_call_and_three_failed_calls_rest_the_upstream(
-    serve, a, b, fault
-):
+def test_a_failure_before_the_first_byte_moves_the_call_and_three_failed_calls_rest_the_upstream(serve, a, b, fault):
     client = serve(table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"))
     with a.behave(**fault):
         assert chat(client).status_code == 200  # a failed, b answered
