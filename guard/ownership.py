@@ -10,6 +10,8 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+from upstream.hooks import MOST_COUNTED
+
 _KEY = "ownership"
 
 
@@ -32,6 +34,21 @@ class Ownership:
 
     def owns(self, kind: str, item_id: str, identities: frozenset[str]) -> bool:
         return bool(self.store.owners(kind, item_id) & identities)
+
+    def record_tokens(self, response_id: object, usage: object, ttl: int) -> None:
+        """Note what a stored response holds (its input and output tokens): a call that continues it is read all
+        of that again, and reserves it."""
+        if isinstance(usage, dict) and isinstance(response_id, str) and response_id:
+            tokens = sum(_count(usage.get(field)) for field in ("input_tokens", "output_tokens"))
+            self.store.claim("response-tokens", response_id, frozenset({str(tokens)}), ttl)
+
+    def recorded_tokens(self, response_id: str) -> int:
+        """What `record_tokens` noted of a stored response (0 when nothing was)."""
+        return max((int(value) for value in self.store.owners("response-tokens", response_id)), default=0)
+
+
+def _count(value: object) -> int:
+    return min(max(value, 0), MOST_COUNTED) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def init_app(app: Flask, store: OwnershipStore) -> Ownership:

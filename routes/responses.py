@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, request
 
 from errors import ApiError, NotFound
@@ -22,9 +24,11 @@ bp = Blueprint("responses", __name__)
 KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
 
 
-def _relayed(upstream: UpstreamStream, seen: dict):
+def _relayed(upstream: UpstreamStream, seen: dict, on_completed: Callable[[dict], None]):
     for event in upstream:  # byte for byte, `event:` lines and all
         seen["sequence"] = event.chunk.get("sequence_number", seen["sequence"])
+        if event.chunk.get("type") == "response.completed":
+            on_completed(event.chunk.get("response") or {})
         yield event.block
 
 
@@ -51,17 +55,24 @@ def create_response(body: ResponseRequest):
     """Create a model response with OpenAI's Responses API, plain or streamed."""
     offered_model(body.model, "openai")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
-    key, owners = credentials().upstream_key(), credentials().identities()
+    key, owners, claims = credentials().upstream_key(), credentials().identities(), ownership()
     _check_references(payload, owners)
+    previous = payload.get("previous_response_id")
+    carried = claims.recorded_tokens(previous) if previous else 0
+
+    def completed(response: dict) -> None:
+        claims.record_tokens(response.get("id"), response.get("usage"), KEPT_FOR)
+
     if not body.stream:
-        answer = upstream_client().respond(payload, key)
-        ownership().claim("response", answer.get("id"), owners, KEPT_FOR)
+        answer = upstream_client().respond(payload, key, carried)
+        claims.claim("response", answer.get("id"), owners, KEPT_FOR)
+        completed(answer)
         return current_app.json.response(answer)
-    upstream = upstream_client().stream_response(payload, key)
-    ownership().claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
+    upstream = upstream_client().stream_response(payload, key, carried)
+    claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
     seen = {"sequence": -1}
     return stream_answer(
-        upstream, _relayed(upstream, seen), lambda error: _error_event(error, seen), "text/event-stream"
+        upstream, _relayed(upstream, seen, completed), lambda error: _error_event(error, seen), "text/event-stream"
     )
 
 

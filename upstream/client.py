@@ -120,9 +120,10 @@ class UpstreamClient:
         call = self._call(spec_for(payload.get("model", "")).adapt(payload))
         return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
 
-    def respond(self, payload: dict, api_key: str | None = None) -> dict:
-        """Create a response with the Responses API and return the upstream's decoded JSON answer."""
-        call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses")
+    def respond(self, payload: dict, api_key: str | None = None, carried_tokens: int = 0) -> dict:
+        """Create a response with the Responses API and return the upstream's decoded JSON answer; a stored
+        response it continues brings `carried_tokens` to its prompt."""
+        call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
         return self._answer("/responses", call, api_key, response_usage)
 
     def embed(self, payload: dict, api_key: str | None = None) -> dict:
@@ -161,10 +162,11 @@ class UpstreamClient:
             "/chat/completions", self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key
         )
 
-    def stream_response(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
+    def stream_response(self, payload: dict, api_key: str | None = None, carried_tokens: int = 0) -> UpstreamStream:
         """Open a streamed Responses API call and read its first event before returning."""
         adapted = spec_for(payload.get("model", "")).adapt_response(payload)
-        return self._stream("/responses", self._call({**adapted, "stream": True}, "responses"), api_key, ResponseEvents)
+        call = self._call({**adapted, "stream": True}, "responses", carried_tokens)
+        return self._stream("/responses", call, api_key, ResponseEvents)
 
     def _stream(self, path: str, call: Call, api_key: str | None, kind=None) -> UpstreamStream:
         started = time.perf_counter()
@@ -225,9 +227,9 @@ class UpstreamClient:
             )
         return {}
 
-    def _call(self, payload: dict, kind: str = "chat") -> Call:
+    def _call(self, payload: dict, kind: str = "chat", carried_tokens: int = 0) -> Call:
         caller, policy = self._caller()
-        return Call(payload, kind, caller, policy)
+        return Call(payload, kind, caller, policy, carried_tokens)
 
     def _tell(self, event: str, call: Call, *args) -> None:
         with self._together():

@@ -12,12 +12,17 @@ TEXT_FIELDS = ("messages", "input", "instructions", "prediction", "prompt")
 # ...and what the model is told about tools and the shape of its answer, counted as the JSON it is sent as.
 SCHEMA_FIELDS = ("tools", "functions", "tool_choice", "response_format", "text")
 MARKERS = frozenset({"role", "type"})  # short words that say what a part is, not text of it
-ATTACHMENT_CHARACTERS = 4000  # a data: URL (an image, a file) counts as about 1,000 tokens, not as its bytes
+# An image or a file costs the upstream tokens whatever names it (a URL, a data: URL, a file id), so each one
+# counts as this many characters (about 1,000 tokens): a prompt of 500 short image URLs is not 500 short strings.
+ATTACHMENT_CHARACTERS = 4000
+ATTACHMENT_TYPES = frozenset({"image_url", "input_image", "input_file", "file", "image"})
+ATTACHMENT_FIELDS = frozenset({"image_url", "file_id", "file_data", "file_url"})
 
 
 def _text_length(value) -> int:
     """The characters of text in `value`: every string in it however deep (tool calls' arguments, tool outputs,
-    names, content parts), a token id as four characters; a data: URL as an attachment."""
+    names, content parts), a token id as four characters; an image or file part, or a data: URL, as an
+    attachment."""
     if isinstance(value, str):
         return min(len(value), ATTACHMENT_CHARACTERS) if value.startswith("data:") else len(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -25,6 +30,8 @@ def _text_length(value) -> int:
     if isinstance(value, list):
         return sum(_text_length(item) for item in value)
     if isinstance(value, dict):
+        if value.get("type") in ATTACHMENT_TYPES or not ATTACHMENT_FIELDS.isdisjoint(value):
+            return max(ATTACHMENT_CHARACTERS, sum(_text_length(item) for item in value.values()))
         return sum(_text_length(item) for key, item in value.items() if key not in MARKERS)
     return 0
 
@@ -62,23 +69,32 @@ class Call:
     limits and models, or None), and a place for each hook's notes on it. It carries all a hook needs, so hooks
     work the same in a request and in a resumable stream's producer, which has no request of its own."""
 
-    __slots__ = ("caller", "kind", "model", "notes", "payload", "policy", "upstream")
+    __slots__ = ("caller", "carried_tokens", "kind", "model", "notes", "payload", "policy", "upstream")
 
-    def __init__(self, payload: dict, kind: str = "chat", caller: str = "unknown", policy: object = None):
+    def __init__(
+        self,
+        payload: dict,
+        kind: str = "chat",
+        caller: str = "unknown",
+        policy: object = None,
+        carried_tokens: int = 0,
+    ):
         self.payload = payload
         self.kind = kind  # "chat", "responses" or "embeddings"
         self.model: str = payload.get("model", "")
         self.caller = caller
         self.policy = policy
+        self.carried_tokens = carried_tokens  # what the upstream reads again from a stored response it continues
         self.upstream: str | None = None  # the name of the upstream it was sent to last
         self.notes: dict = {}
 
     def prompt_estimate(self) -> int:
         """The prompt's tokens, estimated before the upstream counts them, from every string it will read: a
-        prompt cannot hide from a budget in a tool's description or a tool call's arguments."""
+        prompt cannot hide from a budget in a tool's description or a tool call's arguments, nor in a stored
+        response it continues."""
         text = sum(_text_length(self.payload.get(field)) for field in TEXT_FIELDS)
         schemas = sum(len(orjson.dumps(self.payload[field])) for field in SCHEMA_FIELDS if field in self.payload)
-        return estimate_tokens(text + schemas)
+        return estimate_tokens(text + schemas) + self.carried_tokens
 
     def most_completion_tokens(self, default: int) -> int:
         """The most the reply can cost: the call's own token cap (for each of its choices), else `default`."""

@@ -193,3 +193,54 @@ def test_absurd_usage_from_the_upstream_cannot_break_the_budget_or_the_ledger(ma
     assert client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
     assert client.get("/usage").status_code == 200
     assert client.post("/chat", json={"message": "hi", "max_tokens": 5}).status_code in (200, 429)
+
+
+def _attachments(count: int, part: dict) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "text", "text": "what are these?"}, *[part] * count]}]
+
+
+ATTACHED = [
+    ("/v1/chat/completions", "messages", {"type": "image_url", "image_url": {"url": "https://x.example/a.png"}}),
+    ("/v1/chat/completions", "messages", {"type": "file", "file": {"file_id": "file-abc"}}),
+    ("/v1/responses", "input", {"type": "input_image", "image_url": "https://x.example/a.png"}),
+    ("/v1/responses", "input", {"type": "input_image", "file_id": "file-abc"}),
+    ("/v1/responses", "input", {"type": "input_file", "file_url": "https://x.example/a.pdf"}),
+    ("/v1/responses", "input", {"type": "input_file", "file_data": "data:application/pdf;base64,AAAA"}),
+]
+
+
+@pytest.mark.parametrize("path, field, part", ATTACHED)
+def test_every_image_or_file_part_reserves_an_attachments_worst_case(make_app, upstream, path, field, part):
+    client = make_app(token_limit="20000/hour").test_client()
+    body = {"model": "gpt-4o-mini", field: _attachments(30, part)}  # 30 attachments: about 30,000 tokens
+    refused = client.post(path, json=body)
+    assert refused.status_code == 429 and "more than the whole budget" in refused.get_json()["error"]["message"]
+    assert upstream.requests == []
+    assert client.post(path, json={"model": "gpt-4o-mini", field: _attachments(5, part)}).status_code == 200
+
+
+def test_a_burst_of_image_urls_cannot_spend_past_a_spend_limit(make_app, upstream):
+    client = make_app(spend_limit="0.05/day").test_client()
+    part = {"type": "image_url", "image_url": {"url": "https://x.example/a.png"}}
+    body = {"model": "gpt-4o", "messages": _attachments(500, part), "max_tokens": 10}
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/chat/completions", json=body), range(20)))
+    assert {a.status_code for a in answers} == {429} and upstream.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_continuing_a_stored_response_reserves_what_it_holds(make_app, upstream, stream):
+    client = make_app(token_limit="30000/hour").test_client()
+    long = {"model": "gpt-4o-mini", "input": "w " * 20_000, "stream": stream}  # the upstream counts 20,000 tokens
+    made = client.post("/v1/responses", json=long)
+    assert made.status_code == 200
+    if stream:
+        first = next(line for line in made.get_data(as_text=True).splitlines() if line.startswith("data:"))
+        response_id = json.loads(first[5:])["response"]["id"]
+    else:
+        response_id = made.get_json()["id"]
+    follow = {"model": "gpt-4o-mini", "input": "and then?", "previous_response_id": response_id}
+    refused = client.post("/v1/responses", json=follow)  # ~10,000 left: the 20,000 it carries do not fit
+    assert refused.status_code == 429 and len(upstream.requests_to("POST", "/responses")) == 1
+    fresh = client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "and then?"})
+    assert fresh.status_code == 200  # the same call without the stored response fits
