@@ -42,28 +42,29 @@ def looks_like_jwt(token: str | None) -> bool:
 
 class KeySet:
     """The provider's signing keys by `kid`, fetched on a key it has not seen, never more often than every
-    `refetch_after` seconds; the last good set stays while the provider is down."""
+    `refetch_after` seconds; the last good set stays while the provider is down. Known keys never wait on a
+    fetch: only a token that needs a new key waits, one fetch at a time, each bounded by FETCH_TIMEOUT."""
 
     def __init__(self, url_of, refetch_after: float):
         self._url_of = url_of  # the JWKS URL (discovery may have to find it first)
         self._refetch_after = refetch_after
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, jwt.PyJWK] = {}  # replaced whole, never changed in place: read without a lock
         self._tried_at = float("-inf")
-        self._unreachable = False  # the last fetch failed
-        self._lock = threading.Lock()
+        self._unreachable = False  # the last fetch (or the discovery before it) failed
+        self._fetching = threading.Lock()
 
     def key(self, kid: str | None) -> jwt.PyJWK:
-        with self._lock:
-            if kid in self._keys:
-                return self._keys[kid]
-            if kid is None and len(self._keys) == 1:  # a provider with one key may leave kid out
-                return next(iter(self._keys.values()))
+        if (known := _pick(self._keys, kid)) is not None:
+            return known
+        with self._fetching:
+            if (known := _pick(self._keys, kid)) is not None:  # fetched while this one waited
+                return known
             if time.monotonic() - self._tried_at >= self._refetch_after:
                 self._tried_at = time.monotonic()
                 self._keys = self._fetch() or self._keys
-                if kid in self._keys or kid is None and len(self._keys) == 1:
-                    return self._keys[kid] if kid in self._keys else next(iter(self._keys.values()))
-            if self._unreachable:
+                if (known := _pick(self._keys, kid)) is not None:
+                    return known
+            if self._unreachable:  # the key may well exist: the provider could not say
                 raise IdentityProviderUnreachable("The identity provider could not be reached to check this token.")
         raise _refused("it names a key the identity provider does not publish")
 
@@ -71,11 +72,17 @@ class KeySet:
         try:
             data = jwt.PyJWKClient(self._url_of(), cache_jwk_set=False, timeout=FETCH_TIMEOUT).fetch_data()
             keys = jwt.PyJWKSet.from_dict(data).keys
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError):
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError, IdentityProviderUnreachable):
             self._unreachable = True
             return {}  # keep what is known
         self._unreachable = False
         return {key.key_id: key for key in keys if key.key_id}
+
+
+def _pick(keys: dict[str, jwt.PyJWK], kid: str | None) -> jwt.PyJWK | None:
+    if kid is None and len(keys) == 1:  # a provider with one key may leave kid out
+        return next(iter(keys.values()))
+    return keys.get(kid) if kid is not None else None
 
 
 class JwtVerifier:

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import jwt
@@ -86,6 +87,16 @@ def _tampered(provider) -> str:
     return f"{head}.{forged}.{signature}"
 
 
+def _signed_without(claim: str):
+    def forge(provider) -> str:
+        kid = provider.kid_of("RS256")
+        claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 300}
+        del claims[claim]
+        return jwt.encode(claims, provider.keys[kid][1], algorithm="RS256", headers={"kid": kid})
+
+    return forge
+
+
 FORGERIES = {
     "expired": lambda p: p.token(lifetime=-120),  # past the 30 s leeway
     "not yet valid": lambda p: p.token(nbf=int(time.time()) + 3600),
@@ -96,6 +107,8 @@ FORGERIES = {
     "tampered payload": _tampered,
     "over 16 KB": lambda p: p.token(padding="x" * 17_000),
     "no user claim": lambda p: p.token(sub=None),
+    "no sub at all": _signed_without("sub"),
+    "no expiry": _signed_without("exp"),
 }
 
 
@@ -106,6 +119,20 @@ def test_every_forgery_is_a_401_with_a_challenge(signed_in, provider, upstream, 
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
     assert refused.get_json()["error"].startswith("The bearer token is not a valid sign-in")
     assert upstream.chat_requests() == []
+
+
+def test_an_algorithm_outside_the_allow_list_is_refused_though_well_signed(signed_in, provider, upstream):
+    client = signed_in(jwt_algorithms=("ES256",))
+    assert chat(client, provider.token("ada", provider.kid_of("ES256"))).status_code == 200
+    refused = chat(client, provider.token("ada", provider.kid_of("RS256")))
+    assert refused.status_code == 401 and "algorithm 'RS256' is not accepted" in refused.get_json()["error"]
+
+
+def test_with_sign_in_on_a_made_up_service_token_is_still_refused(signed_in, provider, upstream):
+    client = signed_in()
+    refused = chat(client, secret("tok-made-up-" + "5" * 30))
+    assert refused.status_code == 401 and upstream.chat_requests() == []
+    assert chat(client, SERVICE_TOKEN).status_code == 200
 
 
 def test_an_unknown_key_and_a_key_url_inside_the_token_are_refused_without_fetching_it(signed_in, provider, upstream):
@@ -166,6 +193,37 @@ def test_a_provider_down_from_the_start_is_a_503_never_a_500(make_app, provider,
     client = make_app(jwt_issuer=provider.issuer, jwt_audience=AUDIENCE).test_client()
     away = chat(client, provider.token())
     assert away.status_code == 503 and "identity provider" in away.get_json()["error"]
+
+
+def test_a_provider_away_is_never_a_401_nor_a_failed_authentication(make_app, provider, upstream):
+    provider.up = False  # this worker has never fetched the keys
+    client = make_app(
+        jwt_issuer=provider.issuer, jwt_audience=AUDIENCE, api_tokens=(SERVICE_TOKEN,), auth_failure_limit="5/minute"
+    ).test_client()
+    answers = [chat(client, provider.token(f"user-{n}")).status_code for n in range(12)]
+    assert answers == [503] * 12
+    assert chat(client, SERVICE_TOKEN).status_code == 200  # the address is not locked out
+    provider.up = True
+
+
+def test_a_hanging_key_fetch_does_not_stall_users_whose_key_is_known(signed_in, provider, upstream):
+    client = signed_in(jwt_refetch_seconds=0)
+    assert chat(client, provider.token("ada")).status_code == 200  # the keys are known now
+    provider.hold = threading.Event()
+    new_key, waiting = provider.add_key("ES256"), []
+    try:
+        fetching = threading.Thread(target=lambda: waiting.append(chat(client, provider.token("bob", new_key))))
+        fetches = provider.fetches
+        fetching.start()
+        deadline = time.monotonic() + 10
+        while provider.fetches == fetches:  # bob's token is waiting on the key set now
+            assert time.monotonic() < deadline
+        assert chat(client, provider.token("ada")).status_code == 200
+        assert waiting == []  # answered while the fetch still hangs
+    finally:
+        provider.hold.set()
+        fetching.join()
+        provider.hold = None
 
 
 def test_limits_count_per_user(signed_in, provider, upstream):

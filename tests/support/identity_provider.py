@@ -20,6 +20,7 @@ class IdentityProvider:
         self.keys: dict[str, tuple[str, object]] = {}  # kid -> (algorithm, private key), all published
         self.up = True
         self.fetches = 0
+        self.hold: threading.Event | None = None  # when set to an event, the key set waits for it (a hang)
         self.add_key("RS256")
         self.add_key("ES256")
         provider = self
@@ -37,6 +38,8 @@ class IdentityProvider:
                     body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/jwks.json"}
                 elif self.path == "/jwks.json":
                     provider.fetches += 1
+                    if provider.hold is not None:
+                        provider.hold.wait(30)
                     body = {"keys": provider.public_keys()}
                 else:
                     self.send_response(404)
