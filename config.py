@@ -39,8 +39,8 @@ class UpstreamSpec:
     failover_on_timeout: bool = False
 
     def serves(self, model: str) -> bool:
-        """Whether a call on `model` may come here (an auto list is asked of the upstream itself)."""
-        return self.models is None or self.models_auto or model in self.models
+        """Whether a call on `model` may come here by its settings (an auto list is the router's to know)."""
+        return self.models is None or model in self.models
 
     def deployment(self, model: str) -> str:
         return dict(self.deployments).get(model, model)
@@ -162,6 +162,11 @@ class Settings:
             return self.upstreams
         single = UpstreamSpec("default", self.openai_base_url, self.openai_api_key, client_keys=self.allow_client_keys)
         return (single,)
+
+    @property
+    def takes_client_keys(self) -> bool:
+        """Whether a caller's own key can go anywhere: allowed, and some upstream takes one."""
+        return self.allow_client_keys and any(upstream.client_keys for upstream in self.upstream_list)
 
     @property
     def upstream_is_openai(self) -> bool:

@@ -138,12 +138,12 @@ def chat(body: SessionChatRequest | UIChatRequest):
 @json_body(TestKeyRequest)
 def test_key(body: TestKeyRequest):
     """Check an OpenAI key with a cheap upstream call (listing models), never a completion."""
-    if not current_settings().allow_client_keys:
+    if not current_settings().takes_client_keys:
         # Never an upstream call with a key this server would not use: that would make it an oracle for keys.
         return {
             "valid": False,
-            "message": "Client keys are disabled on this server: it uses its own key, "
-            "so there is no key of yours to test.",
+            "message": "Client keys are disabled on this server (not accepted by any of its upstreams): it uses "
+            "its own key, so there is no key of yours to test.",
         }
     try:
         credentials().check_format(body.api_key)

@@ -41,7 +41,7 @@ from errors import (
     UpstreamUnavailable,
     redact,
 )
-from models import spec_for
+from models import catalogue, spec_for
 from upstream.direct import DirectPost
 from upstream.hooks import Call, CallHook, bounded_usage
 from upstream.routing import Router
@@ -79,6 +79,8 @@ class UpstreamClient:
         self._caller = caller  # who makes the call, and under which policy: each Call carries them
         self._answer_headers = answer_headers  # takes what the hooks add to the caller's answer
         self._together = together  # the storage writes of what the hooks are told go together
+        self._auto_upstreams = [upstream for upstream in self.router.upstreams if upstream.models_auto]
+        self._listed_at = float("-inf")  # when the auto upstreams' own lists were last read
         self._sdks: dict[str, openai.OpenAI] = {}
         self._direct: dict[str, DirectPost | None] = {}
         self._lock = threading.Lock()
@@ -190,7 +192,7 @@ class UpstreamClient:
     def stored(self, method: str, path: str, api_key: str | None = None, params: dict | None = None) -> dict:
         """Relay a call on something an upstream keeps (a stored response): it costs nothing, so no hook is told.
         With several upstreams it is asked of each that could have made it, until one knows it."""
-        candidates = self.router.serving_anything(api_key is not None) or list(self.router.upstreams[:1])
+        candidates = self._taking(api_key)
         for index, upstream in enumerate(candidates):
             sdk = self.sdk_for(upstream)
             send = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}[method]
@@ -205,8 +207,14 @@ class UpstreamClient:
     def list_models(self, api_key: str | None = None) -> list[dict]:
         """List an upstream's models: the cheap call that proves a key works (the first upstream that takes a
         caller's key, for one)."""
-        upstream = (self.router.serving_anything(api_key is not None) or list(self.router.upstreams[:1]))[0]
-        return self._models_of(upstream, api_key)
+        return self._models_of(self._taking(api_key)[0], api_key)
+
+    def _taking(self, api_key: str | None) -> list[UpstreamSpec]:
+        """The upstreams a call with this key may go to: a caller's own key goes only where client_keys says."""
+        candidates = self.router.serving_anything(api_key is not None)
+        if not candidates:
+            raise BadRequest("Client keys are not accepted: no upstream of this service takes your own API key.")
+        return candidates
 
     def _models_of(self, upstream: UpstreamSpec, api_key: str | None = None) -> list[dict]:
         try:
@@ -259,12 +267,38 @@ class UpstreamClient:
             if upstream.models is not None and not upstream.models_auto:
                 ids.update(dict.fromkeys(upstream.models))
                 continue
-            listed = self._models_of(upstream)
-            ids.update(dict.fromkeys(m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)))
+            listed = self._listed_by(upstream)
+            ids.update(dict.fromkeys(listed))
+        self._listed_at = time.monotonic()
         return list(ids)
+
+    def _listed_by(self, upstream: UpstreamSpec) -> list[str]:
+        """The ids of an upstream's own list; for a `models = "auto"` upstream, what it serves from now on."""
+        listed = self._models_of(upstream)
+        ids = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if upstream.models_auto:
+            self.router.listed[upstream.name] = frozenset(ids)
+        return ids
+
+    def _refresh_auto_lists(self) -> None:
+        """Read each `models = "auto"` upstream's list again when MODELS_REFRESH has passed (an upstream that
+        cannot say keeps its last list, or serves nothing before its first)."""
+        if time.monotonic() - self._listed_at < self.settings.models_refresh:
+            return
+        with self._lock:
+            if time.monotonic() - self._listed_at < self.settings.models_refresh:
+                return
+            self._listed_at = time.monotonic()
+        for upstream in self._auto_upstreams:
+            try:
+                self._listed_by(upstream)
+            except ApiError as error:
+                log.warning("the model list of upstream %s could not be read: %s", upstream.name, error.message)
 
     def _post(self, path: str, call: Call, api_key: str | None, stream: bool) -> httpx2.Response:
         client_key = api_key is not None
+        if self._auto_upstreams:
+            self._refresh_auto_lists()
         if not any(self.router.serving(model, client_key) for model in self.router.chain(call.model)):
             raise (
                 BadRequest(  # before the hooks: nothing is reserved for a call that can go nowhere
@@ -297,8 +331,8 @@ class UpstreamClient:
             plan = self.router.plan(model, api_key is not None)
             if not plan:  # every upstream of it rests
                 continue
-            if model != call.model:
-                self._fall_back(call, model)
+            if model != call.model and not self._fall_back(call, model):
+                continue
             content = orjson.dumps(call.payload)
             for attempt, upstream in enumerate(self.router.attempts(plan, self.settings.upstream_max_retries + 1)):
                 call.upstream = upstream.name
@@ -381,13 +415,27 @@ class UpstreamClient:
         time.sleep(pause)
         return True
 
-    def _fall_back(self, call: Call, model: str) -> None:
-        """Move the call to a fallback model, with that model's quirks."""
+    def _fall_back(self, call: Call, model: str) -> bool:
+        """Move the call to a fallback model, with that model's quirks, when it passes every check a requested
+        model passes: the catalogue, then every hook again (the token's models, the model's own price and a
+        reservation at it), what was reserved for the earlier model given back first. Whether it moved."""
+        offered = catalogue()
+        if model not in (offered.embedding_names if call.kind == "embeddings" else offered.names):
+            log.warning("fallback %s for %s is not in the catalogue: skipped", model, call.model)
+            return False
+        for hook in self.hooks:
+            hook.on_failure(call)  # gives back what the earlier model reserved
+        earlier, payload = call.model, {**call.payload, "model": model}
         spec = spec_for(model)
-        payload = {**call.payload, "model": model}
         call.payload = spec.adapt_response(payload) if call.kind == "responses" else spec.adapt(payload)
-        log.warning("every upstream of %s failed or rests: falling back to %s", call.model, model)
         call.model = model
+        try:
+            self._admit(call)
+        except ApiError as refusal:
+            log.warning("fallback %s for %s refused: %s", model, earlier, refusal.message)
+            return False
+        log.warning("every upstream of %s failed or rests: falling back to %s", earlier, model)
+        return True
 
     def _timed_out(self, call: Call, path: str):
         # The upstream may have done, and billed, the work: meter an estimate, and never send it again.

@@ -59,6 +59,7 @@ class Router:
         self.failure_window = settings.upstream_failure_window
         self._rests = rests if self.several else None  # the shared store; a single upstream never rests
         self._failures = failures
+        self.listed: dict[str, frozenset[str]] = {}  # a `models = "auto"` upstream's name -> its own list's ids
         self._states: dict[str, State] = {}  # rest name -> (resting until, failures in a row)
         self._read_at = float("-inf")
         self._lock = threading.Lock()
@@ -68,8 +69,12 @@ class Router:
         return [model, *(fallback for fallback in self.fallbacks.get(model, ()) if fallback != model)]
 
     def serving(self, model: str, client_key: bool) -> list[UpstreamSpec]:
-        """Every upstream that serves `model` (and, for a caller's own key, takes one), resting or not."""
-        return [u for u in self.upstreams if u.serves(model) and (u.client_keys or not client_key)]
+        """Every upstream that serves `model` (and, for a caller's own key, takes one), resting or not: a
+        `models = "auto"` upstream serves the ids its own list returned when it was last read."""
+        return [u for u in self.upstreams if self._serves(u, model) and (u.client_keys or not client_key)]
+
+    def _serves(self, upstream: UpstreamSpec, model: str) -> bool:
+        return model in self.listed.get(upstream.name, ()) if upstream.models_auto else upstream.serves(model)
 
     def serving_anything(self, client_key: bool) -> list[UpstreamSpec]:
         """The upstreams a call that names no model may go to (and, for a caller's own key, that take one)."""

@@ -34,8 +34,8 @@ def http_date(seconds_from_now: float) -> str:
         ("-30", 5),
         ("soon", 5),
         ("0", 5),
-        (http_date(-600), 5),  # already past
-        (http_date(8), 8),
+        (-600.0, 5),  # an HTTP date, already past
+        (8.0, 8),  # an HTTP date, 8 s ahead
         ("3", 3),
     ],
 )
@@ -43,7 +43,7 @@ def test_a_429_rests_its_model_for_its_retry_after_bounded_and_readiness_never_f
     client = serve(
         table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"), UPSTREAM_MAX_REST="10"
     )
-    a.queue(status=429, retry_after=retry_after)
+    a.queue(status=429, retry_after=http_date(retry_after) if isinstance(retry_after, float) else retry_after)
     asked = time.time()
     assert chat(client).status_code == 200  # b answered
     until = rate_limited_until(client, "a", "gpt-4o-mini")
