@@ -1,5 +1,5 @@
 """`useChat` against the service: POST /api/chat with a useChat body answers in the AI SDK's UI message stream, and
-GET /api/chat/{chatId}/stream resumes it after a reload."""
+GET /api/chat/{chatId}/stream resumes it after a reload, DELETE stops it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import secrets
 
 from flask import Blueprint, Response
 
-from errors import ApiError
+from errors import ApiError, NotFound
 from guard.access import current_caller
 from guard.credentials import credentials
 from guard.ownership import ownership
 from models import offered_model
 from routes.schemas.sampling import SAMPLING_FIELDS
 from routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest, UIMessage
+from storage.keys import escaped
 from streams import stream_buffer
 from upstream import UpstreamStream, upstream_client
 from upstream.hooks import bounded_usage
@@ -77,7 +78,16 @@ def _error_chunk(error: ApiError) -> bytes:
 
 
 def _alias(chat_id: str) -> str:
-    return f"{current_caller()}|{chat_id}"  # chat ids are the clients', so the mapping is each caller's own
+    # Chat ids are the clients', so the mapping is each caller's own; the caller's name is escaped, so that no
+    # caller's name and chat id spell another caller's.
+    return f"{escaped(current_caller())}|{chat_id}"
+
+
+def _owned_stream(chat_id: str) -> str | None:
+    """The stream a chat of this caller's has going (or had lately), if any."""
+    stream_id = stream_buffer().named(_alias(chat_id))
+    owned = stream_id is not None and ownership().owns("stream", stream_id, credentials().identities())
+    return stream_id if owned else None
 
 
 def answer_ui_chat(body: UIChatRequest) -> Response:
@@ -98,10 +108,20 @@ def answer_ui_chat(body: UIChatRequest) -> Response:
 @documented(responses={204: "text/plain"}, streams="text/event-stream", frames=UI_CHAT_FRAMES)
 def resume(chat_id: str):
     """Resume a chat's answer after a reload (useChat's resume), or 204 when it has no stream going."""
-    stream_id = stream_buffer().named(_alias(chat_id))
-    owned = stream_id is not None and ownership().owns("stream", stream_id, credentials().identities())
-    if not owned or stream_buffer().finished(stream_id):
+    stream_id = _owned_stream(chat_id)
+    if stream_id is None or stream_buffer().finished(stream_id):
         return Response(status=204, mimetype="text/plain")
     return streamed_response(
         resumable.read(stream_id, 0, "sse"), "text/event-stream", {**UI_STREAM_HEADERS, "X-Stream-ID": stream_id}
     )
+
+
+@bp.delete("/chat/<chat_id>/stream")
+@documented(responses={200: dict, 404: dict})
+def stop(chat_id: str):
+    """Stop a chat's answer and its upstream call at once, from any instance (useChat's Stop with resume)."""
+    stream_id = _owned_stream(chat_id)
+    if stream_id is None:
+        raise NotFound("No stream of yours is going for that chat.")
+    stream_buffer().stop(stream_id)
+    return {"chatId": chat_id, "stopped": True}

@@ -2,7 +2,9 @@
 bad bodies in the surface's shape, and 204 for a chat with no stream."""
 
 import json
+import threading
 
+from tests.support.keys import secret
 from tests.support.sse import sse_payloads
 
 UI_BODY = {
@@ -43,3 +45,20 @@ def test_the_sessions_body_keeps_its_plain_text_and_bad_use_chat_bodies_get_the_
 
 def test_a_chat_with_no_stream_is_204(client):
     assert client.get("/api/chat/never-streamed/stream").status_code == 204
+
+
+def test_stop_ends_a_resumable_chats_generation_for_its_owner_only(make_app, upstream):
+    a, b = secret("tok-ua-" + "1" * 30), secret("tok-ub-" + "2" * 30)
+    client = make_app(api_tokens=(a, b)).test_client()
+    release = threading.Event()
+    with upstream.behave(reply="one two three four five six", wait_for=release, hold_after=1):
+        first = client.post("/api/chat", json=UI_BODY, headers={"X-API-Key": a, "X-Resumable": "true"}, buffered=False)
+        next(first.response)
+        assert client.delete("/api/chat/chat-1/stream", headers={"X-API-Key": b}).status_code == 404
+        assert not upstream.stream_aborted.is_set()  # another caller's stop touches nothing
+        stopped = client.delete("/api/chat/chat-1/stream", headers={"X-API-Key": a})
+        assert stopped.status_code == 200 and stopped.get_json() == {"chatId": "chat-1", "stopped": True}
+        assert upstream.stream_aborted.wait(5)
+        release.set()
+        first.close()
+    assert client.delete("/api/chat/never-streamed/stream", headers={"X-API-Key": a}).status_code == 404
