@@ -16,6 +16,7 @@ from config import Settings
 from errors import RateLimited
 from guard.access import current_caller, current_policy
 from guard.token_store import digest
+from storage.keys import escaped
 from storage.outage import outage_noted
 from storage.records import StoredToken
 from upstream import Call, CallHook
@@ -76,7 +77,7 @@ class RateLimits(CallHook):
             add_answer_headers(self._check_request(item))
 
     def _check_request(self, item: RateLimitItem) -> dict[str, str]:
-        count, reset_at = self.storage.count(item.key_for(current_caller()), item.get_expiry())
+        count, reset_at = self.storage.count(item.key_for(escaped(current_caller())), item.get_expiry())
         headers = _headers(item, item.amount - count, reset_at)
         if count > item.amount:
             self._on_refusal("requests")
@@ -86,7 +87,7 @@ class RateLimits(CallHook):
     def before_call(self, call: Call) -> dict[str, str] | None:
         if (budget := self.tokens(call.policy)) is None:
             return None
-        key, expiry = budget.key_for(call.caller), budget.get_expiry()
+        key, expiry = budget.key_for(escaped(call.caller)), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
         granted, total, window_ends = reserve(self.storage, budget, key, reserved)
         headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")

@@ -15,6 +15,7 @@ from config import Settings, spend_amount
 from errors import BadRequest
 from guard.pricing import Prices
 from guard.rate_limits import _refusal, reserve, settle
+from storage.keys import escaped
 from upstream import Call, CallHook
 
 
@@ -54,7 +55,7 @@ class SpendLimits(CallHook):
             )
         worst = price.cost(call.prompt_estimate(), call.most_completion_tokens(self.completion_reservation))
         reserved = max(1, math.ceil(worst * 1_000_000))
-        key = budget.key_for(call.caller, "spend")
+        key = budget.key_for(escaped(call.caller), "spend")
         granted, total, window_ends = reserve(self.storage, budget, key, reserved)
         headers = {
             "X-RateLimit-Limit-Spend": _dollars(budget.amount),

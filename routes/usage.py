@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 import time
 
 from flask import Blueprint, Response, request
@@ -14,12 +15,15 @@ from errors import BadRequest
 from guard.access import caller_is_admin, current_caller
 from guard.usage_ledger import prices, usage_ledger
 from storage.records import FIELDS, Totals
+from web.openapi import documented
 
 bp = Blueprint("usage", __name__)
 
 BUCKETS = {"hour": 3600, "day": 86400}
 LONGEST = 400 * 86400  # the longest time a bucket query covers
 DEFAULT_SPAN = {"hour": 2 * 86400, "day": 31 * 86400}
+LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z: the last instant a date can name
+INSTANT = {"type": "string", "description": "A Unix time in seconds, or an ISO 8601 date (UTC unless it says)"}
 
 
 def _priced(models: dict[str, dict]) -> tuple[dict[str, dict], float]:
@@ -37,14 +41,20 @@ def _instant(name: str, default: float) -> int:
     if raw is None:
         return int(default)
     try:
-        return int(float(raw))
+        seconds = float(raw)
     except ValueError:
-        pass
+        seconds = _iso_seconds(name, raw)
+    if not (math.isfinite(seconds) and 0 <= seconds <= LATEST):
+        raise BadRequest(f"'{name}' must be a time from 1970 to 9999, not {raw!r}.", param=name)
+    return int(seconds)
+
+
+def _iso_seconds(name: str, raw: str) -> float:
     try:
         moment = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"'{name}' must be a Unix time or an ISO 8601 date, not {raw!r}.", param=name) from None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)).timestamp())
+    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)).timestamp()
 
 
 def _iso(seconds: int) -> str:
@@ -96,6 +106,15 @@ def _total_rows(totals: Totals) -> list[dict]:
 
 
 @bp.get("/usage")
+@documented(
+    responses={200: dict},
+    query={
+        "by": {"type": "string", "enum": list(BUCKETS)},
+        "since": INSTANT,
+        "until": INSTANT,
+        "format": {"type": "string", "enum": ["json", "csv"]},
+    },
+)
 def usage():
     """Show token usage and its cost by caller and model, as totals or buckets over time."""
     caller = None if caller_is_admin() else current_caller()

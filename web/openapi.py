@@ -59,13 +59,14 @@ def documented(
     streams: str | None = None,
     frames: str | EventFrames | None = None,
     also_streams: tuple[str, EventFrames] | None = None,
+    query: dict[str, dict] | None = None,
 ):
     """Decorate a view with what the OpenAPI document should say about it.
 
     `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict`
     (any JSON object) or a media type string; `streams` names the media type of a
     streamed 200, and `frames` says what its frames are (in words for a text stream, as EventFrames for an
-    event stream). Applied above or below
+    event stream); `query` maps each query parameter to its JSON schema. Applied above or below
     `@json_body`: functools.wraps copies it.
     """
 
@@ -77,6 +78,7 @@ def documented(
             "streams": streams,
             "frames": frames,
             "also_streams": also_streams,
+            "query": query or {},
         }
         return view
 
@@ -163,6 +165,10 @@ class _SpecBuilder:
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAMETER.findall(rule.rule)
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in (declared.get("query") or {}).items()
         ]
         if parameters:
             operation["parameters"] = parameters

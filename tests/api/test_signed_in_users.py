@@ -233,6 +233,22 @@ def test_limits_count_per_user(signed_in, provider, upstream):
     assert chat(client, bob).status_code == 200
 
 
+def test_a_user_named_like_another_users_budget_cannot_spend_from_it(signed_in, provider, upstream):
+    client = signed_in(token_limit="100/day", spend_limit="0.0001/day")  # 100 tokens; 100 micro-dollars
+    alice, mallory = bearer(provider.token("alice")), bearer(provider.token("alice/spend"))
+    release = threading.Event()
+    with upstream.behave(wait_for=release, hold_after=1):  # mallory's reservation of 91 tokens is held...
+        held = client.post("/chat/stream", json={"message": "hi", "max_tokens": 90}, headers=mallory, buffered=False)
+        assert held.status_code == 200
+        # ...and alice may still reserve 13 micro-dollars of her own 100
+        answer = client.post(
+            "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 20}, headers=alice
+        )
+        release.set()
+        held.close()
+    assert answer.status_code == 200
+
+
 def test_what_a_user_makes_is_theirs_alone(signed_in, provider, upstream):
     client = signed_in()
     ada, bob = bearer(provider.token("ada")), bearer(provider.token("bob"))

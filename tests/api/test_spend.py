@@ -114,6 +114,12 @@ def test_usage_in_buckets_over_time_and_as_csv(client, upstream):
         ("by=day&since=yesterday", "since"),
         ("by=day&since=2026-02-01&until=2026-01-01", "since"),
         ("by=hour&since=2000-01-01&until=2026-01-01", "since"),
+        ("by=day&since=inf", "since"),
+        ("by=day&until=-inf", "until"),
+        ("by=day&since=nan", "since"),
+        ("by=day&until=1e300", "until"),
+        ("by=day&since=-5&until=10", "since"),
+        ("by=hour&since=253402300000&until=253402400000", "until"),
     ],
 )
 def test_bad_usage_queries_are_400(client, query, param):
