@@ -12,6 +12,8 @@ from dotenv import dotenv_values
 from flask import current_app
 
 MIB = 1024 * 1024
+# A price per 1M tokens beyond any model's (o1-pro's output is $600): a larger one is a typo, and nan or inf none.
+MOST_PRICE_PER_1M = 10_000
 PLACEHOLDER_KEY = "sk-REPLACE_ME"  # .env.example's: a key nobody has
 SERVICE_NAME = "OpenAI Chat API"
 VERSION = "1.0.0"
@@ -365,8 +367,10 @@ def _prices_of(path: str) -> tuple[tuple[str, tuple[float, float, float | None]]
             if field not in fields:
                 raise ConfigError(f"{where}: {field} is required")
         for field, value in fields.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{where}: {field} must be a number of dollars, 0 or more")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MOST_PRICE_PER_1M:
+                raise ConfigError(
+                    f"{where}: {field} must be a number of dollars from 0 to {MOST_PRICE_PER_1M:,}, not {value!r}"
+                )
         read.append(
             (
                 name,

@@ -16,6 +16,7 @@ from guard.access import caller_is_admin, current_caller
 from guard.usage_ledger import prices, usage_ledger
 from storage.records import FIELDS, Totals
 from web.openapi import documented
+from web.request_log import visible
 
 bp = Blueprint("usage", __name__)
 
@@ -93,7 +94,7 @@ def _csv(rows: list[dict]) -> Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["caller", "model", *FIELDS, "cost_usd"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: visible(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     return Response(out.getvalue(), mimetype="text/csv")
 
 

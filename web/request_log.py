@@ -48,7 +48,20 @@ class RequestIdFilter(logging.Filter):
 
 # Ids in paths (sessions, streams) are the keys to what they name: the log keeps a prefix, never the whole.
 _LONG_ID = re.compile(r"(?<=/)([A-Za-z0-9_-]{8})[A-Za-z0-9_-]{12,}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and what some viewers take for a line's end: NEL (U+0085) and the other C1 controls, and the
+# line and paragraph separators (U+2028, U+2029).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character and line separator escaped (`\\x0a`, `\\u2028`): it stays one line."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class TextFormatter(logging.Formatter):
@@ -62,7 +75,7 @@ class TextFormatter(logging.Formatter):
         return _iso_time(record)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        record.message = visible(record.message)
         return super().formatMessage(record)
 
 
@@ -80,7 +93,9 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry).decode()
+        # JSON escapes the C0 controls; the C1 ones and the line separators it leaves raw, and some collectors
+        # split lines on them.
+        return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", orjson.dumps(entry).decode())
 
 
 def configure_logging(settings: Settings) -> None:

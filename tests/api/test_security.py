@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.support.keys import client_key, secret
-from web.request_log import TextFormatter
+from web.request_log import JsonFormatter, TextFormatter
 
 TOKEN_A = secret("tok-a-" + "4" * 30)
 TOKEN_B = secret("tok-b-" + "5" * 30)
@@ -264,6 +264,24 @@ def test_control_characters_in_a_path_cannot_forge_a_log_line(client, caplog):
     record.request_id = "-"
     line = TextFormatter().format(record)
     assert "\n" not in line and "\\x0a2026-01-01" in line
+
+
+@pytest.mark.parametrize("separator, code", [("%E2%80%A8", 0x2028), ("%E2%80%A9", 0x2029), ("%C2%85", 0x85)])
+def test_unicode_line_separators_in_a_path_cannot_forge_a_log_line(client, caplog, separator, code):
+    client.get(f"/nothing{separator}2026-01-01 INFO access [x] GET /admin 200")
+    record = next(r for r in caplog.records if r.name == "access")
+    record.request_id = "-"
+    text, as_json = TextFormatter().format(record), JsonFormatter().format(record)
+    assert len(text.splitlines()) == 1 and len(as_json.splitlines()) == 1
+    assert (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") + "2026-01-01" in text
+    assert json.loads(as_json)["message"].count(chr(code)) == 1  # escaped as JSON escapes it: nothing lost
+
+
+def test_control_characters_in_a_csv_cell_are_escaped(make_app, upstream):
+    client = make_app(models=("gpt-4o-mini", "x\r\ny\u2028z")).test_client()
+    client.post("/chat", json={"message": "hi", "model": "x\r\ny\u2028z"})
+    text = client.get("/usage?format=csv").get_data(as_text=True)
+    assert "x\\x0d\\x0ay\\u2028z" in text and len(text.splitlines()) == 2
 
 
 # 11. /api/test-key is no oracle when client keys are off.

@@ -77,6 +77,9 @@ def test_a_prices_file_overrides_and_adds_models_and_a_model_without_a_price_cos
         ('[models."x"]\ninput_per_1m = -1\noutput_per_1m = 1\n', "input_per_1m"),
         ('[models."x"]\ninput_per_1m = 1\noutput_per_1m = 1\nsurprise = 1\n', "surprise"),
         ("[models\n", "PRICES_FILE"),
+        ('[models."x"]\ninput_per_1m = nan\noutput_per_1m = 1\n', "input_per_1m"),
+        ('[models."x"]\ninput_per_1m = 1\noutput_per_1m = inf\n', "output_per_1m"),
+        ('[models."x"]\ninput_per_1m = 1\noutput_per_1m = 1\ncached_input_per_1m = 1e300\n', "cached_input_per_1m"),
     ],
 )
 def test_a_bad_prices_file_is_one_line_naming_it(tmp_path, text, named):
