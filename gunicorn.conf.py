@@ -42,6 +42,9 @@ worker_connections = 2000
 timeout = 120
 graceful_timeout = round(_settings.stream_grace)  # open streams finish after SIGTERM, within this
 keepalive = 5
+# gunicorn answers a header over 8 KB with an HTML 431 of its own; let one up to 32 KB reach the app, which answers
+# in the surface's JSON (a bearer over 16 KB is a 401 that says so).
+limit_request_field_size = 32 * 1024
 # The app builds its OpenAI client inside each worker, after gevent has patched sockets.
 preload_app = False
 # Since gunicorn 25.1 each instance opens a control socket under ~/.gunicorn; two

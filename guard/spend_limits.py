@@ -29,6 +29,22 @@ def _dollars(micro: float) -> str:
     return f"{max(0.0, micro) / 1_000_000:.6f}"
 
 
+# The upstream's own tools that it bills per use (a search, a container, an image), beyond the tokens.
+HOSTED_TOOLS = ("web_search", "file_search", "code_interpreter", "image_generation")
+
+
+def _hosted_tool(payload: dict) -> str | None:
+    """The first tool billed per use that a call may run: in `tools`, or chat's `web_search_options`."""
+    if "web_search_options" in payload:
+        return "web_search"
+    tools = payload.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and kind.startswith(HOSTED_TOOLS):
+            return kind
+    return None
+
+
 class SpendLimits(CallHook):
     """The dollar budget of each caller, as a call hook after the token budget (which a refusal here gives back)."""
 
@@ -45,6 +61,13 @@ class SpendLimits(CallHook):
     def before_call(self, call: Call) -> dict[str, str] | None:
         if (budget := self.budget(call.policy)) is None:
             return None
+        if tool := _hosted_tool(call.payload):
+            raise BadRequest(
+                f"The hosted tool {tool!r} is billed per use, which a spend limit cannot bound: it is not served "
+                "under a spend limit.",
+                code="tool_not_priced",
+                param="tools",
+            )
         price = self.prices.of(call.model)
         if price is None:  # a cost that cannot be bounded is never served for free by accident
             raise BadRequest(

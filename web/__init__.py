@@ -18,6 +18,8 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
+    *(f"X-RateLimit-{figure}-{budget}" for budget in ("Tokens", "Spend") for figure in ("Limit", "Remaining", "Reset")),
+    "X-Fallback-Model",
     "Retry-After",
 ]
 

@@ -77,10 +77,13 @@ def test_an_unknown_session_id_starts_a_new_session(client):
     assert client.get(f"/api/sessions/{response.headers['X-Session-ID']}").status_code == 200
 
 
-def test_cors_exposes_the_session_and_limit_headers(client):
+def test_cors_exposes_the_session_and_limit_headers(make_app):
+    client = make_app(rate_limit="5/minute", token_limit="100000/day", spend_limit="5/day").test_client()
     response = client.post("/api/chat", json=CHAT, headers={"Origin": "http://localhost:3000"})
-    exposed = response.headers["Access-Control-Expose-Headers"]
-    assert {"X-Session-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining"} <= set(exposed.split(", "))
+    exposed = set(response.headers["Access-Control-Expose-Headers"].split(", "))
+    limits = {name for name in response.headers.keys() if name.startswith("X-RateLimit-")}
+    assert len(limits) == 9 and limits <= exposed  # requests, tokens and spend: limit, remaining, reset
+    assert {"X-Session-ID", "X-Fallback-Model", "Retry-After"} <= exposed
 
 
 def test_our_own_rate_limit_replaces_the_upstreams_figures(make_app):

@@ -173,3 +173,35 @@ def test_a_stored_token_has_its_own_spend_limit(make_app, upstream):
     assert "spend 0.0003/hour" in listed
     bad = app.test_cli_runner().invoke(args=["tokens", "create", "odd", "--spend-limit", "five"])
     assert bad.exit_code != 0 and "dollars per period" in bad.output
+
+
+@pytest.mark.parametrize(
+    "path, body, tool",
+    [
+        ("/v1/responses", {"input": "news?", "tools": [{"type": "web_search"}]}, "web_search"),
+        ("/v1/responses", {"input": "x", "tools": [{"type": "web_search_preview"}]}, "web_search_preview"),
+        (
+            "/v1/responses",
+            {"input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]},
+            "file_search",
+        ),
+        (
+            "/v1/responses",
+            {"input": "x", "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]},
+            "code_interpreter",
+        ),
+        ("/v1/responses", {"input": "x", "tools": [{"type": "image_generation"}]}, "image_generation"),
+        ("/v1/chat/completions", {"messages": HELLO, "web_search_options": {}}, "web_search"),
+    ],
+)
+def test_under_a_spend_limit_a_hosted_tool_is_refused_naming_it(make_app, upstream, path, body, tool):
+    client = make_app(spend_limit="5/day").test_client()
+    refused = client.post(path, json={"model": "gpt-4o-mini", **body})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "tool_not_priced"
+    assert repr(tool) in refused.get_json()["error"]["message"] and upstream.requests == []
+    function = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
+    assert (
+        client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "x", "tools": [function]}).status_code
+        == 200
+    )
+    assert make_app().test_client().post(path, json={"model": "gpt-4o-mini", **body}).status_code == 200

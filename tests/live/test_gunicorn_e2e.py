@@ -5,6 +5,7 @@ import http.client
 import json
 import threading
 
+from tests.support.keys import secret
 from tests.support.processes import gunicorn, service_env
 from tests.support.sse import sse_json
 
@@ -46,3 +47,20 @@ def test_the_original_command_holds_200_concurrent_streams(upstream, tmp_path):
         assert "".join(e.get("content", "") for e in events) == "streamed in five small words"
     assert "Traceback" not in log
     assert upstream.finished_streams == STREAMS
+
+
+def test_a_large_bearer_reaches_the_app_and_gets_the_surfaces_json(upstream, tmp_path):
+    env = service_env(upstream.base_url, API_TOKENS=secret("tok-large-header-" + "1" * 30))
+    with gunicorn(tmp_path, env, "--workers", "1") as server:
+        answers = {}
+        for size in (12_000, 20_000):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            bearer = "x" * size
+            connection.request(
+                "POST", "/chat", body=b'{"message": "hi"}', headers={"Authorization": f"Bearer {bearer}"}
+            )
+            response = connection.getresponse()
+            answers[size] = (response.status, response.getheader("Content-Type"), json.loads(response.read()))
+            connection.close()
+    for status, content_type, body in answers.values():
+        assert status == 401 and content_type == "application/json" and "service token" in body["error"]
