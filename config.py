@@ -132,15 +132,17 @@ class Settings:
         """Seconds open streams get to finish when the server is told to stop."""
         return self.upstream_timeout if self.graceful_timeout is None else self.graceful_timeout
 
-    def warnings(self) -> list[str]:
-        """What an operator should hear once at start: settings that work, but not as they may think."""
+    def warnings(self, stored_tokens: tuple[int, int] | None = (0, 0)) -> list[str]:
+        """What an operator should hear once at start: settings that work, but not as they may think.
+        `stored_tokens` is how many tokens storage holds and how many of them are usable (None: storage did not
+        answer)."""
         said = []
         if self.placeholder_key:
             said.append(
                 "The upstream key is .env.example's placeholder (sk-REPLACE_ME): it counts as no key. "
                 "Put your key in OPENAI_API_KEY_CYB_SEC."
             )
-        elif not self.openai_api_key:
+        elif not self.openai_api_key and not self.upstreams:  # the file's upstreams name their own keys
             said.append(
                 "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY): only callers who bring their "
                 "own key can chat."
@@ -148,8 +150,21 @@ class Settings:
                 else "No upstream key (OPENAI_API_KEY_CYB_SEC or OPENAI_API_KEY) and ALLOW_CLIENT_KEYS=false: "
                 "no call can reach the upstream."
             )
-        if not self.access_control and self.openai_api_key:
-            said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
+        if stored_tokens is None:
+            said.append(
+                f"The storage ({'Redis' if self.redis_url else 'SQLite at ' + self.db_path}) does not answer: every "
+                "call that needs it is a 503 until it does."
+            )
+        elif not self.access_control and (self.openai_api_key or any(u.api_key for u in self.upstreams)):
+            stored, usable = stored_tokens
+            if not stored:
+                said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
+            elif not usable:
+                said.append(
+                    f"Every stored token ({stored}) is revoked or expired, so every call is refused (401): create "
+                    "one with `tokens create`, or open the service again with `tokens reopen` (sessions and "
+                    "usage are kept)."
+                )
         if self.upstreams and (self.openai_base_url or self.openai_api_key):
             said.append(
                 f"UPSTREAMS_FILE ({self.upstreams_file}) is the whole list of upstreams: OPENAI_BASE_URL and the "
@@ -242,17 +257,17 @@ class Settings:
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
             db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,
-            redis_url=env.get("REDIS_URL"),
+            redis_url=env.url("REDIS_URL", ("redis://", "rediss://", "unix://")),
             session_ttl=env.number("SESSION_TTL", cls.session_ttl, int),
             session_max_messages=env.number("SESSION_MAX_MESSAGES", cls.session_max_messages, int),
             api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
             admin_tokens=env.csv("ADMIN_TOKENS"),
             allow_client_keys=env.flag("ALLOW_CLIENT_KEYS", True),
             client_key_format=env.choice("CLIENT_KEY_FORMAT", ("auto", "openai", "any"), cls.client_key_format),
-            rate_limit=env.get("RATE_LIMIT"),
-            token_limit=env.get("TOKEN_LIMIT"),
+            rate_limit=env.limit("RATE_LIMIT"),
+            token_limit=env.limit("TOKEN_LIMIT"),
             completion_reservation=env.number("COMPLETION_RESERVATION", cls.completion_reservation, int),
-            auth_failure_limit=env.get("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
+            auth_failure_limit=env.limit("AUTH_FAILURE_LIMIT") or cls.auth_failure_limit,
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
             **_jwt_settings(env),
             **_spend_settings(env),
@@ -305,6 +320,30 @@ class _Env:
         raw = (self.get(name) or default).lower()
         if raw not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+        return raw
+
+    def limit(self, name: str) -> str | None:
+        """A limit such as 60/minute or 100000/day (limits' own notation), checked here, before any worker."""
+        raw = self.get(name)
+        if raw is None:
+            return None
+        from limits import parse  # the limits library reads it the same way when the limit is enforced
+
+        try:
+            parse(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a limit such as 60/minute or 100000/day (second, minute, hour, day, month), "
+                f"not {raw!r}"
+            ) from None
+        return raw
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        raw = self.get(name)
+        if raw is not None and not raw.startswith(schemes):
+            raise ConfigError(
+                f"{name} must start with {', '.join(schemes)} (e.g. redis://localhost:6379/0), not {raw!r}"
+            )
         return raw
 
     def csv(self, name: str) -> tuple[str, ...]:

@@ -12,14 +12,17 @@ import tempfile
 from gunicorn import glogging
 
 from config import ConfigError, Settings
+from models import check_catalogue
+from storage import open_storage, token_counts
 
 try:
     _settings = Settings.from_env()
+    check_catalogue(_settings)
 except ConfigError as error:  # one line that names the variable, not a traceback per worker
     sys.exit(f"Configuration error: {error}")
 
 # Said once, here in the master; the workers see the mark and stay quiet.
-for _warning in _settings.warnings():
+for _warning in _settings.warnings(token_counts(open_storage(_settings))):
     _line = (
         json.dumps({"level": "WARNING", "message": _warning})
         if _settings.log_format == "json"

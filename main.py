@@ -21,6 +21,7 @@ import web
 from config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
+WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     streams.init_app(app, store.stream_buffer(settings.stream_retention))
     routes.init_app(app)
     if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
-        for warning in settings.warnings():
+        for warning in settings.warnings(storage.token_counts(store)):
             log.warning(warning)
     return app
 
@@ -57,7 +58,9 @@ def _app_from_environment() -> Flask:
     try:
         return create_app()
     except ConfigError as error:  # one line that names the variable, not a traceback
-        sys.exit(f"Configuration error: {error}")
+        print(f"Configuration error: {error}", file=sys.stderr, flush=True)
+        # gunicorn stops, instead of starting the worker again forever, when a worker exits with this code.
+        sys.exit(WORKER_BOOT_ERROR)
 
 
 def __getattr__(name: str) -> Flask:

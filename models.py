@@ -167,7 +167,10 @@ class Catalogue:
         embedding_names: tuple[str, ...] = EMBEDDING_MODELS,
     ):
         if default not in names:
-            raise ConfigError(f"The default model {default!r} is not in the catalogue: {', '.join(names)}")
+            raise ConfigError(
+                f"DEFAULT_MODEL {default!r} is not in the catalogue (MODELS, or the upstreams' lists): "
+                + ", ".join(names)
+            )
         self.names = tuple(names)
         self.default = default
         self.embedding_names = tuple(embedding_names)
@@ -261,19 +264,33 @@ class UpstreamCatalogue:
 def init_app(app: Flask, settings: Settings, fetch_upstream_models: Callable[[], list[str]]) -> None:
     """Give the app its catalogue: the settings' list, with MODELS=auto the upstream's, and with several
     upstreams (and no MODELS) every model one of them serves."""
-    asks_upstreams = settings.models_auto or (
+    if _asks_upstreams(settings):
+        app.extensions[_KEY] = UpstreamCatalogue(settings, fetch_upstream_models)
+    else:
+        app.extensions[_KEY] = _settled_catalogue(settings)
+
+
+def check_catalogue(settings: Settings) -> None:
+    """Raise the ConfigError the catalogue would (a default model it lacks), before any worker starts."""
+    if not _asks_upstreams(settings):
+        _settled_catalogue(settings)
+
+
+def _asks_upstreams(settings: Settings) -> bool:
+    return settings.models_auto or (
         settings.models is None and any(upstream.models_auto for upstream in settings.upstreams)
     )
-    if asks_upstreams:
-        app.extensions[_KEY] = UpstreamCatalogue(settings, fetch_upstream_models)
-    elif settings.upstreams and settings.models is None:
+
+
+def _settled_catalogue(settings: Settings) -> Catalogue:
+    """The catalogue the settings fix: MODELS, else every model the upstreams file names, else the built-in one."""
+    if settings.upstreams and settings.models is None:
         served = dict.fromkeys(name for upstream in settings.upstreams for name in upstream.models or ())
         names = tuple(name for name in served if not NOT_CHAT_MODEL.search(name))
         embeddings = tuple(name for name in served if EMBEDDING_MODEL.search(name))
         default = settings.default_model or (DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
-        app.extensions[_KEY] = Catalogue(names, default, settings.embedding_models or embeddings or EMBEDDING_MODELS)
-    else:
-        app.extensions[_KEY] = Catalogue.from_settings(settings)
+        return Catalogue(names, default, settings.embedding_models or embeddings or EMBEDDING_MODELS)
+    return Catalogue.from_settings(settings)
 
 
 def catalogue() -> Catalogue:

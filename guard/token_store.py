@@ -57,6 +57,7 @@ class TokenBackend(Protocol):
     def add(self, stored: StoredToken) -> bool: ...
     def all(self) -> list[StoredToken]: ...
     def replace(self, stored: StoredToken) -> None: ...
+    def remove(self, names: list[str]) -> None: ...
 
 
 class TokenStore:
@@ -84,6 +85,14 @@ class TokenStore:
         self.backend.replace(dataclasses.replace(stored, revoked_at=time.time()))
         self._read_at = float("-inf")
         return True
+
+    def forget_unusable(self) -> list[str]:
+        """Forget every revoked or expired token (their names are returned): with none stored, and none in the
+        settings, the service is open again."""
+        names = [stored.name for stored in self.backend.all() if not stored.active]
+        self.backend.remove(names)
+        self._read_at = float("-inf")
+        return names
 
     def listing(self) -> list[StoredToken]:
         return self.backend.all()

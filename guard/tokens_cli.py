@@ -12,7 +12,7 @@ from config import ConfigError, spend_amount
 from guard.access import token_registry
 from guard.token_store import seconds_of
 
-tokens = AppGroup("tokens", help="Service tokens kept in storage: create, list, revoke (no restart needed).")
+tokens = AppGroup("tokens", help="Service tokens kept in storage: create, list, revoke, reopen (no restart needed).")
 
 
 def _limit(ctx, param, value: str | None) -> str | None:
@@ -95,6 +95,18 @@ def revoke(name: str):
     if not token_registry().store.revoke(name):
         raise click.ClickException(f"no active token named {name!r}")
     click.echo(f"revoked {name}")
+
+
+@tokens.command("reopen")
+def reopen():
+    """Forget the revoked and expired tokens; with none left the service is open again (sessions and usage stay)."""
+    registry = token_registry()
+    forgotten = registry.store.forget_unusable()
+    click.echo(f"forgot {len(forgotten)} revoked or expired token(s)")
+    if registry.access_control():
+        click.echo("access control stays on: usable tokens, API_TOKENS, ADMIN_TOKENS or sign-in remain")
+    else:
+        click.echo("the service is open: anyone who can reach it can spend its key (set API_TOKENS to close it)")
 
 
 def init_app(app) -> None:

@@ -28,24 +28,35 @@ THEME = {
 }
 
 
+def _host(base_url: str | None) -> str:
+    # Only the host: a base URL may carry credentials (https://user:pass@host/v1).
+    return (urlsplit(base_url).hostname or "") if base_url else OPENAI_HOST
+
+
 @bp.get("/info")
 @documented(responses={200: ServiceInfo})
 def info():
     """Show server information and theme tokens (no secrets)."""
     settings = current_settings()
     offered = catalogue()
-    # Only the host: a base URL may carry credentials (https://user:pass@host/v1).
-    host = urlsplit(settings.openai_base_url).hostname if settings.openai_base_url else OPENAI_HOST
+    upstreams = [
+        {"name": upstream.name, "kind": upstream.kind, "host": _host(upstream.base_url)}
+        for upstream in settings.upstream_list
+    ]
+    first = settings.upstream_list[0]
     return {
         "name": SERVICE_NAME,
         "version": VERSION,
         "default_model": offered.default,
         "models": list(offered.names),
-        "upstream": {
-            "host": host,
-            "is_openai": settings.upstream_is_openai,
-            "key_configured": bool(settings.openai_api_key),
+        "upstream": {  # the first upstream (the only one without UPSTREAMS_FILE)
+            "host": _host(first.base_url),
+            "is_openai": settings.upstream_is_openai
+            if not settings.upstreams
+            else _host(first.base_url) == OPENAI_HOST,
+            "key_configured": any(upstream.api_key for upstream in settings.upstream_list),
         },
+        "upstreams": upstreams,
         "cors": {"allow_origins": list(settings.allow_origins)},
         "features": {
             "access_control": token_registry().access_control(),

@@ -31,6 +31,7 @@ class Backend(Protocol):
     def counters(self): ...
     def together(self): ...  # a context manager: the writes in the block may travel together
     def problem(self) -> str | None: ...
+    def is_new(self) -> bool: ...
 
 
 def open_storage(settings: Settings) -> Backend:
@@ -44,6 +45,17 @@ def open_storage(settings: Settings) -> Backend:
     return SQLiteBackend(settings.db_path)
 
 
+def token_counts(backend: Backend) -> tuple[int, int] | None:
+    """How many tokens storage holds and how many of them are usable; None when it does not answer."""
+    if backend.is_new():  # nothing to count, and nothing is made by counting it
+        return 0, 0
+    try:
+        stored = backend.tokens().all()
+    except STORAGE_ERRORS:
+        return None
+    return len(stored), sum(token.active for token in stored)
+
+
 def init_app(app: Flask, backend: Backend) -> Backend:
     """Make `backend` the app's storage (readiness asks it)."""
     app.extensions[_KEY] = backend
@@ -55,4 +67,12 @@ def current_storage() -> Backend:
     return current_app.extensions[_KEY]
 
 
-__all__ = ["STORAGE_ERRORS", "Backend", "current_storage", "init_app", "open_storage", "outage_noted"]
+__all__ = [
+    "STORAGE_ERRORS",
+    "Backend",
+    "current_storage",
+    "init_app",
+    "open_storage",
+    "outage_noted",
+    "token_counts",
+]

@@ -66,6 +66,7 @@ class ServiceInfo(BaseModel):
     default_model: str
     models: list[str]
     upstream: dict
+    upstreams: list[dict[str, str]]
     cors: dict
     features: dict[str, bool | str | None]
     theme: dict[str, str]

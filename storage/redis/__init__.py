@@ -28,6 +28,10 @@ class RedisBackend:
         self.pool = redis.ConnectionPool.from_url(url, **REDIS_TIMEOUTS)
         self.client = redis.Redis(connection_pool=self.pool)
 
+    def is_new(self) -> bool:
+        """A server is never known to be new without asking it."""
+        return False
+
     def sessions(self, ttl_seconds: int, max_messages: int) -> RedisSessionStore:
         return RedisSessionStore(self.client, ttl_seconds, max_messages)
 

@@ -21,3 +21,7 @@ class RedisTokenStore:
 
     def replace(self, stored: StoredToken) -> None:
         self.redis.hset(self.KEY, stored.name, stored.record())
+
+    def remove(self, names: list[str]) -> None:
+        if names:
+            self.redis.hdel(self.KEY, *names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 from storage.outage import STORAGE_ERRORS
 from storage.sqlite.counters import SQLiteStorage as SQLiteCounters
@@ -22,6 +23,10 @@ class SQLiteBackend:
 
     def __init__(self, path: str):
         self.path = path
+
+    def is_new(self) -> bool:
+        """Whether it holds nothing yet: no file (found without making one)."""
+        return not os.path.exists(self.path)
 
     def sessions(self, ttl_seconds: int, max_messages: int) -> SQLiteSessionStore:
         return SQLiteSessionStore(self.path, ttl_seconds, max_messages)

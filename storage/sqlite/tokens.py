@@ -28,3 +28,7 @@ class SQLiteTokenStore:
     def replace(self, stored: StoredToken) -> None:
         with self.db.write() as db:
             db.execute("UPDATE api_tokens SET record = ? WHERE name = ?", (stored.record(), stored.name))
+
+    def remove(self, names: list[str]) -> None:
+        with self.db.write() as db:
+            db.executemany("DELETE FROM api_tokens WHERE name = ?", [(name,) for name in names])

@@ -1,6 +1,7 @@
 """GET /info (OpenAI-compatible): what the service is and how it is set up, never a secret."""
 
 from tests.support.keys import SERVER_KEY, secret
+from tests.support.upstreams_file import KEY_A, table
 
 
 def test_info_describes_the_service(client, upstream):
@@ -35,3 +36,22 @@ def test_info_shows_the_host_only_and_no_secret(make_app):
 
 def test_info_is_listed_on_the_index(client):
     assert "GET /info" in client.get("/").get_json()["endpoints"]
+
+
+def test_with_an_upstreams_file_info_names_each_upstream_and_the_start_says_what_is_true(serve, a, caplog):
+    caplog.clear()
+    client = serve(
+        table("openai-1", a.base_url, "KEY_A"),
+        '[[upstreams]]\nname = "ollama"\nbase_url = "http://ollama.internal:11434/v1"\nmodels = ["llama3:8b"]\n',
+    )
+    said = caplog.text
+    assert "API_TOKENS is not set: anyone who can reach this service can spend" in said
+    assert "No upstream key" not in said
+    response = client.get("/info")
+    info = response.get_json()
+    assert info["upstreams"] == [
+        {"name": "openai-1", "kind": "openai", "host": "127.0.0.1"},
+        {"name": "ollama", "kind": "openai", "host": "ollama.internal"},
+    ]
+    assert info["upstream"] == {"host": "127.0.0.1", "is_openai": False, "key_configured": True}
+    assert KEY_A not in response.get_data(as_text=True)

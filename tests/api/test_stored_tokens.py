@@ -109,3 +109,36 @@ def test_a_resumable_stream_is_charged_to_its_token_after_its_client_left(app, u
     budget = chat(client, token)
     spent = usage["usage"]["gpt-4o-mini"]["total_tokens"]
     assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - spent - (1 + 1024))  # settled exactly
+
+
+def test_with_every_token_revoked_the_start_says_so_and_reopen_opens_keeping_sessions_and_usage(
+    make_app, upstream, caplog
+):
+    app = make_app()
+    client = app.test_client()
+    session = client.post("/api/sessions", json={"developer_message": "be brief"}).get_json()["session_id"]
+    assert client.post("/chat", json={"message": "hi"}).status_code == 200  # open: ip's usage
+    made(app, "only")
+    assert cli(app, "revoke", "only") == (0, "revoked only")
+    caplog.clear()
+    again = make_app()  # a start with the same storage
+    said = caplog.text
+    assert "Every stored token (1) is revoked or expired" in said and "API_TOKENS is not set" not in said
+    assert again.test_client().post("/chat", json={"message": "hi"}).status_code == 401
+    code, output = cli(again, "reopen")
+    assert code == 0 and "forgot 1" in output and "the service is open" in output
+    reopened = again.test_client()
+    assert reopened.post("/chat", json={"message": "hi"}).status_code == 200
+    assert reopened.get(f"/api/sessions/{session}").status_code == 200
+    assert reopened.get("/usage").get_json()["usage"]["gpt-4o-mini"]["calls"] == 2
+    assert cli(again, "list") == (0, "")
+
+
+def test_reopen_keeps_access_control_while_a_usable_token_remains(app, upstream):
+    made(app, "gone")
+    token = made(app, "kept")
+    cli(app, "revoke", "gone")
+    code, output = cli(app, "reopen")
+    assert code == 0 and "forgot 1" in output and "access control stays on" in output
+    assert app.test_client().post("/chat", json={"message": "hi"}).status_code == 401
+    assert chat(app.test_client(), token).status_code == 200

@@ -16,6 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tests.support.processes import gunicorn, service_env
 from tests.support.redis_server import redis_command
 from tests.support.servers import ROOT, free_port, serving
@@ -30,13 +32,43 @@ def _get(url: str, json_only: bool = True) -> tuple[int, dict]:
         return error.code, json.loads(body) if json_only else {"text": body.decode(errors="replace")}
 
 
-def test_a_bad_setting_is_one_line_and_exit_status_1(upstream):
-    env = service_env(upstream.base_url, PORT="abc")
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("PORT", "abc"),
+        ("DEFAULT_MODEL", "gpt-9"),
+        ("RATE_LIMIT", "60/min"),
+        ("RATE_LIMIT", "sixty"),
+        ("TOKEN_LIMIT", "100000/hr"),
+        ("REDIS_URL", "localhost:6379"),
+        ("UPSTREAM_MAX_REST", "inf"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_status_1_before_any_worker(upstream, variable, value):
+    env = service_env(upstream.base_url, **{variable: value})
     done = subprocess.run(
         [sys.executable, "-m", "gunicorn", "main:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 1
-    assert done.stderr.strip() == "Configuration error: PORT must be a whole number, not 'abc'"
+    assert done.returncode == 1 and "Booting worker" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Configuration error: {variable} ") and repr(value) in lines[0]
+
+
+def test_a_worker_that_cannot_build_the_app_stops_gunicorn_instead_of_looping(upstream, tmp_path):
+    # A config file of its own skips the master's checks (gunicorn.conf.py's): the worker finds the bad setting.
+    env = service_env(upstream.base_url, PORT=str(free_port()))
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("workers = 1\nbind = '127.0.0.1:" + env["PORT"] + "'\n")
+    env["MODELS"], env["DEFAULT_MODEL"] = "gpt-4o", "gpt-4o-mini"
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(conf), "main:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3 and done.stderr.count("Configuration error: DEFAULT_MODEL 'gpt-4o-mini'") == 1
 
 
 def test_warnings_once_per_start_and_web_concurrency(upstream, tmp_path):
