@@ -42,11 +42,18 @@ def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str =
     }
 
 
-def _refusal(what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float) -> RateLimited:
-    retry_after = max(1, math.ceil(reset_at - time.time()))
+def _refusal(
+    what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float, never_fits: bool = False
+) -> RateLimited:
+    """A 429 with its Retry-After. A call that can never fit (its worst case is more than the whole budget) is told
+    not to come back before the window renews, or for a whole period when none is open, and SDKs that read
+    `x-should-retry` (OpenAI's) not to retry it at all."""
+    left = reset_at - time.time()
+    retry_after = max(1, math.ceil(left if left > 0 or not never_fits else item.get_expiry()))
+    extra = {"x-should-retry": "false"} if never_fits else {}
     return RateLimited(
         f"Rate limit exceeded: at most {item} {what}. Try again in {retry_after} s.",
-        headers={**headers, "Retry-After": str(retry_after)},
+        headers={**headers, "Retry-After": str(retry_after), **extra},
     )
 
 
@@ -93,15 +100,16 @@ class RateLimits(CallHook):
         headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
         if not granted:
             self._on_refusal("tokens")
-            refusal = _refusal("tokens", budget, headers, window_ends)
+            never_fits = reserved > budget.amount
+            refusal = _refusal("tokens", budget, headers, window_ends, never_fits)
             cost = (
                 f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
                 f"{self.completion_reservation})"
             )
-            if reserved > budget.amount:
+            if never_fits:
                 refusal.message = (
                     f"Rate limit exceeded: at most {budget} tokens. {cost}, more than the whole "
-                    "budget: send a shorter prompt or a lower max_tokens."
+                    "budget, so it can never fit: send a shorter prompt or a lower max_tokens."
                 )
             else:
                 refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."

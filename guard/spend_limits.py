@@ -87,12 +87,21 @@ class SpendLimits(CallHook):
         }
         if not granted:
             self._on_refusal("spend")
-            refusal = _refusal("spend", budget, headers, window_ends)
+            never_fits = reserved > budget.amount
+            refusal = _refusal("spend", budget, headers, window_ends, never_fits)
+            cost = (
+                f"This call may cost up to ${_dollars(reserved)} (its prompt, estimated, and its max_tokens or "
+                f"{self.completion_reservation})"
+            )
+            limit = (
+                f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US dollars."
+            )
             refusal.message = (
-                f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US "
-                f"dollars. This call may cost up to ${_dollars(reserved)} (its prompt, estimated, and its max_tokens "
-                f"or {self.completion_reservation}); ${_dollars(budget.amount - total)} are left. The budget renews "
-                f"in {refusal.headers['Retry-After']} s."
+                f"{limit} {cost}, more than the whole budget, so it can never fit: send a shorter prompt or a lower "
+                "max_tokens."
+                if never_fits
+                else f"{limit} {cost}; ${_dollars(budget.amount - total)} are left. The budget renews in "
+                f"{refusal.headers['Retry-After']} s."
             )
             raise refusal
         call.notes[self] = (key, budget.get_expiry(), reserved, window_ends)

@@ -21,6 +21,7 @@ EXPOSED_HEADERS = [
     *(f"X-RateLimit-{figure}-{budget}" for budget in ("Tokens", "Spend") for figure in ("Limit", "Remaining", "Reset")),
     "X-Fallback-Model",
     "Retry-After",
+    "x-should-retry",
 ]
 
 

@@ -244,3 +244,21 @@ def test_continuing_a_stored_response_reserves_what_it_holds(make_app, upstream,
     assert refused.status_code == 429 and len(upstream.requests_to("POST", "/responses")) == 1
     fresh = client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "and then?"})
     assert fresh.status_code == 200  # the same call without the stored response fits
+
+
+@pytest.mark.parametrize(
+    "limits, body, what",
+    [
+        ({"token_limit": "2000/hour"}, {"message": "hi", "max_tokens": 5000}, "tokens"),
+        ({"spend_limit": "0.001/day"}, {"message": "hi", "max_tokens": 5000, "model": "gpt-4o"}, "Spend limit"),
+    ],
+)
+def test_a_call_that_can_never_fit_says_so_and_invites_no_retry(make_app, upstream, limits, body, what):
+    client = make_app(**limits).test_client()
+    for _ in range(2):  # before any window is open, and inside one
+        refused = client.post("/chat", json=body)
+        message = refused.get_json()["error"]
+        assert refused.status_code == 429 and what in message and "it can never fit" in message
+        assert refused.headers["x-should-retry"] == "false" and int(refused.headers["Retry-After"]) > 60
+        client.post("/chat", json={"message": "hi", "max_tokens": 5})
+    assert len(upstream.chat_requests()) == 2
