@@ -29,6 +29,9 @@ def test_calls_one_after_another_share_one_connection(make_app, upstream, transp
 def test_a_connection_the_upstream_closed_while_idle_is_not_used_again(client, upstream):
     with upstream.behave(hang_up=True):
         assert client.post("/chat", json=MESSAGE).status_code == 200
+    # The fake closes the connection just after its answer: the next call must come after that close, or it can
+    # take the connection while it is still open, write to it, and lose the answer (the 502 this test once gave).
+    assert upstream.hung_up.wait(10)
     assert client.post("/chat", json=MESSAGE).status_code == 200
     assert len(upstream.chat_requests()) == 2  # each sent once: the second neither failed nor went twice
     assert len(set(connections(upstream))) == 2

@@ -84,6 +84,7 @@ class FakeUpstream:
         self.responses: dict[str, dict] = {}  # created responses by id, as /v1/responses/{id} finds them
         self.models = ["gpt-4o-mini", "gpt-4o"]  # what GET /models lists
         self.stream_aborted = threading.Event()
+        self.hung_up = threading.Event()  # set once a hang_up answer's connection is closed
         self.finished_streams = 0
         self.open_streams = 0
         self._streams_changed = threading.Condition()
@@ -123,6 +124,7 @@ class FakeUpstream:
             self._queue.clear()
             self.finished_streams = 0
             self.stream_aborted.clear()
+            self.hung_up.clear()
 
     def queue(self, **changes) -> Behaviour:
         """Answer the next chat completion with this behaviour, then go back to the default."""
@@ -340,6 +342,7 @@ def _make_handler(fake: FakeUpstream):
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
+                fake.hung_up.set()
 
         def _hold(self, release: threading.Event, seconds: float = 30) -> bool:
             """Wait for `release`, but see at once when the client closes the connection meanwhile."""
