@@ -164,7 +164,11 @@ def admit(registry: TokenRegistry) -> None:
         return
     if needs_token(registry) and not registry.is_token(presented_token()):
         message = (
-            "A valid service token is required: send it as 'Authorization: Bearer <token>' or 'X-API-Key: <token>'."
+            "A valid service token or sign-in token (your identity provider's JWT) is required: send it as "
+            "'Authorization: Bearer <token>' (a service token also as 'X-API-Key: <token>')."
+            if registry.verifier
+            else "A valid service token is required: send it as 'Authorization: Bearer <token>' or "
+            "'X-API-Key: <token>'."
         )
         raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
 

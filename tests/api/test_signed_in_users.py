@@ -132,6 +132,7 @@ def test_with_sign_in_on_a_made_up_service_token_is_still_refused(signed_in, pro
     client = signed_in()
     refused = chat(client, secret("tok-made-up-" + "5" * 30))
     assert refused.status_code == 401 and upstream.chat_requests() == []
+    assert "sign-in token" in refused.get_json()["error"]
     assert chat(client, SERVICE_TOKEN).status_code == 200
 
 

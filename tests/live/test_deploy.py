@@ -17,6 +17,7 @@ import tomllib
 import urllib.request
 
 import pytest
+import yaml
 
 from tests.support.processes import gunicorn, service_env
 from tests.support.servers import ROOT, free_port, serving, wait_until_listening
@@ -112,8 +113,11 @@ def test_the_images_command_serves_from_a_clean_copy_of_what_it_copies(upstream,
     assert (data / "sessions.sqlite3").exists()  # state went to the volume, not into the code
 
 
-def _nginx_conf(port: int, instances: list[int], prefix: pathlib.Path) -> pathlib.Path:
+def _nginx_conf(port: int, instances: list[int], prefix: pathlib.Path, balancer: str | None = None) -> pathlib.Path:
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    if balancer:  # the lines the file offers for a load balancer in front, as an operator would uncomment them
+        conf = conf.replace("# set_real_ip_from 10.0.0.0/8;", f"set_real_ip_from {balancer};")
+        conf = conf.replace("# real_ip_header X-Forwarded-For;", "real_ip_header X-Forwarded-For;")
     conf = conf.replace("        server chat-api:5000;", "\n".join(f"        server 127.0.0.1:{p};" for p in instances))
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};").replace("/tmp/nginx", str(prefix / "nginx"))
     path = prefix / "nginx.conf"
@@ -202,3 +206,31 @@ def test_replit_runs_make_run_and_deploys_gunicorn_on_port_80():
     assert replit["deployment"]["run"] == json.loads(_instruction("CMD"))  # the same command as the image
     assert {"localPort": 5000, "externalPort": 80} in replit["ports"]
     assert replit["env"]["TRUSTED_PROXY_HOPS"] == "1" and "OPENAI" not in str(replit)  # secrets are not here
+
+
+def test_behind_a_load_balancer_nginx_with_real_ip_tells_clients_apart(upstream, tmp_path, redis_url):
+    env = service_env(upstream.base_url, REDIS_URL=redis_url, TRUSTED_PROXY_HOPS="1", RATE_LIMIT="3/minute")
+    port = free_port()
+    with gunicorn(tmp_path, env) as instance:
+        conf = _nginx_conf(port, [instance.port], tmp_path, balancer="127.0.0.3")  # the balancer's address
+        nginx = [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"]
+        with serving(nginx, port, os.environ.copy(), tmp_path / "nginx.log"):
+
+            def chat(source: str, forwarded: str) -> int:
+                connection, response = _post(port, "/chat", {"message": "hi"}, source, {"X-Forwarded-For": forwarded})
+                response.read()
+                connection.close()
+                return response.status
+
+            # The balancer (127.0.0.3) says who each client is; a client reaching nginx directly cannot.
+            one = [chat("127.0.0.3", "198.51.100.1") for _ in range(4)]
+            two = [chat("127.0.0.3", "198.51.100.2") for _ in range(4)]
+            direct = [chat("127.0.0.4", f"198.51.100.{n}") for n in range(3, 7)]
+    assert one == [200, 200, 200, 429] and two == [200, 200, 200, 429]
+    assert direct == [200, 200, 200, 429]  # its own header was not believed: one bucket, its address's
+
+
+def test_the_compose_example_publishes_nothing_beyond_this_machine():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    published = [port for service in compose["services"].values() for port in service.get("ports", [])]
+    assert published and all(str(port).startswith("127.0.0.1:") for port in published)
