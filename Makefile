@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run dev test test-fast lint bench vendor clean
+.PHONY: install install-dev run dev test test-fast lint bench mutation vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ lint: install-dev  ## install, then check the code (ruff check) and its formatti
 bench: install-dev  ## install, then measure the service against a bare relay (the floor); updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md
 
+mutation: install-dev  ## flip each check in the guard and routing modules, one at a time, and see whether a test notices (about an hour; not in CI); writes docs/mutation.md
+	$(BIN)/pip install --quiet mutmut==3.8.1
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 >/dev/null || true
+	$(BIN)/python -m tests.support.mutation_scores --write docs/mutation.md
+
 # The playground's browser libraries and their licences, copied from the npm registry at the versions
 # static/vendor/package-lock.json pins; the copies are committed, so serving needs no npm.
 VENDORED := marked/lib/marked.umd.js marked/LICENSE dompurify/dist/purify.min.js dompurify/LICENSE \
@@ -53,4 +59,4 @@ vendor:  ## fetch the playground's browser libraries (markdown, sanitiser, highl
 	for file in $(VENDORED); do install -D -m 644 "$$scratch/node_modules/$$file" "static/vendor/$$file"; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants
