@@ -425,7 +425,7 @@ class UpstreamClient:
             return False
         for hook in self.hooks:
             hook.on_failure(call)  # gives back what the earlier model reserved
-        earlier, payload = call.model, {**call.payload, "model": model}
+        earlier, earlier_payload, payload = call.model, call.payload, {**call.payload, "model": model}
         spec = spec_for(model)
         call.payload = spec.adapt_response(payload) if call.kind == "responses" else spec.adapt(payload)
         call.model = model
@@ -433,6 +433,7 @@ class UpstreamClient:
             self._admit(call)
         except ApiError as refusal:
             log.warning("fallback %s for %s refused: %s", model, earlier, refusal.message)
+            call.model, call.payload = earlier, earlier_payload  # what the call's failure will name
             return False
         log.warning("every upstream of %s failed or rests: falling back to %s", earlier, model)
         return True
