@@ -10,7 +10,7 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
-from upstream.hooks import MOST_COUNTED
+from upstream.hooks import bounded_count
 
 _KEY = "ownership"
 
@@ -39,16 +39,12 @@ class Ownership:
         """Note what a stored response holds (its input and output tokens): a call that continues it is read all
         of that again, and reserves it."""
         if isinstance(usage, dict) and isinstance(response_id, str) and response_id:
-            tokens = sum(_count(usage.get(field)) for field in ("input_tokens", "output_tokens"))
+            tokens = sum(bounded_count(usage.get(field)) for field in ("input_tokens", "output_tokens"))
             self.store.claim("response-tokens", response_id, frozenset({str(tokens)}), ttl)
 
     def recorded_tokens(self, response_id: str) -> int:
         """What `record_tokens` noted of a stored response (0 when nothing was)."""
         return max((int(value) for value in self.store.owners("response-tokens", response_id)), default=0)
-
-
-def _count(value: object) -> int:
-    return min(max(value, 0), MOST_COUNTED) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def init_app(app: Flask, store: OwnershipStore) -> Ownership:

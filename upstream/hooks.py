@@ -39,7 +39,8 @@ def _text_length(value) -> int:
 MOST_COUNTED = 2**40  # more tokens than any call has; every sum of such counts stays inside 64 bits
 
 
-def _count(value) -> int:
+def bounded_count(value: object) -> int:
+    """A count from a hostile source as a whole number from 0 to MOST_COUNTED (anything else: 0)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return 0
     return min(max(int(value), 0), MOST_COUNTED)
@@ -48,14 +49,14 @@ def _count(value) -> int:
 def cached_tokens(usage: dict) -> int:
     """The prompt tokens the upstream served from its cache (chat's or the Responses API's details)."""
     details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
-    return _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    return bounded_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
 
 
 def bounded_usage(usage: dict) -> dict:
     """The upstream's usage with each count a whole number from 0 to MOST_COUNTED: a broken or hostile
     upstream's figures cannot overflow a budget or the ledger."""
-    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-    total = _count(usage.get("total_tokens")) or prompt + completion
+    prompt, completion = bounded_count(usage.get("prompt_tokens")), bounded_count(usage.get("completion_tokens"))
+    total = bounded_count(usage.get("total_tokens")) or prompt + completion
     return {**usage, "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 

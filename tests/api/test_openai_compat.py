@@ -245,3 +245,14 @@ def test_no_server_key_is_a_503_naming_the_variable(make_app):
     )
     assert response.status_code == 503
     assert "OPENAI_API_KEY_CYB_SEC" in response.get_json()["error"]["message"]
+
+
+def test_a_malformed_client_key_is_a_400_naming_the_api_key(make_app, upstream):
+    client = make_app(client_key_format="openai").test_client()
+    answer = client.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"X-OpenAI-Key": "sk-short"},
+    )
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "api_key"
+    assert answer.get_json()["error"]["message"].startswith("Invalid API Key format.") and upstream.requests == []

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.support.identity_provider import AUDIENCE, IdentityProvider
 from tests.support.keys import secret
+from tests.support.servers import free_port
 
 SERVICE_TOKEN = secret("tok-beside-jwt-" + "8" * 30)
 HELLO = [{"role": "user", "content": "hi"}]
@@ -97,28 +98,92 @@ def _signed_without(claim: str):
     return forge
 
 
-FORGERIES = {
-    "expired": lambda p: p.token(lifetime=-120),  # past the 30 s leeway
-    "not yet valid": lambda p: p.token(nbf=int(time.time()) + 3600),
-    "wrong issuer": lambda p: p.token(iss="https://elsewhere.example"),
-    "wrong audience": lambda p: p.token(aud="another-api"),
-    "alg none": _unsigned,
-    "HS256 with the public key": _signed_with_the_public_key,
-    "tampered payload": _tampered,
-    "over 16 KB": lambda p: p.token(padding="x" * 17_000),
-    "no user claim": lambda p: p.token(sub=None),
-    "no sub at all": _signed_without("sub"),
-    "no expiry": _signed_without("exp"),
+FORGERIES = {  # each with what the refusal says of it
+    "expired": (lambda p: p.token(lifetime=-120), "it has expired"),  # past the 30 s leeway
+    "not yet valid": (lambda p: p.token(nbf=int(time.time()) + 3600), "it is not valid yet"),
+    "wrong issuer": (lambda p: p.token(iss="https://elsewhere.example"), "InvalidIssuerError"),
+    "wrong audience": (lambda p: p.token(aud="another-api"), "InvalidAudienceError"),
+    "alg none": (_unsigned, "its algorithm 'none' is not accepted"),
+    "HS256 with the public key": (_signed_with_the_public_key, "its algorithm 'HS256' is not accepted"),
+    "tampered payload": (_tampered, "InvalidSignatureError"),
+    "over 16 KB": (lambda p: p.token(padding="x" * 17_000), "it is larger than 16 KB"),
+    "no user claim": (lambda p: p.token(sub=None), "InvalidSubjectError"),
+    "an empty user claim": (lambda p: p.token(sub=""), "it has no 'sub' claim"),
+    "a boolean user claim": (lambda p: p.token(sub=True), "InvalidSubjectError"),
+    "no sub at all": (_signed_without("sub"), "it has no 'sub' claim"),
+    "no expiry": (_signed_without("exp"), "MissingRequiredClaimError"),
+    "not a JWT at all": (lambda p: "abc.def.", "it is not a well-formed JWT"),
 }
 
 
 @pytest.mark.parametrize("forgery", list(FORGERIES))
-def test_every_forgery_is_a_401_with_a_challenge(signed_in, provider, upstream, forgery):
+def test_every_forgery_is_a_401_with_a_challenge_that_says_why(signed_in, provider, upstream, forgery):
     client = signed_in()
-    refused = chat(client, FORGERIES[forgery](provider))
+    forge, why = FORGERIES[forgery]
+    refused = chat(client, forge(provider))
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert refused.get_json()["error"].startswith("The bearer token is not a valid sign-in")
+    assert refused.get_json()["error"] == f"The bearer token is not a valid sign-in: {why}."
+    openai_shape = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO}, headers=bearer(forge(provider))
+    )
+    assert openai_shape.get_json()["error"]["code"] == "invalid_token"
     assert upstream.chat_requests() == []
+
+
+def test_a_token_of_exactly_16_kb_is_read_and_one_byte_more_is_not(signed_in, provider, upstream):
+    client = signed_in()
+    kid = provider.kid_of("RS256")
+    claims = {"iss": provider.issuer, "aud": AUDIENCE, "sub": "ada", "exp": int(time.time()) + 300}
+    sizes = {}
+    for padding in range(11_840, 11_880):  # base64 skips some lengths: a header field's length shifts the rest
+        for shift in ("", "y", "yy", "yyy"):
+            headers = {"kid": kid, "shift": shift}
+            token = jwt.encode({**claims, "padding": "x" * padding}, provider.keys[kid][1], "RS256", headers)
+            sizes.setdefault(len(token), token)
+    assert chat(client, sizes[16 * 1024]).status_code == 200
+    assert chat(client, sizes[16 * 1024 + 1]).status_code == 401
+
+
+def test_a_token_just_expired_is_within_the_leeway(signed_in, provider, upstream):
+    assert chat(signed_in(), provider.token(lifetime=-10)).status_code == 200  # JWT_LEEWAY is 30 s
+    assert chat(signed_in(jwt_leeway=0), provider.token(lifetime=-10)).status_code == 401
+
+
+def test_alg_none_is_refused_even_when_the_allow_list_names_it(signed_in, provider, upstream):
+    client = signed_in(jwt_algorithms=("none", "NONE", "RS256"))
+    refused = chat(client, _unsigned(provider))
+    assert refused.status_code == 401 and "its algorithm 'none' is not accepted" in refused.get_json()["error"]
+
+
+def test_a_provider_with_one_key_may_leave_kid_out(make_app, upstream):
+    single = IdentityProvider()
+    del single.keys[single.kid_of("ES256")]
+    single.start()
+    try:
+        client = make_app(jwt_issuer=single.issuer, jwt_audience=AUDIENCE).test_client()
+        assert chat(client, single.token("ada", named=False)).status_code == 200
+        single.add_key("RS256")  # two keys now: a token without kid names none of them
+        refetched = make_app(jwt_issuer=single.issuer, jwt_audience=AUDIENCE, db_path=":memory:").test_client()
+        assert chat(refetched, single.token("ada", named=False)).status_code == 401
+    finally:
+        single.stop()
+
+
+def test_an_issuer_with_a_trailing_slash_is_discovered_once(make_app, provider, upstream):
+    client = make_app(jwt_issuer=provider.issuer + "/", jwt_audience=AUDIENCE, jwt_refetch_seconds=0).test_client()
+    discovered = provider.discoveries
+    assert chat(client, provider.token(iss=provider.issuer + "/")).status_code == 200
+    kid = provider.add_key("RS256")  # a rotation: the key set again, the discovery document not
+    assert chat(client, provider.token(kid=kid, iss=provider.issuer + "/")).status_code == 200
+    assert provider.discoveries == discovered + 1
+
+
+def test_a_jwks_url_is_used_without_discovery(make_app, provider, upstream):
+    elsewhere = f"http://127.0.0.1:{free_port()}"  # an issuer with no discovery document to find
+    client = make_app(
+        jwt_issuer=elsewhere, jwt_audience=AUDIENCE, jwt_jwks_url=provider.issuer + "/jwks.json"
+    ).test_client()
+    assert chat(client, provider.token(iss=elsewhere)).status_code == 200
 
 
 def test_an_algorithm_outside_the_allow_list_is_refused_though_well_signed(signed_in, provider, upstream):
@@ -196,10 +261,15 @@ def test_a_provider_down_from_the_start_is_a_503_never_a_500(make_app, provider,
     assert away.status_code == 503 and "identity provider" in away.get_json()["error"]
 
 
-def test_a_provider_away_is_never_a_401_nor_a_failed_authentication(make_app, provider, upstream):
+@pytest.mark.parametrize("refetch", [5.0, 0.0])
+def test_a_provider_away_is_never_a_401_nor_a_failed_authentication(make_app, provider, upstream, refetch):
     provider.up = False  # this worker has never fetched the keys
     client = make_app(
-        jwt_issuer=provider.issuer, jwt_audience=AUDIENCE, api_tokens=(SERVICE_TOKEN,), auth_failure_limit="5/minute"
+        jwt_issuer=provider.issuer,
+        jwt_audience=AUDIENCE,
+        api_tokens=(SERVICE_TOKEN,),
+        auth_failure_limit="5/minute",
+        jwt_refetch_seconds=refetch,
     ).test_client()
     answers = [chat(client, provider.token(f"user-{n}")).status_code for n in range(12)]
     assert answers == [503] * 12

@@ -20,6 +20,7 @@ class IdentityProvider:
         self.keys: dict[str, tuple[str, object]] = {}  # kid -> (algorithm, private key), all published
         self.up = True
         self.fetches = 0
+        self.discoveries = 0
         self.hold: threading.Event | None = None  # when set to an event, the key set waits for it (a hang)
         self.add_key("RS256")
         self.add_key("ES256")
@@ -35,6 +36,7 @@ class IdentityProvider:
                     self.end_headers()
                     return
                 if self.path == "/.well-known/openid-configuration":
+                    provider.discoveries += 1
                     body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/jwks.json"}
                 elif self.path == "/jwks.json":
                     provider.fetches += 1
@@ -89,10 +91,13 @@ class IdentityProvider:
     def kid_of(self, algorithm: str) -> str:
         return next(kid for kid, (alg, _) in self.keys.items() if alg == algorithm)
 
-    def token(self, user: str = "ada", kid: str | None = None, lifetime: float = 300, **claims) -> str:
-        """A valid token for `user`, signed with `kid` (default: the first RSA key)."""
+    def token(
+        self, user: object = "ada", kid: str | None = None, lifetime: float = 300, named: bool = True, **claims
+    ) -> str:
+        """A valid token for `user`, signed with `kid` (default: the first RSA key), which its header names unless
+        `named` is false."""
         kid = kid or self.kid_of("RS256")
         algorithm, private = self.keys[kid]
         now = time.time()
         body = {"iss": self.issuer, "aud": AUDIENCE, "sub": user, "iat": int(now), "exp": int(now + lifetime), **claims}
-        return jwt.encode(body, private, algorithm=algorithm, headers={"kid": kid})
+        return jwt.encode(body, private, algorithm=algorithm, headers={"kid": kid} if named else None)
