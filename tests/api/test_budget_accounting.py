@@ -82,3 +82,16 @@ def test_a_callers_own_key_goes_only_to_the_upstream_that_takes_one_among_those_
     assert all(chat(client, **{"X-OpenAI-Key": own}).status_code == 200 for _ in range(5))
     assert a.chat_requests() == [] and len(b.chat_requests()) == 5
     assert all(own not in str(r.headers) for r in a.requests)
+
+
+def test_the_spend_headers_show_dollars_to_the_micro_dollar(make_app, upstream):
+    answer = post(make_app(spend_limit="5/day").test_client())
+    assert answer.headers["X-RateLimit-Limit-Spend"] == "5.000000"
+    assert answer.headers["X-RateLimit-Remaining-Spend"] == "4.999994"  # its own 6 micro-dollars held
+
+
+def test_a_429_that_may_fit_later_invites_a_retry(make_app, upstream):
+    client = make_app(token_limit="15/hour").test_client()
+    assert post(client).status_code == 200  # 10 reserved, about 17 spent: nothing left
+    refused = post(client)
+    assert refused.status_code == 429 and "x-should-retry" not in refused.headers

@@ -237,6 +237,7 @@ def test_failed_authentications_are_limited_per_address(make_app):
         assert client.get("/models", headers=auth(f"guess-{attempt}"), environ_base=guesser).status_code == 401
     refused = client.get("/models", headers=auth(TOKEN_A), environ_base=guesser)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "x-should-retry" not in refused.headers  # it may be retried, once the window ends
     assert "failed authentications" in refused.get_json()["error"]
     assert client.get("/models", headers=auth(TOKEN_A), environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 200
     assert client.get("/health", environ_base=guesser).status_code == 200  # public pages stay open
@@ -253,6 +254,25 @@ def test_a_stale_tab_does_not_lock_its_office_out(make_app):
     assert client.get("/models", headers=auth("guess-" + "1" * 30), environ_base=office).status_code == 429
     elsewhere = client.get("/models", headers=auth(TOKEN_B), environ_base={"REMOTE_ADDR": "10.0.0.81"})
     assert elsewhere.status_code == 200
+
+
+def test_a_token_that_worked_elsewhere_does_not_pass_a_locked_address(make_app):
+    client = make_app(api_tokens=(TOKEN_A,), auth_failure_limit="5/minute").test_client()
+    assert client.get("/models", headers=auth(TOKEN_A), environ_base={"REMOTE_ADDR": "10.0.0.90"}).status_code == 200
+    guesser = {"REMOTE_ADDR": "10.0.0.91"}
+    for attempt in range(5):
+        client.get("/models", headers=auth(f"guess-{attempt}"), environ_base=guesser)
+    assert client.get("/models", headers=auth(TOKEN_A), environ_base=guesser).status_code == 429
+
+
+def test_a_token_that_worked_from_an_address_gets_in_on_another_worker_too(make_app):
+    first = make_app(api_tokens=(TOKEN_A,), auth_failure_limit="5/minute").test_client()
+    office = {"REMOTE_ADDR": "10.0.0.82"}
+    assert first.get("/models", headers=auth(TOKEN_A), environ_base=office).status_code == 200
+    second = make_app(api_tokens=(TOKEN_A,), auth_failure_limit="5/minute").test_client()  # its own memory
+    for _ in range(6):
+        second.get("/models", headers=auth("revoked-" + "0" * 30), environ_base=office)
+    assert second.get("/models", headers=auth(TOKEN_A), environ_base=office).status_code == 200  # from storage
 
 
 # 10. No request writes a log line of its own.
