@@ -24,6 +24,7 @@ def test_spend_settles_at_each_calls_real_cost_until_the_budget_is_spent(make_ap
     assert [a.status_code for a in answers] == [200, 200, 429]
     # The second call saw the first's real cost settled: 1,000 - 750 - its own 6 reserved.
     assert answers[1].headers["X-RateLimit-Remaining-Spend"] == "0.000244"
+    assert answers[2].headers["X-RateLimit-Remaining-Spend"] == "0.000000"  # 1,500 spent: none left, never less
 
 
 def test_token_budgets_settle_at_the_real_usage(make_app, upstream):

@@ -256,3 +256,11 @@ def test_a_malformed_client_key_is_a_400_naming_the_api_key(make_app, upstream):
     )
     assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "api_key"
     assert answer.get_json()["error"]["message"].startswith("Invalid API Key format.") and upstream.requests == []
+
+
+def test_a_missing_service_token_on_v1_carries_its_code(make_app, upstream):
+    client = make_app(api_tokens=("tok-compat-" + "4" * 30,)).test_client()
+    refused = client.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "missing_or_invalid_token"

@@ -37,6 +37,7 @@ def http_date(seconds_from_now: float) -> str:
         (-600.0, 5),  # an HTTP date, already past
         (8.0, 8),  # an HTTP date, 8 s ahead
         ("3", 3),
+        ("1", 1),
     ],
 )
 def test_a_429_rests_its_model_for_its_retry_after_bounded_and_readiness_never_fails(serve, a, b, retry_after, rest):
@@ -151,3 +152,46 @@ def test_a_rest_stored_as_infinity_by_an_older_version_is_bounded(serve, a, b):
         current_storage().rests().rest("b", 1e300, 1)
     ready = client.get("/health/ready")
     assert ready.status_code in (200, 503) and set(ready.get_json()["upstreams"]) == {"a", "b"}
+
+
+def resting_for(client, upstream: str) -> float:
+    """Seconds until readiness says `upstream` is back (it gives whole seconds)."""
+    state = client.get("/health/ready").get_json()["upstreams"][upstream]
+    until = calendar.timegm(time.strptime(state.removeprefix("resting until "), "%Y-%m-%dT%H:%M:%SZ"))
+    return until - time.time()
+
+
+def test_a_rest_doubles_while_an_upstream_keeps_failing_up_to_the_longest(serve, a, b):
+    client = serve(
+        table("a", a.base_url, "KEY_A", weight=1_000_000),
+        table("b", b.base_url, "KEY_B"),
+        UPSTREAM_FAILURES_TO_REST="1",
+        UPSTREAM_MAX_REST="30",
+    )
+    rests = []
+    with a.behave(status=500):
+        for _ in range(4):
+            assert chat(client).status_code == 200
+            rests.append(resting_for(client, "a"))
+            with client.application.app_context():  # its rest ends now, its run of failures goes on
+                failures = current_storage().rests().states()["a"][1]
+                current_storage().rests().rest("a", 0.0, failures)
+            deadline = time.monotonic() + 10  # the worker reads the rests again within half a second
+            while client.get("/health/ready").get_json()["upstreams"]["a"] != "failing":
+                assert time.monotonic() < deadline
+    for rest, expected in zip(rests, (5, 10, 20, 30), strict=True):
+        assert expected - 2 <= rest <= expected + 1
+
+
+def test_failures_are_counted_for_each_upstream_apart(serve, a, b):
+    client = serve(
+        table("a", a.base_url, "KEY_A", models=["gpt-4o"]),
+        table("b", b.base_url, "KEY_B", models=["gpt-4o-mini"]),
+        UPSTREAM_FAILURES_TO_REST="2",
+        UPSTREAM_MAX_RETRIES="0",
+    )
+    with a.behave(status=502), b.behave(status=502):
+        assert chat(client, "gpt-4o").status_code == 502
+        assert chat(client, "gpt-4o-mini").status_code == 502
+    states = client.get("/health/ready").get_json()["upstreams"]
+    assert not states["a"].startswith("resting") and not states["b"].startswith("resting")
