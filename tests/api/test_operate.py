@@ -143,3 +143,9 @@ def test_the_files_that_hold_conversations_are_its_owners_only(client, upstream,
     files = [settings.db_path + suffix for suffix in ("", "-wal", "-shm")]
     modes = {path: stat.S_IMODE(os.stat(path).st_mode) for path in files if os.path.exists(path)}
     assert settings.db_path in modes and modes == dict.fromkeys(modes, 0o600)
+
+
+def test_storage_that_does_not_answer_at_start_is_a_warning(make_app, caplog):
+    caplog.clear()
+    make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert "The storage (Redis) does not answer: every call that needs it is a 503 until it does." in caplog.text
