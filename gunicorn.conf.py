@@ -21,8 +21,12 @@ try:
 except ConfigError as error:  # one line that names the variable, not a traceback per worker
     sys.exit(f"Configuration error: {error}")
 
-# Said once, here in the master; the workers see the mark and stay quiet.
-for _warning in _settings.warnings(token_counts(open_storage(_settings))):
+# Said once, here in the master; the workers see the mark and stay quiet. The master reads its storage only for
+# them (which tokens are stored), and closes it before it forks: a worker opens its own.
+_storage = open_storage(_settings)
+_stored_tokens = token_counts(_storage)
+_storage.close()
+for _warning in _settings.warnings(_stored_tokens):
     _line = (
         json.dumps({"level": "WARNING", "message": _warning})
         if _settings.log_format == "json"

@@ -64,3 +64,7 @@ class RedisBackend:
         except STORAGE_ERRORS as error:
             return f"Redis: {type(error).__name__}: {error}"
         return None
+
+    def close(self) -> None:
+        """Close this process's connections (the master, before it forks the workers)."""
+        self.pool.disconnect()

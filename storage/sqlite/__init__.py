@@ -7,7 +7,7 @@ import os
 
 from storage.outage import STORAGE_ERRORS
 from storage.sqlite.counters import SQLiteStorage as SQLiteCounters
-from storage.sqlite.database import Database
+from storage.sqlite.database import Database, close_all
 from storage.sqlite.ledger import SQLiteLedger
 from storage.sqlite.ownership import SQLiteOwnership
 from storage.sqlite.rests import SQLiteRests
@@ -61,3 +61,7 @@ class SQLiteBackend:
         except STORAGE_ERRORS as error:
             return f"SQLite: {type(error).__name__}: {error}"
         return None
+
+    def close(self) -> None:
+        """Close this process's connections (the master, before it forks the workers)."""
+        close_all()

@@ -227,6 +227,19 @@ def test_a_token_made_and_revoked_on_the_command_line_counts_on_every_instance(u
     assert token not in logs
 
 
+def test_a_start_after_every_token_was_revoked_says_so_once(upstream, tmp_path):
+    env = service_env(upstream.base_url, DB_PATH=str(tmp_path / "store.sqlite3"))
+    flask = [sys.executable, "-m", "flask", "--app", "main", "tokens"]
+    for step in (["create", "gone"], ["revoke", "gone"]):
+        done = subprocess.run([*flask, *step], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    with gunicorn(tmp_path, env) as server:
+        status, _ = _get(f"{server.url}/models", json_only=False)
+        log = server.log()
+    assert status == 401 and log.count("Every stored token (1) is revoked or expired") == 1
+    assert "API_TOKENS is not set" not in log
+
+
 def _workers_of(master: int) -> list[int]:
     with open(f"/proc/{master}/task/{master}/children") as children:
         return [int(pid) for pid in children.read().split()]
