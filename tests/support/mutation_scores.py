@@ -3,7 +3,8 @@
 Reads what `mutmut run` left in `mutants/`: each module's `.meta` (every mutant's exit code) and the
 mutated module itself, whose mutant functions are compared with the original. A mutant that changes
 nothing but the text of a string (a message) is left out of the score, as the issue that asked for
-the scores says; a mutant no test reaches counts as survived.
+the scores says; a mutant no test reaches counts as survived; one that was not run yet (a run cut short)
+is counted apart and left out of the score.
 
     python -m tests.support.mutation_scores [--write docs/mutation.md] [--survivors]
 """
@@ -52,14 +53,16 @@ def scores(mutants: pathlib.Path) -> list[dict]:
     for path in settings["only_mutate"]:
         meta = json.loads((mutants / f"{path}.meta").read_text())["exit_code_by_key"]
         messages = _message_only(mutants / path)
-        counted = {key: code for key, code in meta.items() if key.rpartition(".")[2] not in messages}
-        survived = sorted(key for key, code in counted.items() if code in (SURVIVED, NO_TESTS, None))
+        kept = {key: code for key, code in meta.items() if key.rpartition(".")[2] not in messages}
+        counted = {key: code for key, code in kept.items() if code is not None}
+        survived = sorted(key for key, code in counted.items() if code in (SURVIVED, NO_TESTS))
         killed = len(counted) - len(survived)
         rows.append(
             {
                 "module": path,
                 "mutants": len(meta),
-                "message_only": len(meta) - len(counted),
+                "message_only": len(meta) - len(kept),
+                "not_run": len(kept) - len(counted),
                 "killed": killed,
                 "survived": survived,
                 "score": 100.0 * killed / len(counted) if counted else 100.0,
@@ -70,12 +73,12 @@ def scores(mutants: pathlib.Path) -> list[dict]:
 
 def markdown(rows: list[dict], survivors: bool) -> str:
     lines = [
-        "| module | mutants | message-only (left out) | killed | survived | score |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| module | mutants | message-only (left out) | not run | killed | survived | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| `{row['module']}` | {row['mutants']} | {row['message_only']} | {row['killed']} | "
+            f"| `{row['module']}` | {row['mutants']} | {row['message_only']} | {row['not_run']} | {row['killed']} | "
             f"{len(row['survived'])} | {row['score']:.0f}% |"
         )
     if survivors:
