@@ -149,6 +149,14 @@ def test_a_token_just_expired_is_within_the_leeway(signed_in, provider, upstream
     assert chat(signed_in(jwt_leeway=0), provider.token(lifetime=-10)).status_code == 401
 
 
+def test_hs256_signed_with_the_public_key_is_refused_even_when_the_allow_list_names_hs256(
+    signed_in, provider, upstream
+):
+    client = signed_in(jwt_algorithms=("RS256", "HS256"))  # allowed, but no shared secret: HMAC has no key here
+    refused = chat(client, _signed_with_the_public_key(provider))
+    assert refused.status_code == 401 and "its algorithm 'HS256' is not accepted" in refused.get_json()["error"]
+
+
 def test_alg_none_is_refused_even_when_the_allow_list_names_it(signed_in, provider, upstream):
     client = signed_in(jwt_algorithms=("none", "NONE", "RS256"))
     refused = chat(client, _unsigned(provider))
