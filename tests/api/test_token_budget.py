@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from guard.ownership import ownership
 from routes.schemas.sampling import MOST_TOKENS
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -262,3 +263,18 @@ def test_a_call_that_can_never_fit_says_so_and_invites_no_retry(make_app, upstre
         assert refused.headers["x-should-retry"] == "false" and int(refused.headers["Retry-After"]) > 60
         client.post("/chat", json={"message": "hi", "max_tokens": 5})
     assert len(upstream.chat_requests()) == 2
+
+
+def test_continuing_a_stored_response_with_nothing_recorded_reserves_nothing_more(make_app, upstream, tmp_path):
+    follow = {"model": "gpt-4o-mini", "input": "and then?", "max_output_tokens": 16}
+    remaining = []
+    for previous in (None, "resp_made_before_tokens_were_recorded"):
+        app = make_app(token_limit="1000/hour", db_path=str(tmp_path / f"{previous}.sqlite3"))
+        if previous:  # a response made by an older version: owned, with no record of what it holds
+            with app.app_context():
+                ownership().claim("response", previous, frozenset({"ip:127.0.0.1"}), 3600)
+        body = {**follow, "previous_response_id": previous} if previous else follow
+        answer = app.test_client().post("/v1/responses", json=body)
+        assert answer.status_code == 200
+        remaining.append(answer.headers["X-RateLimit-Remaining-Tokens"])
+    assert remaining[0] == remaining[1]
