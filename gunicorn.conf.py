@@ -12,21 +12,46 @@ import tempfile
 from gunicorn import glogging
 
 from config import ConfigError, Settings
-from models import check_catalogue
-from storage import open_storage, token_counts
+
+
+def _checked(settings: Settings) -> list[str]:
+    """What only the app's own modules can check (the catalogue's default model, the tokens in storage), done in
+    a child process, so that the master never holds those modules (about 10 MB in it, and in every process of a
+    server that forks from it): the warnings to say, or a ConfigError."""
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: check, say what it found through the pipe, and leave without cleaning up
+        code = 0
+        try:
+            from models import check_catalogue
+            from storage import open_storage, token_counts
+
+            check_catalogue(settings)
+            storage = open_storage(settings)
+            found = {"warnings": settings.warnings(token_counts(storage))}
+            storage.close()
+        except ConfigError as error:
+            found, code = {"error": str(error)}, 1
+        with os.fdopen(writing, "w") as pipe:
+            json.dump(found, pipe)
+        os._exit(code)
+    os.close(writing)
+    with os.fdopen(reading) as pipe:
+        found = json.loads(pipe.read() or '{"error": "the start-up checks failed"}')
+    os.waitpid(child, 0)
+    if "error" in found:
+        raise ConfigError(found["error"])
+    return found["warnings"]
+
 
 try:
     _settings = Settings.from_env()
-    check_catalogue(_settings)
+    _warnings = _checked(_settings)
 except ConfigError as error:  # one line that names the variable, not a traceback per worker
     sys.exit(f"Configuration error: {error}")
 
-# Said once, here in the master; the workers see the mark and stay quiet. The master reads its storage only for
-# them (which tokens are stored), and closes it before it forks: a worker opens its own.
-_storage = open_storage(_settings)
-_stored_tokens = token_counts(_storage)
-_storage.close()
-for _warning in _settings.warnings(_stored_tokens):
+# Said once, here in the master; the workers see the mark and stay quiet.
+for _warning in _warnings:
     _line = (
         json.dumps({"level": "WARNING", "message": _warning})
         if _settings.log_format == "json"
