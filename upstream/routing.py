@@ -61,6 +61,7 @@ class Router:
         self._failures = failures
         self.listed: dict[str, frozenset[str]] = {}  # a `models = "auto"` upstream's name -> its own list's ids
         self._states: dict[str, State] = {}  # rest name -> (resting until, failures in a row)
+        self._models_rest = False  # whether a name in _states is a model's rest
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -84,10 +85,11 @@ class Router:
         """The upstreams to try for `model`, in order: weighted at random, those at rest (whole, or for this
         model) left out."""
         now, states = time.time(), self._current()
+        per_model = self._models_rest  # most of the time no model rests anywhere: no name is built
         awake = [
             u
             for u in self.serving(model, client_key)
-            if _until(states, u.name) <= now and _until(states, _model_rest(u, model)) <= now
+            if _until(states, u.name) <= now and not (per_model and _until(states, _model_rest(u, model)) > now)
         ]
         # Weighted order without replacement (Efraimidis-Spirakis): a larger weight comes first more often.
         return sorted(awake, key=lambda u: random.random() ** (1.0 / u.weight), reverse=True)
@@ -146,6 +148,7 @@ class Router:
             return
         with self._lock:
             self._states[name] = (until, failures)
+            self._models_rest = self._models_rest or _MODEL_SEPARATOR in name
         self._rests.rest(name, until, failures)
 
     def _current(self) -> dict[str, State]:
@@ -159,6 +162,8 @@ class Router:
                 ceiling[name] = (min(until, latest) if math.isfinite(until) else 0.0, failures)
             with self._lock:
                 self._states, self._read_at = ceiling, now
+                wall = time.time()  # an ended rest stays in storage: only one still running counts
+                self._models_rest = any(_MODEL_SEPARATOR in name and rest[0] > wall for name, rest in ceiling.items())
         return self._states
 
 
