@@ -108,7 +108,7 @@ def _total_rows(totals: Totals) -> list[dict]:
 
 @bp.get("/usage")
 @documented(
-    responses={200: dict},
+    responses={200: (dict, "text/csv")},
     query={
         "by": {"type": "string", "enum": list(BUCKETS)},
         "since": INSTANT,

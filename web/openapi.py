@@ -63,11 +63,11 @@ def documented(
 ):
     """Decorate a view with what the OpenAPI document should say about it.
 
-    `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict`
-    (any JSON object) or a media type string; `streams` names the media type of a
-    streamed 200, and `frames` says what its frames are (in words for a text stream, as EventFrames for an
-    event stream); `query` maps each query parameter to its JSON schema. Applied above or below
-    `@json_body`: functools.wraps copies it.
+    `responses` maps a status code to a pydantic model, a JSON-schema dict, `dict` (any JSON object), a media
+    type string, or a tuple of those (an answer in any of them); `streams` names the media type of a streamed
+    200, and `frames` says what its frames are (in words for a text stream, as EventFrames for an event stream);
+    `query` maps each query parameter to its JSON schema. Applied above or below `@json_body`: functools.wraps
+    copies it.
     """
 
     def attach(view):
@@ -138,6 +138,8 @@ class _SpecBuilder:
                 option["enum"] = self.model_names
 
     def content(self, what) -> dict:
+        if isinstance(what, tuple):  # one answer in any of several media types
+            return {media: schema for part in what for media, schema in self.content(part).items()}
         if isinstance(what, str):
             return {what: {"schema": {"type": "string"}}}
         if what is dict:
