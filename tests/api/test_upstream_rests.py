@@ -21,6 +21,18 @@ def rate_limited_until(client, upstream: str, model: str) -> float | None:
     return None
 
 
+def state_of(client, upstream: str) -> str:
+    return client.get("/health/ready").get_json()["upstreams"][upstream]
+
+
+def until_readiness_says(client, upstream: str, wanted) -> None:
+    """Ask readiness until `wanted(state)` holds, for at most 10 s: a worker trusts its copy of the rests for half
+    a second."""
+    deadline = time.monotonic() + 10
+    while not wanted(state_of(client, upstream)):
+        assert time.monotonic() < deadline, f"readiness never said it of {upstream}"
+
+
 def http_date(seconds_from_now: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + seconds_from_now))
 
@@ -121,9 +133,7 @@ def test_failed_calls_count_across_workers_sharing_the_store(serve, a, b):
     with a.behave(status=502):
         chat(first), chat(second), chat(first)
     assert len(a.chat_requests()) == 3
-    deadline = time.monotonic() + 10  # a worker trusts its copy of the rests for half a second
-    while not second.get("/health/ready").get_json()["upstreams"]["a"].startswith("resting"):
-        assert time.monotonic() < deadline, "the other worker never saw the rest"
+    until_readiness_says(second, "a", lambda state: state.startswith("resting"))  # the other worker saw it
     assert chat(second).status_code == 200 and len(a.chat_requests()) == 3
 
 
@@ -137,9 +147,7 @@ def test_an_upstream_that_recovers_is_back_at_its_first_success(serve, a, b):
     with a.behave(status=503):
         chat(client)
     assert client.get("/health/ready").get_json()["upstreams"]["a"].startswith("resting until")
-    deadline = time.monotonic() + 10
-    while client.get("/health/ready").get_json()["upstreams"]["a"] != "failing":
-        assert time.monotonic() < deadline, "the rest never ended"
+    until_readiness_says(client, "a", lambda state: state == "failing")  # the rest ended
     assert chat(client).status_code == 200 and len(a.chat_requests()) == 2
     assert client.get("/health/ready").get_json()["upstreams"]["a"] == "ok"
 
@@ -175,9 +183,7 @@ def test_a_rest_doubles_while_an_upstream_keeps_failing_up_to_the_longest(serve,
             with client.application.app_context():  # its rest ends now, its run of failures goes on
                 failures = current_storage().rests().states()["a"][1]
                 current_storage().rests().rest("a", 0.0, failures)
-            deadline = time.monotonic() + 10  # the worker reads the rests again within half a second
-            while client.get("/health/ready").get_json()["upstreams"]["a"] != "failing":
-                assert time.monotonic() < deadline
+            until_readiness_says(client, "a", lambda state: state == "failing")
     for rest, expected in zip(rests, (5, 10, 20, 40, 60), strict=True):
         assert expected - 2 <= rest <= expected + 1
 
