@@ -12,7 +12,7 @@ from main import create_app
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import KNOWN_SECRETS, SERVER_KEY
 
-pytest_plugins = ["tests.support.redis_server", "tests.support.browser"]  # one browser for every test module
+pytest_plugins = ["tests.support.redis_server"]  # the browser's fixtures load with tests/live alone
 
 
 TEST_TIMEOUT = 1.0  # the upstream timeout the tests' apps use; faults delay past it

@@ -101,3 +101,13 @@ def test_the_factory_is_imported_without_reading_the_environment(tmp_path):
     assert (
         done.returncode == 3 and "Configuration error: PORT must be a whole number" in done.stderr
     )  # main.app: gunicorn halts on 3
+
+
+def test_the_unit_and_in_process_tests_need_no_browser_library():
+    probe = (
+        "import sys; sys.modules['playwright'] = None\n"  # as if it were not installed
+        "import pytest\n"
+        "sys.exit(pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests/unit', 'tests/api']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
