@@ -42,6 +42,10 @@ def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str =
     }
 
 
+# What a call whose worst case is more than the whole budget is told, whichever budget it is.
+NEVER_FITS = "more than the whole budget, so it can never fit: send a shorter prompt or a lower max_tokens."
+
+
 def _refusal(
     what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float, never_fits: bool = False
 ) -> RateLimited:
@@ -107,10 +111,7 @@ class RateLimits(CallHook):
                 f"{self.completion_reservation})"
             )
             if never_fits:
-                refusal.message = (
-                    f"Rate limit exceeded: at most {budget} tokens. {cost}, more than the whole "
-                    "budget, so it can never fit: send a shorter prompt or a lower max_tokens."
-                )
+                refusal.message = f"Rate limit exceeded: at most {budget} tokens. {cost}, {NEVER_FITS}"
             else:
                 refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
             raise refusal

@@ -14,7 +14,7 @@ from limits.storage import Storage
 from config import Settings, spend_amount
 from errors import BadRequest
 from guard.pricing import Prices
-from guard.rate_limits import _refusal, reserve, settle
+from guard.rate_limits import NEVER_FITS, _refusal, reserve, settle
 from storage.keys import escaped
 from upstream import Call, CallHook
 
@@ -97,8 +97,7 @@ class SpendLimits(CallHook):
                 f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US dollars."
             )
             refusal.message = (
-                f"{limit} {cost}, more than the whole budget, so it can never fit: send a shorter prompt or a lower "
-                "max_tokens."
+                f"{limit} {cost}, {NEVER_FITS}"
                 if never_fits
                 else f"{limit} {cost}; ${_dollars(budget.amount - total)} are left. The budget renews in "
                 f"{refusal.headers['Retry-After']} s."

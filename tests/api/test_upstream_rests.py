@@ -11,18 +11,22 @@ from tests.support.keys import client_key
 from tests.support.upstreams_file import chat, table
 
 
-def rate_limited_until(client, upstream: str, model: str) -> float | None:
-    """When readiness says `model` may go to `upstream` again (None: it is not rate limited there)."""
-    state = client.get("/health/ready").get_json()["upstreams"][upstream]
-    for part in state.partition("rate limited on ")[2].split(", "):
-        name, _, until = part.partition(" until ")
-        if name == model:
-            return calendar.timegm(time.strptime(until, "%Y-%m-%dT%H:%M:%SZ"))
-    return None
-
-
 def state_of(client, upstream: str) -> str:
     return client.get("/health/ready").get_json()["upstreams"][upstream]
+
+
+def epoch(instant: str) -> float:
+    """Readiness's `2026-12-06T17:44:27Z` as seconds since the epoch."""
+    return calendar.timegm(time.strptime(instant, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def rate_limited_until(client, upstream: str, model: str) -> float | None:
+    """When readiness says `model` may go to `upstream` again (None: it is not rate limited there)."""
+    for part in state_of(client, upstream).partition("rate limited on ")[2].split(", "):
+        name, _, until = part.partition(" until ")
+        if name == model:
+            return epoch(until)
+    return None
 
 
 def until_readiness_says(client, upstream: str, wanted) -> None:
@@ -104,7 +108,7 @@ def test_what_happens_on_a_callers_own_key_moves_nothing_shared(serve, a, b, sta
     for _ in range(3):
         a.queue(status=status, retry_after="60")
         chat(client, **{"X-OpenAI-Key": own})
-    assert client.get("/health/ready").get_json()["upstreams"]["a"] == "ok"
+    assert state_of(client, "a") == "ok"
     before = len(a.chat_requests())
     assert chat(client).status_code == 200 and len(a.chat_requests()) == before + 1  # the server's key still goes
 
@@ -119,11 +123,11 @@ def test_two_calls_that_choke_the_upstream_rest_nothing_and_a_third_opens_the_br
         with a.behave(status=500):
             assert chat(client, "gpt-4o").headers["X-Fallback-Model"] == "gpt-4o-mini"
     assert len(a.chat_requests()) == 4
-    assert not client.get("/health/ready").get_json()["upstreams"]["a"].startswith("resting")
+    assert not state_of(client, "a").startswith("resting")
     assert chat(client, "gpt-4o").status_code == 200 and len(a.chat_requests()) == 5  # not resting: asked again
     with a.behave(status=500):
         chat(client, "gpt-4o")
-    assert client.get("/health/ready").get_json()["upstreams"]["a"].startswith("resting until")
+    assert state_of(client, "a").startswith("resting until")
     assert chat(client, "gpt-4o").headers["X-Fallback-Model"] == "gpt-4o-mini" and len(a.chat_requests()) == 7
 
 
@@ -146,10 +150,10 @@ def test_an_upstream_that_recovers_is_back_at_its_first_success(serve, a, b):
     )
     with a.behave(status=503):
         chat(client)
-    assert client.get("/health/ready").get_json()["upstreams"]["a"].startswith("resting until")
+    assert state_of(client, "a").startswith("resting until")
     until_readiness_says(client, "a", lambda state: state == "failing")  # the rest ended
     assert chat(client).status_code == 200 and len(a.chat_requests()) == 2
-    assert client.get("/health/ready").get_json()["upstreams"]["a"] == "ok"
+    assert state_of(client, "a") == "ok"
 
 
 def test_a_rest_stored_as_infinity_by_an_older_version_is_bounded(serve, a, b):
@@ -163,9 +167,7 @@ def test_a_rest_stored_as_infinity_by_an_older_version_is_bounded(serve, a, b):
 
 def resting_for(client, upstream: str) -> float:
     """Seconds until readiness says `upstream` is back (it gives whole seconds)."""
-    state = client.get("/health/ready").get_json()["upstreams"][upstream]
-    until = calendar.timegm(time.strptime(state.removeprefix("resting until "), "%Y-%m-%dT%H:%M:%SZ"))
-    return until - time.time()
+    return epoch(state_of(client, upstream).removeprefix("resting until ")) - time.time()
 
 
 def test_a_rest_doubles_while_an_upstream_keeps_failing_up_to_the_longest(serve, a, b):
