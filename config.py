@@ -125,6 +125,7 @@ class Settings:
     jwt_user_claim: str = "sub"
     jwt_leeway: float = 30.0
     jwt_refetch_seconds: float = 5.0  # the least time between two fetches of the provider's keys
+    jwt_fetch_timeout: float = 5.0  # the most a discovery or key-set fetch may take
     metrics_dir: str | None = None  # prometheus multiprocess directory
 
     @property
@@ -435,6 +436,7 @@ def _jwt_settings(env: _Env) -> dict:
         "jwt_user_claim": env.get("JWT_USER_CLAIM") or "sub",
         "jwt_leeway": env.number("JWT_LEEWAY", 30.0, float),
         "jwt_refetch_seconds": env.number("JWT_REFETCH_SECONDS", 5.0, float),
+        "jwt_fetch_timeout": env.number("JWT_FETCH_TIMEOUT", 5.0, float),
     }
     if bool(issuer) != bool(audience):
         raise ConfigError("JWT_ISSUER and JWT_AUDIENCE go together: set both to accept signed-in users")
@@ -442,6 +444,8 @@ def _jwt_settings(env: _Env) -> dict:
         raise ConfigError("JWT_ALGORITHMS must not allow none: an unsigned token proves nothing")
     if any(a.startswith("HS") for a in algorithms) and not secret:
         raise ConfigError("JWT_ALGORITHMS names an HS algorithm, which needs JWT_SECRET")
+    if read["jwt_fetch_timeout"] == 0:
+        raise ConfigError("JWT_FETCH_TIMEOUT must be more than 0: a fetch with no time to answer always fails")
     return read
 
 

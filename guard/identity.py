@@ -25,7 +25,6 @@ from config import Settings
 from errors import ApiError, Unauthorized
 
 MOST_BYTES = 16 * 1024
-FETCH_TIMEOUT = 5.0
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 _SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 CHALLENGE = 'Bearer error="invalid_token"'
@@ -43,11 +42,12 @@ def looks_like_jwt(token: str | None) -> bool:
 class KeySet:
     """The provider's signing keys by `kid`, fetched on a key it has not seen, never more often than every
     `refetch_after` seconds; the last good set stays while the provider is down. Known keys never wait on a
-    fetch: only a token that needs a new key waits, one fetch at a time, each bounded by FETCH_TIMEOUT."""
+    fetch: only a token that needs a new key waits, one fetch at a time, each bounded by `timeout`."""
 
-    def __init__(self, url_of, refetch_after: float):
+    def __init__(self, url_of, refetch_after: float, timeout: float):
         self._url_of = url_of  # the JWKS URL (discovery may have to find it first)
         self._refetch_after = refetch_after
+        self._timeout = timeout
         self._keys: dict[str, jwt.PyJWK] = {}  # replaced whole, never changed in place: read without a lock
         self._tried_at = float("-inf")
         self._unreachable = False  # the last fetch (or the discovery before it) failed
@@ -70,7 +70,7 @@ class KeySet:
 
     def _fetch(self) -> dict[str, jwt.PyJWK]:
         try:
-            data = jwt.PyJWKClient(self._url_of(), cache_jwk_set=False, timeout=FETCH_TIMEOUT).fetch_data()
+            data = jwt.PyJWKClient(self._url_of(), cache_jwk_set=False, timeout=self._timeout).fetch_data()
             keys = jwt.PyJWKSet.from_dict(data).keys
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError, IdentityProviderUnreachable):
             self._unreachable = True
@@ -95,8 +95,8 @@ class JwtVerifier:
         self.user_claim, self.leeway = settings.jwt_user_claim, settings.jwt_leeway
         self._jwks_url = settings.jwt_jwks_url
         self._discovered_at = float("-inf")
-        self._refetch_after = settings.jwt_refetch_seconds
-        self.keys = KeySet(self._key_set_url, settings.jwt_refetch_seconds)
+        self._refetch_after, self._timeout = settings.jwt_refetch_seconds, settings.jwt_fetch_timeout
+        self.keys = KeySet(self._key_set_url, settings.jwt_refetch_seconds, settings.jwt_fetch_timeout)
 
     @staticmethod
     def takes(token: str | None) -> bool:
@@ -147,7 +147,7 @@ class JwtVerifier:
         self._discovered_at = time.monotonic()
         discovery = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
-            with urllib.request.urlopen(discovery, timeout=FETCH_TIMEOUT) as answer:  # noqa: S310 (the issuer's)
+            with urllib.request.urlopen(discovery, timeout=self._timeout) as answer:  # noqa: S310 (the issuer's)
                 url = json.loads(answer.read()).get("jwks_uri")
         except (OSError, ValueError):
             url = None

@@ -305,6 +305,24 @@ def test_a_hanging_key_fetch_does_not_stall_users_whose_key_is_known(signed_in, 
         provider.hold = None
 
 
+@pytest.mark.parametrize("hanging", ["hold", "hold_discovery"])
+def test_a_provider_that_never_answers_is_a_503_once_jwt_fetch_timeout_passes(make_app, provider, upstream, hanging):
+    client = make_app(
+        jwt_issuer=provider.issuer, jwt_audience=AUDIENCE, jwt_refetch_seconds=0, jwt_fetch_timeout=0.3
+    ).test_client()
+    setattr(provider, hanging, threading.Event())
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(chat(client, provider.token("ada"))))
+    try:
+        asking.start()
+        asking.join(20)  # far past the 0.3 s the fetch may take, far short of the provider's 30 s hang
+        assert [a.status_code for a in answers] == [503]
+    finally:
+        getattr(provider, hanging).set()
+        asking.join()
+        setattr(provider, hanging, None)
+
+
 def test_limits_count_per_user(signed_in, provider, upstream):
     client = signed_in(rate_limit="2/minute")
     ada, bob = provider.token("ada"), provider.token("bob")

@@ -22,6 +22,7 @@ class IdentityProvider:
         self.fetches = 0
         self.discoveries = 0
         self.hold: threading.Event | None = None  # when set to an event, the key set waits for it (a hang)
+        self.hold_discovery: threading.Event | None = None  # the same for the discovery document
         self.add_key("RS256")
         self.add_key("ES256")
         provider = self
@@ -37,6 +38,8 @@ class IdentityProvider:
                     return
                 if self.path == "/.well-known/openid-configuration":
                     provider.discoveries += 1
+                    if provider.hold_discovery is not None:
+                        provider.hold_discovery.wait(30)
                     body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/jwks.json"}
                 elif self.path == "/jwks.json":
                     provider.fetches += 1

@@ -63,6 +63,7 @@ def test_api_tokens_come_from_the_list_and_the_file(tmp_path):
         ({"PORT": "-1"}, "PORT must not be negative"),
         ({"ALLOW_CLIENT_KEYS": "maybe"}, "ALLOW_CLIENT_KEYS must be true or false"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json"),
+        ({"JWT_FETCH_TIMEOUT": "0"}, "JWT_FETCH_TIMEOUT must be more than 0"),
     ],
 )
 def test_bad_settings_fail_at_start_with_the_variable_named(env, message):
