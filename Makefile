@@ -9,20 +9,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt tests/live/node_sdk/package-lock.json | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml tests/live/node_sdk/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	npm ci --prefix tests/live/node_sdk --no-audit --no-fund --loglevel=error
 	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-run: install  ## install, then serve on 0.0.0.0:$(PORT) with gunicorn
-	PORT=$(PORT) $(BIN)/gunicorn main:app
+run: install  ## install, then serve on 0.0.0.0:$(PORT) with gunicorn (`chatgate serve`)
+	PORT=$(PORT) $(BIN)/chatgate serve
 
 dev: install  ## install, then run Flask's development server
 	PORT=$(PORT) $(BIN)/python main.py
@@ -47,16 +49,16 @@ mutation: install-dev  ## flip each check in the guard and routing modules, one 
 	$(BIN)/python -m tests.support.mutation_scores --write docs/mutation.md
 
 # The playground's browser libraries and their licences, copied from the npm registry at the versions
-# static/vendor/package-lock.json pins; the copies are committed, so serving needs no npm.
+# chatgate/static/vendor/package-lock.json pins; the copies are committed, so serving needs no npm.
 VENDORED := marked/lib/marked.umd.js marked/LICENSE dompurify/dist/purify.min.js dompurify/LICENSE \
             dompurify/LICENSE-MPL @highlightjs/cdn-assets/highlight.min.js @highlightjs/cdn-assets/LICENSE \
             uplot/dist/uPlot.iife.min.js uplot/dist/uPlot.min.css uplot/LICENSE
 
 vendor:  ## fetch the playground's browser libraries (markdown, sanitiser, highlighter) at their pinned versions
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	cp static/vendor/package.json static/vendor/package-lock.json "$$scratch"; \
+	cp chatgate/static/vendor/package.json chatgate/static/vendor/package-lock.json "$$scratch"; \
 	npm ci --prefix "$$scratch" --ignore-scripts --no-audit --no-fund --loglevel=error; \
-	for file in $(VENDORED); do install -D -m 644 "$$scratch/node_modules/$$file" "static/vendor/$$file"; done
+	for file in $(VENDORED); do install -D -m 644 "$$scratch/node_modules/$$file" "chatgate/static/vendor/$$file"; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache mutants

@@ -1,76 +1,17 @@
-"""The application factory; `app` is what `gunicorn main:app` serves."""
+"""The seed's entry point, kept so that `gunicorn main:app` serves from a checkout (and `python main.py` runs Flask's
+development server); the service is the chatgate package, `chatgate serve` once installed."""
 
-from __future__ import annotations
+import chatgate.app as _service
 
-import logging
-import os
-import sys
-
-from flask import Flask
-
-import config
-import errors
-import guard
-import models
-import routes
-import sessions
-import storage
-import streams
-import upstream
-import web
-from config import ConfigError, Settings
-
-log = logging.getLogger(__name__)
-WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR
+create_app = _service.create_app
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app from `settings` (default: the environment); each piece gets what it depends on."""
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    config.install(app, settings)
-    web.init_app(app, settings)
-    store = storage.init_app(app, storage.open_storage(settings))
-    errors.init_app(app, routes.ERROR_SHAPES, storage_errors=storage.STORAGE_ERRORS)
-    call_hooks = guard.init_app(app, settings, store)
-    client = upstream.init_app(
-        app,
-        settings,
-        call_hooks,
-        request_headers=web.request_log.trace_headers,
-        caller=guard.access.calling,
-        answer_headers=guard.rate_limits.add_answer_headers,
-        rests=store.rests(),
-        failures=store.counters(),
-        together=store.together,
-    )
-    models.init_app(app, settings, fetch_upstream_models=client.model_ids)
-    sessions.init_app(app, store.sessions(settings.session_ttl, settings.session_max_messages))
-    streams.init_app(app, store.stream_buffer(settings.stream_retention))
-    routes.init_app(app)
-    if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
-        for warning in settings.warnings(storage.token_counts(store)):
-            log.warning(warning)
-    return app
-
-
-def _app_from_environment() -> Flask:
-    try:
-        return create_app()
-    except ConfigError as error:  # one line that names the variable, not a traceback
-        print(f"Configuration error: {error}", file=sys.stderr, flush=True)
-        # gunicorn stops, instead of starting the worker again forever, when a worker exits with this code.
-        sys.exit(WORKER_BOOT_ERROR)
-
-
-def __getattr__(name: str) -> Flask:
-    """`main.app` (what `gunicorn main:app` and `flask --app main` load), built from the environment the first
-    time it is asked for: importing `main` for its factory, as the tests do, reads no environment and no .env."""
-    if name != "app":
-        raise AttributeError(f"module 'main' has no attribute {name!r}")
-    built = globals()["app"] = _app_from_environment()
-    return built
+def __getattr__(name: str):
+    """`main.app`: the service's app, built from the environment the first time it is asked for."""
+    return getattr(_service, name)
 
 
 if __name__ == "__main__":
-    _app_from_environment().run(host="0.0.0.0", port=Settings.from_env().port, threaded=True)
+    from chatgate.config import Settings
+
+    _service.app_from_environment().run(host="0.0.0.0", port=Settings.from_env().port, threaded=True)

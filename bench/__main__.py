@@ -28,11 +28,11 @@ import uvloop
 from bench.fast_upstream import WORDS
 from bench.load import Target, concurrent_rate, sequential, streams
 from bench.processes import PeakRss, cpu_seconds, process_tree, rss_mb, time_until_ready, wait_for_workers
-from config import Settings, UpstreamSpec
+from chatgate.config import Settings, UpstreamSpec
+from chatgate.upstream.routing import Router
 from tests.support.redis_relay import DelayingRelay
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ROOT, clean_environment, free_port, serving, stop
-from upstream.routing import Router
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 V1 = "/v1/chat/completions"

@@ -7,8 +7,8 @@ import logging
 import pytest
 from flask.testing import FlaskClient
 
-from config import VARIABLES, Settings
-from main import create_app
+from chatgate.app import create_app
+from chatgate.config import VARIABLES, Settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import KNOWN_SECRETS, SERVER_KEY
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from config import Settings
-from main import create_app
+from chatgate.app import create_app
+from chatgate.config import Settings
 from tests.conftest import RecordingClient
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.upstreams_file import KEY_A, KEY_AZURE, KEY_B

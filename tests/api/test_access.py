@@ -4,11 +4,11 @@ import hmac
 
 import pytest
 
-from config import Settings
-from guard import access
-from guard.access import TokenRegistry
-from guard.token_store import TokenStore
-from storage.sqlite import SQLiteBackend
+from chatgate.config import Settings
+from chatgate.guard import access
+from chatgate.guard.access import TokenRegistry
+from chatgate.guard.token_store import TokenStore
+from chatgate.storage.sqlite import SQLiteBackend
 from tests.support.keys import SERVER_KEY, client_key, secret
 
 

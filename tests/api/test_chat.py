@@ -2,7 +2,7 @@
 
 import pytest
 
-from models import MODELS
+from chatgate.models import MODELS
 from tests.conftest import TEST_TIMEOUT
 from tests.support.keys import SERVER_KEY
 
@@ -64,7 +64,7 @@ def test_o1_models_get_no_system_message_and_no_sampling(app, upstream):
 
 
 def test_o1_quirks_rewrite_token_limit_and_drop_sampling(app, upstream):
-    from upstream import upstream_client
+    from chatgate.upstream import upstream_client
 
     with app.app_context():
         upstream_client().complete(

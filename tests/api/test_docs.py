@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from routes.schemas.core import ChatRequest
+from chatgate.routes.schemas.core import ChatRequest
 from tests.support.servers import ROOT
 
 

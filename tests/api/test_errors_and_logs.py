@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from web.request_log import JsonFormatter
+from chatgate.web.request_log import JsonFormatter
 
 
 @pytest.mark.parametrize(
@@ -64,8 +64,8 @@ def test_log_lines_of_a_request_carry_its_id(client, upstream, caplog):
     upstream.queue(cut_after=1)
     response = client.post("/chat/stream", json={"message": "hi"}, headers={"X-Request-ID": "trace-42"})
     response.get_data()
-    lines = [r for r in caplog.records if r.name in ("access", "web.streaming")]
-    assert {r.name for r in lines} == {"access", "web.streaming"}
+    lines = [r for r in caplog.records if r.name in ("access", "chatgate.web.streaming")]
+    assert {r.name for r in lines} == {"access", "chatgate.web.streaming"}
     assert all(r.request_id == "trace-42" for r in lines)
 
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from config import Settings
-from main import create_app
+from chatgate.app import create_app
+from chatgate.config import Settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import SERVER_KEY
 

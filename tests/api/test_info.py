@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from models import MODELS
+from chatgate.models import MODELS
 from tests.support.servers import ROOT
 
 ORIGINAL_ENDPOINTS = {

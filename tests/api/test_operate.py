@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
+from chatgate.web import lifecycle
 from tests.support.keys import SERVER_KEY
 from tests.support.servers import free_port
-from web import lifecycle
 
 
 def test_liveness_and_readiness(client):

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
+from chatgate.web.request_log import JsonFormatter, TextFormatter
 from tests.support.keys import client_key, secret
-from web.request_log import JsonFormatter, TextFormatter
 
 TOKEN_A = secret("tok-a-" + "4" * 30)
 TOKEN_B = secret("tok-b-" + "5" * 30)

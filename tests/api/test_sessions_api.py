@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from models import MODELS
+from chatgate.models import MODELS
 from tests.support.keys import client_key
 
 CHAT = {"developer_message": "You are a helpful assistant.", "user_message": "Hello, how are you?"}

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from config import ConfigError, Settings
-from guard.pricing import Prices
-from models import EMBEDDING_MODELS, MODELS
+from chatgate.config import ConfigError, Settings
+from chatgate.guard.pricing import Prices
+from chatgate.models import EMBEDDING_MODELS, MODELS
 from tests.support.keys import secret
 
 HELLO = [{"role": "user", "content": "hi"}]

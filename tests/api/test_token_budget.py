@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from guard.ownership import ownership
-from routes.schemas.sampling import MOST_TOKENS
+from chatgate.guard.ownership import ownership
+from chatgate.routes.schemas.sampling import MOST_TOKENS
 
 HELLO = [{"role": "user", "content": "hi"}]
 CHAT = {"developer_message": "d", "user_message": "hi"}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from storage import current_storage
+from chatgate.storage import current_storage
 from tests.support.keys import client_key
 from tests.support.upstreams_file import chat, table
 

@@ -8,8 +8,8 @@ import httpx2
 import pytest
 import trustme
 
+from chatgate.upstream.transport import LeanTransport
 from tests.support.fake_upstream import FakeUpstream
-from upstream.transport import LeanTransport
 
 MESSAGE = {"message": "hi"}
 

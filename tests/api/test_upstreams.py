@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from config import ConfigError, Settings
+from chatgate.config import ConfigError, Settings
 from tests.support.keys import client_key
 from tests.support.servers import ROOT, free_port
 from tests.support.upstreams_file import HELLO, KEY_A, KEY_AZURE, KEY_B, chat, table

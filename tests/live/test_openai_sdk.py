@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from models import MODELS
+from chatgate.models import MODELS
 from tests.support.keys import client_key
 from tests.support.processes import gunicorn, service_env
 

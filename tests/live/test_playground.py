@@ -6,7 +6,7 @@ import urllib.parse
 
 import pytest
 
-from models import MODELS
+from chatgate.models import MODELS
 from tests.support.browser import OUTPUT
 from tests.support.identity_provider import AUDIENCE, IdentityProvider
 from tests.support.keys import secret

@@ -4,7 +4,7 @@
 import pytest
 import redis
 
-from storage.redis.trip import one_trip, send_or_queue
+from chatgate.storage.redis.trip import one_trip, send_or_queue
 from tests.support.keys import secret
 from tests.support.redis_relay import DelayingRelay
 from tests.support.servers import free_port

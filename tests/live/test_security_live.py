@@ -82,7 +82,7 @@ def test_a_chunked_body_over_the_limit_is_413(upstream, tmp_path):
 
 OPEN_FRESH_FILE = """
 import sys
-from storage.sqlite.database import Database
+from chatgate.storage.sqlite.database import Database
 sys.stdin.readline()  # both processes are started; go together
 with Database(sys.argv[1], ("CREATE TABLE IF NOT EXISTS t (x INTEGER)",)).write() as db:
     db.execute("INSERT INTO t VALUES (1)")

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from storage.redis import RedisBackend
-from storage.sqlite.sessions import SQLiteSessionStore
+from chatgate.storage.redis import RedisBackend
+from chatgate.storage.sqlite.sessions import SQLiteSessionStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])

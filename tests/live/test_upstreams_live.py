@@ -1,7 +1,7 @@
 """Several upstreams across instances: an upstream one instance saw fail rests for every instance sharing Redis."""
 
-from config import Settings
-from main import create_app
+from chatgate.app import create_app
+from chatgate.config import Settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.keys import secret
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-import config
+from chatgate import config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

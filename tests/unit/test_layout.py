@@ -22,12 +22,16 @@ LAYERS = {
 }
 
 
+PACKAGE = ROOT / "chatgate"
+
+
 def _modules() -> dict[str, pathlib.Path]:
+    """Each module of the layers by its name inside the package (`guard.access`), with its file."""
     modules = {}
     for top in LAYERS:
-        for path in [ROOT / f"{top}.py", *sorted((ROOT / top).rglob("*.py"))]:
+        for path in [PACKAGE / f"{top}.py", *sorted((PACKAGE / top).rglob("*.py"))]:
             if path.is_file():
-                parts = path.relative_to(ROOT).with_suffix("").parts
+                parts = path.relative_to(PACKAGE).with_suffix("").parts
                 modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
 
@@ -40,7 +44,8 @@ def _project_imports(path: pathlib.Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name.split(".")[0] in LAYERS}
+    inside = {name.removeprefix("chatgate.") for name in names if name.startswith("chatgate.")}
+    return {name for name in inside if name.split(".")[0] in LAYERS}
 
 
 def test_layers_only_look_down_and_no_two_modules_import_each_other():
@@ -79,7 +84,7 @@ def test_importing_main_writes_no_file_and_no_environment(tmp_path):
 
 def test_the_choice_of_store_is_made_in_one_module():
     readers = sorted(
-        str(path.relative_to(ROOT))
+        str(path.relative_to(PACKAGE))
         for path in _modules().values()
         if any(
             isinstance(node, ast.Attribute) and node.attr in ("redis_url", "db_path")
@@ -92,7 +97,7 @@ def test_the_choice_of_store_is_made_in_one_module():
 def test_the_factory_is_imported_without_reading_the_environment(tmp_path):
     (tmp_path / ".env").write_text("PORT=not-a-number\n")  # a .env that no app built from the environment survives
     probe = (
-        "import main\nfrom config import Settings\n"
+        "import main\nfrom chatgate.config import Settings\n"
         "print(main.create_app(Settings(db_path='x.sqlite3')).extensions['settings'].port)\n"
         "main.app\n"
     )

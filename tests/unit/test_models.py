@@ -2,8 +2,8 @@
 
 import pytest
 
-from config import ConfigError, Settings
-from models import (
+from chatgate.config import ConfigError, Settings
+from chatgate.models import (
     CURRENT_MODELS,
     DEFAULT_MODEL,
     MODELS,

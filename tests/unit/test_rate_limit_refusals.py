@@ -5,7 +5,7 @@ import time
 
 from limits import parse
 
-from guard.rate_limits import _refusal
+from chatgate.guard.rate_limits import _refusal
 
 PER_MINUTE = parse("10/minute")
 

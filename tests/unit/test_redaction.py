@@ -2,7 +2,7 @@
 
 import pytest
 
-from errors import redact
+from chatgate.errors import redact
 
 
 @pytest.mark.parametrize(

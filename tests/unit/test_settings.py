@@ -2,7 +2,7 @@
 
 import pytest
 
-from config import VARIABLES, ConfigError, Settings
+from chatgate.config import VARIABLES, ConfigError, Settings
 from tests.support.servers import ROOT
 
 

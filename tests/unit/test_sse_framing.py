@@ -3,8 +3,8 @@ events we write."""
 
 import pytest
 
-from upstream.stream import NotAnEventStream, sse_data
-from web import sse
+from chatgate.upstream.stream import NotAnEventStream, sse_data
+from chatgate.web import sse
 
 FRAMINGS = [
     ("one event", [b'data: {"a":1}\n\n'], [b'{"a":1}']),

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from guard.usage_ledger import UsageLedger
-from storage.sqlite.ledger import SQLiteLedger
+from chatgate.guard.usage_ledger import UsageLedger
+from chatgate.storage.sqlite.ledger import SQLiteLedger
 
 USAGE = {"prompt_tokens": 2, "cached_prompt_tokens": 0, "completion_tokens": 3}
 

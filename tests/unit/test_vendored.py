@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-VENDOR = pathlib.Path(__file__).resolve().parents[2] / "static" / "vendor"
+VENDOR = pathlib.Path(__file__).resolve().parents[2] / "chatgate" / "static" / "vendor"
 PINNED = json.loads((VENDOR / "package.json").read_text())["dependencies"]
 LOCKED = json.loads((VENDOR / "package-lock.json").read_text())["packages"]
 FILES = {

@@ -1,0 +1,220 @@
+"""How much: a request rate and a token rate per caller, exact across workers (and instances on Redis)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, g, request
+from limits import RateLimitItem, parse
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
+
+from chatgate.config import Settings
+from chatgate.errors import RateLimited
+from chatgate.guard.access import current_caller, current_policy
+from chatgate.guard.token_store import digest
+from chatgate.storage.keys import escaped
+from chatgate.storage.outage import outage_noted
+from chatgate.storage.records import StoredToken
+from chatgate.upstream import Call, CallHook
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(limit: str) -> RateLimitItem:
+    return parse(limit)
+
+
+def spends_key(view):
+    """Mark a view whose requests reach the upstream: RATE_LIMIT counts those, and nothing else (not health,
+    info, docs, models, usage or metrics)."""
+    view.spends_key = True
+    return view
+
+
+def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str = "") -> dict[str, str]:
+    return {
+        f"X-RateLimit-Limit{suffix}": str(item.amount),
+        f"X-RateLimit-Remaining{suffix}": str(max(0, remaining)),
+        f"X-RateLimit-Reset{suffix}": str(math.ceil(reset_at)),
+    }
+
+
+# What a call whose worst case is more than the whole budget is told, whichever budget it is.
+NEVER_FITS = "more than the whole budget, so it can never fit: send a shorter prompt or a lower max_tokens."
+
+
+def _refusal(
+    what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float, never_fits: bool = False
+) -> RateLimited:
+    """A 429 with its Retry-After. A call that can never fit (its worst case is more than the whole budget) is told
+    not to come back before the window renews, or for a whole period when none is open, and SDKs that read
+    `x-should-retry` (OpenAI's) not to retry it at all."""
+    left = reset_at - time.time()
+    retry_after = max(1, math.ceil(left if left > 0 or not never_fits else item.get_expiry()))
+    extra = {"x-should-retry": "false"} if never_fits else {}
+    return RateLimited(
+        f"Rate limit exceeded: at most {item} {what}. Try again in {retry_after} s.",
+        headers={**headers, "Retry-After": str(retry_after), **extra},
+    )
+
+
+class RateLimits(CallHook):
+    """The two limits. As a call hook it reserves each upstream call's most possible cost from the caller's
+    token budget before the call, atomically across workers and instances, and settles to the real usage
+    after: a burst of calls spends at most the budget, plus what the estimates missed."""
+
+    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+        self.storage = storage
+        self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
+        self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
+        self.completion_reservation = settings.completion_reservation
+        self._on_refusal = on_refusal  # told the limit's name at each refusal
+
+    def requests(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's request rate: its stored token's own, else RATE_LIMIT."""
+        return _parsed(policy.rate_limit) if policy and policy.rate_limit else self.default_requests
+
+    def tokens(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""
+        return _parsed(policy.token_limit) if policy and policy.token_limit else self.default_tokens
+
+    def admit(self) -> None:
+        """Count a request that spends the key against the caller's request rate; refuse it when over."""
+        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+        if (item := self.requests(current_policy())) is not None and getattr(view, "spends_key", False):
+            add_answer_headers(self._check_request(item))
+
+    def _check_request(self, item: RateLimitItem) -> dict[str, str]:
+        count, reset_at = self.storage.count(item.key_for(escaped(current_caller())), item.get_expiry())
+        headers = _headers(item, item.amount - count, reset_at)
+        if count > item.amount:
+            self._on_refusal("requests")
+            raise _refusal("requests", item, headers, reset_at)
+        return headers
+
+    def before_call(self, call: Call) -> dict[str, str] | None:
+        if (budget := self.tokens(call.policy)) is None:
+            return None
+        key, expiry = budget.key_for(escaped(call.caller)), budget.get_expiry()
+        reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
+        granted, total, window_ends = reserve(self.storage, budget, key, reserved)
+        headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
+        if not granted:
+            self._on_refusal("tokens")
+            never_fits = reserved > budget.amount
+            refusal = _refusal("tokens", budget, headers, window_ends, never_fits)
+            cost = (
+                f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
+                f"{self.completion_reservation})"
+            )
+            if never_fits:
+                refusal.message = f"Rate limit exceeded: at most {budget} tokens. {cost}, {NEVER_FITS}"
+            else:
+                refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
+            raise refusal
+        call.notes[self] = (key, expiry, reserved, window_ends)
+        return headers
+
+    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+        self._settle(call, int(usage.get("total_tokens") or 0))
+
+    def on_failure(self, call: Call) -> None:
+        self._settle(call, 0)
+
+    def _settle(self, call: Call, spent: int) -> None:
+        if self in call.notes:
+            settle(self.storage, call.notes.pop(self), spent, "token budget")
+
+
+def reserve(storage: Storage, budget: RateLimitItem, key: str, amount: int) -> tuple[bool, int, float]:
+    """Take `amount` from a budget if it fits: (granted, what the window holds after, when it ends). Atomic, so a
+    refused reservation adds nothing and cannot push another call out; one larger than the whole budget is
+    refused before the budget is touched."""
+    if amount > budget.amount:
+        return False, storage.get(key), storage.get_expiry(key)
+    return storage.reserve(key, budget.get_expiry(), amount, budget.amount)
+
+
+def settle(storage: Storage, note: tuple, spent: int, what: str) -> None:
+    """Settle a reservation (`note`: key, expiry, reserved, window end) to what was spent."""
+    key, expiry, reserved, window_ends = note
+    what = f"{what} settlement of {spent} spent against {reserved} reserved on {key}"
+    with outage_noted(what):
+        storage.settle(key, expiry, reserved, spent, window_ends, what)
+
+
+class AuthFailureLimit:
+    """Failed authentications per client address: past AUTH_FAILURE_LIMIT an address may not try a token again
+    until the window ends, so that guessing tokens is as slow as the limit says. A token that worked from that
+    address in this window or the last still gets in: one stale tab behind a NAT does not lock out its office."""
+
+    MOST_REMEMBERED = 10_000  # (address, token) pairs this process remembers having written in this window
+
+    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+        self.storage = storage
+        self.limiter = FixedWindowRateLimiter(storage)
+        self.failures = parse(settings.auth_failure_limit)
+        self._on_refusal = on_refusal
+        self._written: dict[str, int] = {}  # known-token key -> the window it was written in, by this process
+
+    def _key(self) -> str:
+        return f"auth-failures:{request.remote_addr or 'unknown'}"
+
+    def _known_key(self, token: str, window: int) -> str:
+        return f"auth-known:{request.remote_addr or 'unknown'}:{digest(token)[:32]}:{window}"
+
+    def _window(self) -> int:
+        return int(time.time() // self.failures.get_expiry())
+
+    def admit(self, token: str | None) -> None:
+        """Refuse an address that has failed too often, before its token is even compared, unless that token
+        worked from it lately."""
+        window = self._window()
+        if token and any(self._written.get(self._known_key(token, w)) == w for w in (window, window - 1)):
+            return  # this process saw it work from here lately: it gets in whatever the count, so none is read
+        if self.limiter.test(self.failures, self._key()):
+            return
+        if token and any(self.storage.get(self._known_key(token, w)) for w in (window, window - 1)):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
+        self._on_refusal("auth_failures")
+        refusal = _refusal("failed authentications", self.failures, {}, reset_at)
+        refusal.message = (
+            f"Too many failed authentications from this address (at most {self.failures}). "
+            f"Try again in {refusal.headers['Retry-After']} s."
+        )
+        raise refusal
+
+    def count_failure(self) -> None:
+        self.limiter.hit(self.failures, self._key())
+
+    def count_success(self, token: str) -> None:
+        """Remember that `token` worked from this address, once per window and process: a write per window, not
+        per request."""
+        window = self._window()
+        key = self._known_key(token, window)
+        if self._written.get(key) == window:
+            return
+        if len(self._written) >= self.MOST_REMEMBERED:
+            self._written.clear()
+        self.storage.incr(key, 2 * self.failures.get_expiry())
+        self._written[key] = window
+
+
+def add_answer_headers(headers: dict[str, str]) -> None:
+    """Add `headers` (a limit's figures) to the current request's answer, whatever its status."""
+    g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
+
+
+def init_app(app: Flask, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]) -> RateLimits:
+    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own, with their headers."""
+
+    @app.after_request
+    def add_rate_limit_headers(response):
+        response.headers.update(g.get("rate_limit_headers", {}))
+        return response
+
+    return RateLimits(settings, storage, on_refusal)

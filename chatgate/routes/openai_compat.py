@@ -1,0 +1,78 @@
+"""The OpenAI-compatible surface (OpenAI-compatible): /v1/chat/completions and /v1/models for OpenAI SDK clients."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from chatgate.errors import ApiError
+from chatgate.guard.credentials import credentials
+from chatgate.guard.rate_limits import spends_key
+from chatgate.models import catalogue, offered_model
+from chatgate.routes.schemas.openai import (
+    CHAT_COMPLETION_FRAMES,
+    OPENAI_ERRORS,
+    ChatCompletionRequest,
+    ModelList,
+    ModelObject,
+    OpenAIErrorResponse,
+    render_openai_error,
+)
+from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.web import sse
+from chatgate.web.openapi import documented
+from chatgate.web.streaming import stream_answer
+from chatgate.web.validation import json_body
+
+bp = Blueprint("openai_compat", __name__)
+
+# A fixed creation time: the catalogue is configuration, it has no real birthday.
+CATALOGUE_CREATED = 1_700_000_000
+
+
+def _model_object(name: str) -> dict:
+    return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
+
+
+def _relayed_events(upstream: UpstreamStream, client_wants_usage: bool):
+    for event in upstream:
+        # The upstream is always asked for usage (the ledger counts it); a client that did
+        # not ask must not get the extra usage-only chunk it would not expect.
+        if not client_wants_usage and not event.chunk.get("choices") and event.usage:
+            continue
+        yield sse.raw_event(event.raw)
+    yield sse.DONE
+
+
+def _error_event(error: ApiError) -> bytes:
+    return sse.event(render_openai_error(error)[0])
+
+
+@bp.post("/chat/completions")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", frames=CHAT_COMPLETION_FRAMES)
+@json_body(ChatCompletionRequest)
+def chat_completions(body: ChatCompletionRequest):
+    """Create a chat completion in OpenAI's wire format, plain or streamed."""
+    offered_model(body.model, "openai")
+    # An explicit null means "the default", which is what leaving it out says to every upstream.
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    key = credentials().upstream_key()
+    if not body.stream:
+        return current_app.json.response(upstream_client().complete(payload, key))
+    client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+    upstream = upstream_client().stream(payload, key)
+    return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event, "text/event-stream")
+
+
+@bp.get("/models")
+@documented(responses={200: ModelList, 401: OpenAIErrorResponse})
+def list_models():
+    """List the catalogue's models in OpenAI's format."""
+    return {"object": "list", "data": [_model_object(name) for name in catalogue().names]}
+
+
+@bp.get("/models/<path:model>")
+@documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse})
+def retrieve_model(model: str):
+    """Describe one model of the catalogue in OpenAI's format."""
+    return _model_object(offered_model(model, "openai"))

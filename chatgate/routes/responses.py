@@ -1,0 +1,136 @@
+"""OpenAI's Responses API on /v1: create (plain or streamed), and the calls on a stored response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, current_app, request
+
+from chatgate.errors import ApiError, NotFound
+from chatgate.guard.credentials import credentials
+from chatgate.guard.ownership import ownership
+from chatgate.guard.rate_limits import spends_key
+from chatgate.models import offered_model
+from chatgate.routes.schemas.openai import OPENAI_ERRORS, render_openai_error
+from chatgate.routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
+from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.web import sse
+from chatgate.web.openapi import documented
+from chatgate.web.streaming import stream_answer
+from chatgate.web.validation import json_body
+
+bp = Blueprint("responses", __name__)
+
+KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
+
+
+def _relayed(upstream: UpstreamStream, seen: dict, on_completed: Callable[[dict], None]):
+    for event in upstream:  # byte for byte, `event:` lines and all
+        seen["sequence"] = event.chunk.get("sequence_number", seen["sequence"])
+        if event.chunk.get("type") == "response.completed":
+            on_completed(event.chunk.get("response") or {})
+        yield event.block
+
+
+def _error_event(error: ApiError, seen: dict) -> bytes:
+    # The Responses API's own error event, which its SDKs surface as such.
+    fields = render_openai_error(error)[0]["error"]
+    return sse.named_event(
+        "error",
+        {
+            "type": "error",
+            "code": fields["code"],
+            "message": fields["message"],
+            "param": fields["param"],
+            "sequence_number": seen["sequence"] + 1,
+        },
+    )
+
+
+@bp.post("/responses")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS}, streams="text/event-stream", frames=RESPONSE_FRAMES)
+@json_body(ResponseRequest)
+def create_response(body: ResponseRequest):
+    """Create a model response with OpenAI's Responses API, plain or streamed."""
+    offered_model(body.model, "openai")
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    key, owners, claims = credentials().upstream_key(), credentials().identities(), ownership()
+    _check_references(payload, owners)
+    previous = payload.get("previous_response_id")
+    carried = claims.recorded_tokens(previous) if previous else 0
+
+    def completed(response: dict) -> None:
+        claims.record_tokens(response.get("id"), response.get("usage"), KEPT_FOR)
+
+    if not body.stream:
+        answer = upstream_client().respond(payload, key, carried)
+        claims.claim("response", answer.get("id"), owners, KEPT_FOR)
+        completed(answer)
+        return current_app.json.response(answer)
+    upstream = upstream_client().stream_response(payload, key, carried)
+    claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
+    seen = {"sequence": -1}
+    return stream_answer(
+        upstream, _relayed(upstream, seen, completed), lambda error: _error_event(error, seen), "text/event-stream"
+    )
+
+
+def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:
+    if not ownership().owns("response", response_id, owners or credentials().identities()):
+        # What OpenAI answers for an id it does not know: another caller's response does not exist here.
+        raise NotFound(f"No response found with id '{response_id}'.", code=None, param=param)
+    return f"/responses/{response_id}"
+
+
+def _check_references(payload: dict, owners: frozenset[str]) -> None:
+    """Refuse a request that points at what its caller does not own: the upstream would build on it, since
+    everything made with the server's key lives in one upstream account."""
+    if (previous := payload.get("previous_response_id")) is not None:
+        _owned(previous, "previous_response_id", owners)
+    # Nothing here records who made a conversation or an item, so no caller owns one through this service.
+    if (conversation := payload.get("conversation")) is not None:
+        named = conversation.get("id") if isinstance(conversation, dict) else conversation
+        raise NotFound(f"No conversation found with id '{named}'.", code=None, param="conversation")
+    items = payload.get("input") if isinstance(payload.get("input"), list) else []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            raise NotFound(
+                f"No item found with id '{item.get('id')}': send the item itself, or previous_response_id.",
+                code=None,
+                param="input",
+            )
+
+
+@bp.get("/responses/<response_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def retrieve_response(response_id: str):
+    """Show a stored response."""
+    path = _owned(response_id)
+    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+
+
+@bp.delete("/responses/<response_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def delete_response(response_id: str):
+    """Delete a stored response."""
+    return upstream_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
+
+
+@bp.get("/responses/<response_id>/input_items")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def list_input_items(response_id: str):
+    """List the input items of a stored response."""
+    path = _owned(response_id) + "/input_items"
+    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+
+
+@bp.post("/responses/<response_id>/cancel")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def cancel_response(response_id: str):
+    """Cancel a response running in the background."""
+    return upstream_client().stored("POST", _owned(response_id) + "/cancel", credentials().upstream_key())

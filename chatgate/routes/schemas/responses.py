@@ -1,0 +1,71 @@
+"""OpenAI's Responses and Embeddings requests (the OpenAI-compatible surface, as today's SDKs call it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatgate.routes.schemas.sampling import MaxTokens
+from chatgate.web.openapi import CATALOGUE_MODEL, EventFrames
+from chatgate.web.validation import JsonInt, json_int
+
+
+class ResponseRequest(BaseModel):
+    """A Responses API request. Strict on what it names; anything else is forwarded as it is."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "gpt-4.1-mini", "input": "Say hello in French.", "store": True}]},
+    )
+
+    model: str = Field(json_schema_extra=CATALOGUE_MODEL)
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    max_output_tokens: MaxTokens | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    previous_response_id: str | None = None
+    store: bool | None = None
+    stream: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    reasoning: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
+    include: list[str] | None = None
+    truncation: str | None = None
+    user: str | None = None
+
+
+MOST_DIMENSIONS = 65_536
+
+
+class EmbeddingRequest(BaseModel):
+    """An embeddings request: one text or many (or their token ids)."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "text-embedding-3-small", "input": ["first text", "second text"]}]},
+    )
+
+    model: str
+    input: str | list[str] | list[JsonInt] | list[list[JsonInt]] = Field(description="Text, texts, or token ids.")
+    encoding_format: Literal["float", "base64"] | None = None
+    # Far above any embedding model's size (3,072 for OpenAI's largest), and a clear 400 beyond.
+    dimensions: json_int(ge=1, le=MOST_DIMENSIONS) | None = None
+    user: str | None = None
+
+
+RESPONSE_FRAMES = EventFrames(
+    "Server-Sent Events of the Responses API, relayed byte for byte: `event: <type>` and `data: {...}` for each of "
+    "`response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, "
+    "`response.output_text.delta` (one per piece of text, in `delta`), `response.output_text.done`, "
+    "`response.content_part.done`, `response.output_item.done` and `response.completed` (with `usage`). A failure "
+    'after the stream started is `event: error` with `{"type": "error", "code", "message", "param", '
+    '"sequence_number"}`.',
+    {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
+)

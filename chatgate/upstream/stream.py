@@ -1,0 +1,300 @@
+"""An open upstream stream: the SSE framing parser, its events, and usage reported exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+
+import httpx2
+import orjson
+
+from chatgate.errors import ApiError, UpstreamFailed, UpstreamTimeout
+from chatgate.upstream.hooks import Call, CallHook, bounded_usage
+
+DONE = b"[DONE]"
+_FIELDS = (b"data", b"event", b"id", b"retry")
+
+
+class NotAnEventStream(ValueError):
+    """A line that is neither an SSE field, a comment nor a blank line."""
+
+
+def sse_events(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each event of an SSE byte stream as (its bytes as they came, its data), framed as the spec says.
+
+    Lines end with LF, CR or CRLF, even when a chunk boundary splits the CRLF; a blank
+    line ends an event; `data:` lines of one event are joined with LF; comments and the
+    other fields are kept in the event's bytes but not in its data, and an event with no
+    data is no event. An event left open when the bytes end is still delivered: some
+    servers close without the final blank line.
+    """
+    buffer = b""
+    block: list[bytes] = []
+    data: list[bytes] = []
+    for chunk in chunks:
+        lines = (buffer + chunk).splitlines(keepends=True)
+        # A last line without LF is unfinished, or a CR whose LF may come in the next chunk.
+        buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            if (event := _take_line(line, block, data)) is not None:
+                yield event
+    for line in [*buffer.splitlines(keepends=True), b""]:
+        if (event := _take_line(line, block, data)) is not None:
+            yield event
+
+
+def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The data of each event of an SSE byte stream."""
+    return (data for _, data in sse_events(chunks))
+
+
+def _take_line(raw: bytes, block: list[bytes], data: list[bytes]) -> tuple[bytes, bytes] | None:
+    """Add one line to the event being read; return the event when the line ends it."""
+    line = raw.rstrip(b"\r\n")
+    if not line:
+        if not data:
+            block.clear()  # comments and fields without data: nothing to deliver
+            return None
+        event = (b"".join(block) + raw, b"\n".join(data))
+        block.clear()
+        data.clear()
+        return event
+    block.append(raw)
+    if line.startswith(b":"):
+        return None
+    field, _, value = line.partition(b":")
+    if field not in _FIELDS:
+        raise NotAnEventStream(line[:40])
+    if field == b"data":
+        data.append(value[1:] if value.startswith(b" ") else value)
+    return None
+
+
+def decode_json(data: bytes) -> dict:
+    """An upstream JSON object, or UpstreamFailed."""
+    try:
+        decoded = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamFailed("The upstream answered with something that is not valid JSON.") from None
+    if not isinstance(decoded, dict):
+        raise UpstreamFailed("The upstream answered with JSON that is not an object.")
+    return decoded
+
+
+def text_of(content) -> str | None:
+    """The text of a message's content: a string, or the text parts of a list of content parts; None when it
+    holds no text at all (numbers, objects): a surface that documents a string never passes those on."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+        return "".join(part["text"] for part in content if isinstance(part.get("text"), str))
+    return None
+
+
+class ChatEvents:
+    """How a chat completion stream speaks: choices with deltas, a finish reason, usage in a last chunk."""
+
+    @staticmethod
+    def content(chunk: dict) -> str:
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return ""
+        deltas = (c.get("delta") for c in choices if isinstance(c, dict))
+        return "".join(text_of(delta.get("content")) or "" for delta in deltas if isinstance(delta, dict))
+
+    @staticmethod
+    def usage(chunk: dict) -> dict | None:
+        usage = chunk.get("usage")
+        return usage if isinstance(usage, dict) else None
+
+    @staticmethod
+    def finished(chunk: dict) -> bool:
+        choices = chunk.get("choices")
+        return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+
+
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
+
+def response_usage(response: dict) -> dict | None:
+    """A Responses API usage object in the chat vocabulary the ledger and the limits speak."""
+    usage = response.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    # Named only: whoever tells the hooks bounds the counts, as for a chat completion's usage.
+    return {
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "prompt_tokens_details": usage.get("input_tokens_details"),
+    }
+
+
+class ResponseEvents:
+    """How a Responses API stream speaks: typed events, text deltas, usage in the final response."""
+
+    @staticmethod
+    def content(chunk: dict) -> str:
+        return text_of(chunk.get("delta")) or "" if chunk.get("type") == "response.output_text.delta" else ""
+
+    @staticmethod
+    def usage(chunk: dict) -> dict | None:
+        if chunk.get("type") in RESPONSE_ENDS and isinstance(chunk.get("response"), dict):
+            return response_usage(chunk["response"])
+        return None
+
+    @staticmethod
+    def finished(chunk: dict) -> bool:
+        return chunk.get("type") in RESPONSE_ENDS
+
+
+class StreamEvent:
+    """One upstream SSE event: its bytes as they came, its JSON data, and the decoded chunk."""
+
+    __slots__ = ("block", "chunk", "kind", "raw")
+
+    def __init__(self, block: bytes, raw: bytes, chunk: dict, kind=ChatEvents):
+        self.block = block
+        self.raw = raw
+        self.chunk = chunk
+        self.kind = kind
+
+    @property
+    def content(self) -> str:
+        return self.kind.content(self.chunk)
+
+    @property
+    def usage(self) -> dict | None:
+        return self.kind.usage(self.chunk)
+
+    @property
+    def finished(self) -> bool:
+        return self.kind.finished(self.chunk)
+
+
+class UpstreamStream:
+    """An open upstream stream whose first event has already been read.
+
+    Iterating yields `StreamEvent`s; a cut, a timeout or garbage raises an ApiError.
+    A stream that ends before any choice finished is a failure too. `close()`
+    closes the upstream connection at once, and reports the usage exactly once:
+    the upstream's figures when it sent them, else an estimate marked as such.
+    """
+
+    def __init__(
+        self,
+        response: httpx2.Response,
+        timeout: float,
+        call: Call,
+        hooks: tuple[CallHook, ...] = (),
+        kind=ChatEvents,
+        together: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ):
+        self._response = response
+        self._timeout = timeout
+        self._kind = kind
+        self._events = sse_events(response.iter_bytes())
+        self._call = call
+        self._hooks = hooks
+        self._together = together
+        self._closed = False
+        self._completion_chars = 0
+        self.finished = False
+        self.usage: dict | None = None
+        self.reported_usage: dict | None = None  # what the hooks were told at close: the real usage or an estimate
+        self.stopped_as: str | None = None  # why `stop` ended it early, if it did
+        self.headers = response.headers
+        for hook in hooks:
+            hook.on_stream_open()
+        self._first = self._next_event()
+        if self._first is None:
+            self._failed("empty")
+            raise UpstreamFailed("The upstream ended the stream without sending any event.")
+
+    @property
+    def first(self) -> StreamEvent | None:
+        """The first event, before iteration has taken it."""
+        return self._first
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        event = self._first
+        self._first = None
+        while event is not None:
+            yield event
+            event = self._next_event()
+        if not self.finished and self.stopped_as is None:
+            self._failed("unfinished")
+            raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+        self._report_usage()  # on file before the surface sends its last frame
+
+    def stop(self, reason: str) -> None:
+        """End the stream early, from another thread: its reader sees the end, not a failure."""
+        self.stopped_as = reason
+        self._response.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._response.close()
+        if self._hooks:
+            self._report_usage()  # once: a no-op when the end of the stream reported it already
+            for hook in self._hooks:
+                hook.on_stream_close()
+
+    @property
+    def model(self) -> str:
+        return self._call.model
+
+    @property
+    def caller(self) -> str:
+        return self._call.caller
+
+    def _failed(self, cause: str) -> None:
+        for hook in self._hooks:
+            hook.on_error(self._call, cause)
+        self.close()
+
+    def _report_usage(self) -> None:
+        if self.reported_usage is not None or not self._hooks:
+            return
+        if self.usage:
+            usage, estimated = bounded_usage(self.usage), False
+        else:
+            usage, estimated = self._call.estimated_usage(self._completion_chars), True
+        self.reported_usage = usage
+        with self._together():
+            for hook in self._hooks:
+                hook.on_usage(self._call, usage, estimated)
+
+    def _next_event(self) -> StreamEvent | None:
+        if self.stopped_as is not None:
+            return None
+        try:
+            block, data = next(self._events, (b"", DONE))
+            if data == DONE:
+                return None
+            event = StreamEvent(block, data, decode_json(data), self._kind)
+        except NotAnEventStream:
+            self._failed("bad_answer")
+            raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None
+        except httpx2.TimeoutException:
+            self._failed("timeout")
+            raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
+        except httpx2.HTTPError:
+            if self.stopped_as is not None:  # our own stop closed it under the reader
+                return None
+            self._failed("cut")
+            raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
+        except ApiError:
+            self._failed("bad_answer")
+            raise
+        if event.usage:
+            self.usage = event.usage
+        if event.finished:
+            self.finished = True
+        if self.finished and self.usage:
+            self._report_usage()  # before the event that carries it is relayed: a client never sees more
+        if self._hooks:
+            self._completion_chars += len(event.content)
+        return event

@@ -1,8 +1,0 @@
-"""The one door to the upstream: the upstream client (the only importer of `openai`), its streams, and the hooks
-the guard plugs into every call."""
-
-from upstream.client import UpstreamClient, init_app, upstream_client
-from upstream.hooks import Call, CallHook
-from upstream.stream import StreamEvent, UpstreamStream
-
-__all__ = ["Call", "CallHook", "StreamEvent", "UpstreamClient", "UpstreamStream", "init_app", "upstream_client"]
