@@ -1,4 +1,4 @@
-# The service on a slim Python 3.11, as a non-root user; `docker build -t chat-api .`
+# The service on a slim Python 3.11, as a non-root user; `docker build -t chatgate .`
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,5 +27,6 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '5000')}/health/live\", timeout=4)"]
 
-# gunicorn.conf.py binds to $PORT and sets the workers (WEB_CONCURRENCY) and the gevent worker class.
+# The seed's command, from the copied checkout: gunicorn.conf.py hands on chatgate's gunicorn settings (the port
+# from $PORT, the workers from WEB_CONCURRENCY, the gevent worker class), as `chatgate serve` does once installed.
 CMD ["gunicorn", "main:app"]

@@ -118,7 +118,7 @@ def _nginx_conf(port: int, instances: list[int], prefix: pathlib.Path, balancer:
     if balancer:  # the lines the file offers for a load balancer in front, as an operator would uncomment them
         conf = conf.replace("# set_real_ip_from 10.0.0.0/8;", f"set_real_ip_from {balancer};")
         conf = conf.replace("# real_ip_header X-Forwarded-For;", "real_ip_header X-Forwarded-For;")
-    conf = conf.replace("        server chat-api:5000;", "\n".join(f"        server 127.0.0.1:{p};" for p in instances))
+    conf = conf.replace("        server chatgate:5000;", "\n".join(f"        server 127.0.0.1:{p};" for p in instances))
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};").replace("/tmp/nginx", str(prefix / "nginx"))
     path = prefix / "nginx.conf"
     path.write_text(conf)

@@ -1,0 +1,91 @@
+"""The package as a user installs it: a wheel built from the checkout, installed into a fresh virtual environment
+and run from an empty folder, far from the checkout: `chatgate --version`, `chatgate tokens create`, and
+`chatgate serve` answering with its pages, libraries and price table (package data) in place."""
+
+import json
+import pathlib
+import site
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.support.processes import service_env
+from tests.support.servers import ROOT, free_port, stop, wait_until_listening
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> pathlib.Path:
+    """The `bin` folder of a fresh venv holding the chatgate wheel; its dependencies are the test venv's (linked by
+    a .pth file, so that no download is needed), never the checkout's code."""
+    work = tmp_path_factory.mktemp("install")
+    wheels = work / "wheels"
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    (purelib,) = (venv / "lib").glob("python3*/site-packages")
+    (purelib / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    (wheel,) = wheels.glob("chatgate-*.whl")
+    subprocess.run(
+        [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel],
+        check=True,
+        timeout=300,
+    )
+    return venv / "bin"
+
+
+def _run(installed: pathlib.Path, folder: pathlib.Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_installed_command_says_its_version_and_runs_as_a_module(installed, tmp_path, upstream):
+    env = service_env(upstream.base_url)
+    version = _run(installed, tmp_path, env, installed / "chatgate", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("chatgate, version "), version.stderr
+    as_module = _run(installed, tmp_path, env, installed / "python", "-m", "chatgate", "--version")
+    assert as_module.stdout == version.stdout
+    where = _run(installed, tmp_path, env, installed / "python", "-c", "import chatgate; print(chatgate.__file__)")
+    assert str(installed.parent) in where.stdout  # the installed copy, not the checkout
+    probe = "from chatgate.guard.pricing import TABLE; print(TABLE.is_file())"
+    prices = _run(installed, tmp_path, env, installed / "python", "-c", probe)
+    assert prices.stdout.split()[0] == "True", prices.stderr  # the price table is package data
+
+
+def test_the_installed_command_makes_a_token_and_serves_with_it(installed, tmp_path, upstream):
+    env = service_env(upstream.base_url)
+    made = _run(installed, tmp_path, env, installed / "chatgate", "tokens", "create", "ci-bot")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    port = free_port()
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [installed / "chatgate", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_listening(port, process)
+        base = f"http://127.0.0.1:{port}"
+        assert json.loads(urllib.request.urlopen(f"{base}/health", timeout=10).read())["status"] == "healthy"
+        asked = urllib.request.Request(
+            f"{base}/chat",
+            data=b'{"message": "hi"}',
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        answer = json.loads(urllib.request.urlopen(asked, timeout=10).read())
+        assert answer["response"] == "Hello from the fake upstream."
+        page = urllib.request.urlopen(f"{base}/playground", timeout=10).read()
+        library = urllib.request.urlopen(f"{base}/playground/vendor/marked/lib/marked.umd.js", timeout=10).read()
+        assert b"<html" in page.lower() and b"marked" in library  # the pages and vendored libraries are package data
+    finally:
+        stop(process)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".log") == []  # nothing written where it ran
