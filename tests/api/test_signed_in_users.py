@@ -163,7 +163,7 @@ def test_alg_none_is_refused_even_when_the_allow_list_names_it(signed_in, provid
     assert refused.status_code == 401 and "its algorithm 'none' is not accepted" in refused.get_json()["error"]
 
 
-def test_a_provider_with_one_key_may_leave_kid_out(make_app, upstream):
+def test_a_provider_with_one_key_may_leave_kid_out(make_app, upstream, tmp_path):
     single = IdentityProvider()
     del single.keys[single.kid_of("ES256")]
     single.start()
@@ -171,7 +171,8 @@ def test_a_provider_with_one_key_may_leave_kid_out(make_app, upstream):
         client = make_app(jwt_issuer=single.issuer, jwt_audience=AUDIENCE).test_client()
         assert chat(client, single.token("ada", named=False)).status_code == 200
         single.add_key("RS256")  # two keys now: a token without kid names none of them
-        refetched = make_app(jwt_issuer=single.issuer, jwt_audience=AUDIENCE, db_path=":memory:").test_client()
+        another_store = str(tmp_path / "another.sqlite3")  # a fresh worker: no keys fetched, no failures counted
+        refetched = make_app(jwt_issuer=single.issuer, jwt_audience=AUDIENCE, db_path=another_store).test_client()
         assert chat(refetched, single.token("ada", named=False)).status_code == 401
     finally:
         single.stop()
