@@ -185,6 +185,7 @@ def test_an_issuer_with_a_trailing_slash_is_discovered_once(make_app, provider, 
     kid = provider.add_key("RS256")  # a rotation: the key set again, the discovery document not
     assert chat(client, provider.token(kid=kid, iss=provider.issuer + "/")).status_code == 200
     assert provider.discoveries == discovered + 1
+    assert "/.well-known/openid-configuration" in provider.paths and not any("//" in p for p in provider.paths)
 
 
 def test_a_jwks_url_is_used_without_discovery(make_app, provider, upstream):
@@ -237,8 +238,36 @@ def test_bad_kids_cannot_hammer_the_provider(signed_in, provider, upstream):
     _, body, signature = provider.token().split(".")
     for number in range(10):
         head = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": f"nope-{number}"}).encode())
-        assert chat(client, f"{head.rstrip(b'=').decode()}.{body}.{signature}").status_code == 401
+        refused = chat(client, f"{head.rstrip(b'=').decode()}.{body}.{signature}")
+        assert refused.status_code == 401
+        assert refused.get_json()["error"] == (
+            "The bearer token is not a valid sign-in: it names a key the identity provider does not publish."
+        )
     assert provider.fetches - fetched <= 1
+
+
+def test_tokens_waiting_on_one_new_key_are_all_served_by_one_fetch(signed_in, provider, upstream):
+    client = signed_in(jwt_refetch_seconds=0)  # each waiter could fetch again: it must find the key fetched already
+    assert chat(client, provider.token("ada")).status_code == 200
+    provider.hold = threading.Event()
+    kid, answers = provider.add_key("ES256"), []
+    fetches = provider.fetches
+    askers = [
+        threading.Thread(target=lambda name=name: answers.append(chat(client, provider.token(name, kid)).status_code))
+        for name in ("bob", "cy", "dee")
+    ]
+    try:
+        for asker in askers:
+            asker.start()
+        deadline = time.monotonic() + 10
+        while provider.fetches == fetches:  # one of them is fetching; the others wait for it
+            assert time.monotonic() < deadline
+    finally:
+        provider.hold.set()
+        for asker in askers:
+            asker.join()
+        provider.hold = None
+    assert answers == [200, 200, 200] and provider.fetches == fetches + 1
 
 
 def test_a_rotated_key_works_without_a_restart(signed_in, provider, upstream):
@@ -267,7 +296,8 @@ def test_a_provider_down_from_the_start_is_a_503_never_a_500(make_app, provider,
     provider.up = False
     client = make_app(jwt_issuer=provider.issuer, jwt_audience=AUDIENCE).test_client()
     away = chat(client, provider.token())
-    assert away.status_code == 503 and "identity provider" in away.get_json()["error"]
+    assert away.status_code == 503
+    assert away.get_json()["error"] == "The identity provider could not be reached to check this token."
 
 
 @pytest.mark.parametrize("refetch", [5.0, 0.0])
@@ -280,8 +310,11 @@ def test_a_provider_away_is_never_a_401_nor_a_failed_authentication(make_app, pr
         auth_failure_limit="5/minute",
         jwt_refetch_seconds=refetch,
     ).test_client()
-    answers = [chat(client, provider.token(f"user-{n}")).status_code for n in range(12)]
-    assert answers == [503] * 12
+    answers = [chat(client, provider.token(f"user-{n}")) for n in range(12)]
+    assert [a.status_code for a in answers] == [503] * 12
+    assert {a.get_json()["error"] for a in answers} == {
+        "The identity provider could not be reached to check this token."
+    }
     assert chat(client, SERVICE_TOKEN).status_code == 200  # the address is not locked out
     provider.up = True
 

@@ -21,6 +21,7 @@ class IdentityProvider:
         self.up = True
         self.fetches = 0
         self.discoveries = 0
+        self.paths: list[str] = []  # each request's path as sent (http.server folds a leading '//' in self.path)
         self.hold: threading.Event | None = None  # when set to an event, the key set waits for it (a hang)
         self.hold_discovery: threading.Event | None = None  # the same for the discovery document
         self.add_key("RS256")
@@ -32,16 +33,17 @@ class IdentityProvider:
                 pass
 
             def do_GET(self):
+                provider.paths.append(self.requestline.split()[1])
                 if not provider.up:
                     self.send_response(503)
                     self.end_headers()
                     return
-                if self.path == "/.well-known/openid-configuration":
+                if provider.paths[-1] == "/.well-known/openid-configuration":
                     provider.discoveries += 1
                     if provider.hold_discovery is not None:
                         provider.hold_discovery.wait(30)
                     body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/jwks.json"}
-                elif self.path == "/jwks.json":
+                elif provider.paths[-1] == "/jwks.json":
                     provider.fetches += 1
                     if provider.hold is not None:
                         provider.hold.wait(30)
