@@ -46,14 +46,19 @@ def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str =
 NEVER_FITS = "more than the whole budget, so it can never fit: send a shorter prompt or a lower max_tokens."
 
 
+def _retry_after(item: RateLimitItem, reset_at: float, never_fits: bool = False) -> int:
+    """Whole seconds until the window ends, at least 1. A call that can never fit (its worst case is more than the
+    whole budget) is told not to come back before the window renews, or for a whole period when none is open."""
+    left = reset_at - time.time()
+    return max(1, math.ceil(left if left > 0 or not never_fits else item.get_expiry()))
+
+
 def _refusal(
     what: str, item: RateLimitItem, headers: dict[str, str], reset_at: float, never_fits: bool = False
 ) -> RateLimited:
-    """A 429 with its Retry-After. A call that can never fit (its worst case is more than the whole budget) is told
-    not to come back before the window renews, or for a whole period when none is open, and SDKs that read
-    `x-should-retry` (OpenAI's) not to retry it at all."""
-    left = reset_at - time.time()
-    retry_after = max(1, math.ceil(left if left > 0 or not never_fits else item.get_expiry()))
+    """A 429 with its Retry-After; one for a call that can never fit also tells SDKs that read `x-should-retry`
+    (OpenAI's) not to retry it at all."""
+    retry_after = _retry_after(item, reset_at, never_fits)
     extra = {"x-should-retry": "false"} if never_fits else {}
     return RateLimited(
         f"Rate limit exceeded: at most {item} {what}. Try again in {retry_after} s.",
@@ -153,11 +158,18 @@ class AuthFailureLimit:
 
     MOST_REMEMBERED = 10_000  # (address, token) pairs this process remembers having written in this window
 
-    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        on_refusal: Callable[[str], None],
+        clock: Callable[[], float] = time.time,
+    ):
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
         self.failures = parse(settings.auth_failure_limit)
         self._on_refusal = on_refusal
+        self._clock = clock  # which window a token worked in
         self._written: dict[str, int] = {}  # known-token key -> the window it was written in, by this process
 
     def _key(self) -> str:
@@ -167,7 +179,7 @@ class AuthFailureLimit:
         return f"auth-known:{request.remote_addr or 'unknown'}:{digest(token)[:32]}:{window}"
 
     def _window(self) -> int:
-        return int(time.time() // self.failures.get_expiry())
+        return int(self._clock() // self.failures.get_expiry())
 
     def admit(self, token: str | None) -> None:
         """Refuse an address that has failed too often, before its token is even compared, unless that token
@@ -181,12 +193,12 @@ class AuthFailureLimit:
             return
         reset_at, _ = self.limiter.get_window_stats(self.failures, self._key())
         self._on_refusal("auth_failures")
-        refusal = _refusal("failed authentications", self.failures, {}, reset_at)
-        refusal.message = (
+        retry_after = _retry_after(self.failures, reset_at)
+        raise RateLimited(
             f"Too many failed authentications from this address (at most {self.failures}). "
-            f"Try again in {refusal.headers['Retry-After']} s."
+            f"Try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
         )
-        raise refusal
 
     def count_failure(self) -> None:
         self.limiter.hit(self.failures, self._key())

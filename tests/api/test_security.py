@@ -4,6 +4,7 @@ The slow-body, start-up and Redis findings need real processes: tests/live/test_
 """
 
 import concurrent.futures
+import dataclasses
 import json
 import threading
 
@@ -238,7 +239,10 @@ def test_failed_authentications_are_limited_per_address(make_app):
     refused = client.get("/models", headers=auth(TOKEN_A), environ_base=guesser)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "x-should-retry" not in refused.headers  # it may be retried, once the window ends
-    assert "failed authentications" in refused.get_json()["error"]
+    retry_after = refused.headers["Retry-After"]
+    assert refused.get_json()["error"] == (
+        f"Too many failed authentications from this address (at most 5 per 1 minute). Try again in {retry_after} s."
+    )
     assert client.get("/models", headers=auth(TOKEN_A), environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 200
     assert client.get("/health", environ_base=guesser).status_code == 200  # public pages stay open
 
@@ -273,6 +277,38 @@ def test_a_token_that_worked_from_an_address_gets_in_on_another_worker_too(make_
     for _ in range(6):
         second.get("/models", headers=auth("revoked-" + "0" * 30), environ_base=office)
     assert second.get("/models", headers=auth(TOKEN_A), environ_base=office).status_code == 200  # from storage
+
+
+def test_a_token_that_worked_in_the_last_window_gets_in_and_one_from_two_windows_ago_does_not(settings):
+    """The windows a known token counts in, on a clock of the test's own: this one and the last, from this process's
+    memory and from storage (another worker), for as long as storage keeps it."""
+    from chatgate.app import create_app
+    from chatgate.errors import RateLimited
+    from chatgate.guard.rate_limits import AuthFailureLimit
+    from chatgate.storage import open_storage
+
+    limited = dataclasses.replace(settings, auth_failure_limit="3/minute")
+    store, now, refused = open_storage(limited).counters(), [6_000_000.0], []
+
+    def worker() -> AuthFailureLimit:
+        return AuthFailureLimit(limited, store, refused.append, clock=lambda: now[0])
+
+    this_worker = worker()
+    with create_app(limited).test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.70"}):
+        this_worker.count_success(TOKEN_A)
+        for _ in range(4):
+            this_worker.count_failure()
+        now[0] += 60  # the next window
+        this_worker.admit(TOKEN_A)
+        worker().admit(TOKEN_A)  # another worker finds it in storage
+        with pytest.raises(RateLimited):
+            worker().admit(TOKEN_B)  # never seen here
+        now[0] += 60  # two windows after it worked
+        with pytest.raises(RateLimited):
+            this_worker.admit(TOKEN_A)
+        with pytest.raises(RateLimited):
+            worker().admit(TOKEN_A)
+    assert refused == ["auth_failures"] * 3
 
 
 # 10. No request writes a log line of its own.
