@@ -6,20 +6,12 @@ would show any caller's stored response to any other who learned its id.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from flask import Flask, current_app
 
+from chatgate.storage.contracts import OwnershipStore
 from chatgate.upstream.hooks import bounded_count
 
 _KEY = "ownership"
-
-
-class OwnershipStore(Protocol):
-    """Where claims are kept (storage/ holds the two that exist)."""
-
-    def claim(self, kind: str, item_id: str, identities: frozenset[str], ttl: int) -> None: ...
-    def owners(self, kind: str, item_id: str) -> frozenset[str]: ...
 
 
 class Ownership:

@@ -11,8 +11,8 @@ import hashlib
 import re
 import secrets
 import time
-from typing import Protocol
 
+from chatgate.storage.contracts import TokenBackend
 from chatgate.storage.records import StoredToken
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -49,15 +49,6 @@ def new_token(
     return token, StoredToken(
         name, digest(token), now, expires_at, rate_limit, token_limit, models, spend_limit=spend_limit
     )
-
-
-class TokenBackend(Protocol):
-    """Where the records are kept (storage/ holds the two that exist)."""
-
-    def add(self, stored: StoredToken) -> bool: ...
-    def all(self) -> list[StoredToken]: ...
-    def replace(self, stored: StoredToken) -> None: ...
-    def remove(self, names: list[str]) -> None: ...
 
 
 class TokenStore:

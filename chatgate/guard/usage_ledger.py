@@ -5,12 +5,11 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
 
 from flask import Flask, current_app
 
 from chatgate.guard.pricing import Prices
+from chatgate.storage.contracts import LedgerStore
 from chatgate.storage.outage import STORAGE_ERRORS, outage_noted
 from chatgate.storage.records import FIELDS, Batch, Totals
 from chatgate.upstream import Call, CallHook
@@ -18,14 +17,6 @@ from chatgate.upstream.hooks import cached_tokens
 
 _KEY = "usage_ledger"
 _PRICES = "prices"
-
-
-class LedgerStore(Protocol):
-    """Where the sums are kept (storage/ holds the two that exist)."""
-
-    def add(self, batch: Batch, if_lost: Callable[[], None] | None = None) -> None: ...
-    def totals(self, caller: str | None = None) -> Totals: ...
-    def hours(self, since: int, until: int, caller: str | None = None) -> dict[int, Totals]: ...
 
 
 def _add_into(batch: Batch, key: tuple[str, str, int], amounts: dict[str, int]) -> None:

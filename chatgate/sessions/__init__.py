@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from chatgate.sessions.owned import OwnedSessions
-from chatgate.sessions.store import SessionStore
 from chatgate.sessions.turn import Turn
+from chatgate.storage.contracts import SessionStore
 from chatgate.storage.records import Session
 
 _KEY = "session_store"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatgate.sessions.store import SessionStore
+from chatgate.storage.contracts import SessionStore
 from chatgate.storage.records import Session, is_session_id
 
 

@@ -7,32 +7,13 @@ limit counters, upstreams at rest), and readiness asks it whether it answers.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from flask import Flask, current_app
 
 from chatgate.config import Settings
+from chatgate.storage.contracts import Backend
 from chatgate.storage.outage import STORAGE_ERRORS, outage_noted
 
 _KEY = "storage"
-
-
-class Backend(Protocol):
-    """What a backend hands out; `storage/sqlite` and `storage/redis` are the two."""
-
-    kind: str  # "sqlite" or "redis"
-
-    def sessions(self, ttl_seconds: int, max_messages: int): ...
-    def stream_buffer(self, retention: float): ...
-    def ownership(self): ...
-    def ledger(self): ...
-    def tokens(self): ...
-    def rests(self): ...
-    def counters(self): ...
-    def together(self): ...  # a context manager: the writes in the block may travel together
-    def problem(self) -> str | None: ...
-    def is_new(self) -> bool: ...
-    def close(self) -> None: ...
 
 
 def open_storage(settings: Settings) -> Backend:
@@ -65,7 +46,8 @@ def init_app(app: Flask, backend: Backend) -> Backend:
 
 def current_storage() -> Backend:
     """The current app's storage."""
-    return current_app.extensions[_KEY]
+    backend: Backend = current_app.extensions[_KEY]
+    return backend
 
 
 __all__ = [

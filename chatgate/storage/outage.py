@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 
 import redis
 
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def outage_noted(what: str):
+def outage_noted(what: str) -> Iterator[None]:
     """For writes after the answer has gone (a stream's usage): storage that is down loses this one write,
     said in one log line with what was lost, instead of breaking the stream."""
     try:

@@ -16,7 +16,7 @@ class Session:
 
     session_id: str
     developer_message: str
-    messages: list[dict]  # {"role": "user" | "assistant", "content": str}
+    messages: list[dict[str, str]]  # {"role": "user" | "assistant", "content": str}
     created_at: float
     last_updated: float
     owners: frozenset[str] = frozenset()  # the caller identities that may see it (see OwnedSessions)

@@ -22,29 +22,14 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol
 
 from chatgate.config import Settings, UpstreamSpec
+from chatgate.storage.contracts import FailureCounts, Rests, State
 from chatgate.storage.keys import storage_key
 
 REFRESH = 0.5  # seconds a process trusts its copy of who is resting
 FIRST_REST = 5.0
 _MODEL_SEPARATOR = "\x1f"  # between an upstream's name and a model in the name of a model's rest
-
-State = tuple[float, int]  # (resting until, failures in a row)
-
-
-class Rests(Protocol):
-    """Where rests are kept, for every worker: `storage/*/rests.py`."""
-
-    def rest(self, name: str, until: float, failures: int) -> None: ...
-    def states(self) -> dict[str, State]: ...
-
-
-class FailureCounts(Protocol):
-    """Fixed-window counters shared by every worker: `storage/*/counters.py`."""
-
-    def count(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]: ...
 
 
 class Router:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import redis
 
 from chatgate.storage.outage import STORAGE_ERRORS
@@ -53,7 +55,7 @@ class RedisBackend:
     def counters(self) -> BudgetRedisStorage:
         return BudgetRedisStorage(self.url, connection_pool=self.pool)
 
-    def together(self):
+    def together(self) -> contextlib.AbstractContextManager[None]:
         """A block whose writes (a call's settlements and usage) go to Redis together, in one round trip."""
         return one_trip(self.client)
 

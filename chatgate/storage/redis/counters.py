@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
+import redis
 from limits.storage import RedisStorage
 
+from chatgate.storage.contracts import Counters
 from chatgate.storage.redis.trip import send_or_queue
 
 # Add to a counter only if it stays within the limit, in one round trip: {granted, count, seconds left}.
@@ -53,13 +56,16 @@ return change
 """
 
 
-class BudgetRedisStorage(RedisStorage):
+class BudgetRedisStorage(RedisStorage, Counters):
     """The `limits` Redis storage, with the reservation a token budget needs."""
 
     def initialize_storage(self, uri: str) -> None:
         super().initialize_storage(uri)
-        self.lua_reserve = self.get_connection().register_script(_RESERVE)
-        self.lua_count = self.get_connection().register_script(_COUNT)
+        self.lua_reserve = self._client().register_script(_RESERVE)
+        self.lua_count = self._client().register_script(_COUNT)
+
+    def _client(self) -> redis.Redis:
+        return cast(redis.Redis, self.get_connection())  # limits types it as its own protocol
 
     def count(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
         """Add `amount` to a fixed-window counter: (the count after, the window's end), in one round trip."""
@@ -70,7 +76,7 @@ class BudgetRedisStorage(RedisStorage):
         """Settle a reservation to what was spent: with the other writes of the call's end when they travel
         together (`storage.redis.trip`), else at once."""
         args = (expiry, reserved, spent, window_ends - time.time())
-        send_or_queue(self.get_connection(), lambda pipe: pipe.eval(_SETTLE, 1, self.prefixed_key(key), *args), what)
+        send_or_queue(self._client(), lambda pipe: pipe.eval(_SETTLE, 1, self.prefixed_key(key), *args), what)
 
     def reserve(self, key: str, expiry: int, amount: int, limit: int) -> tuple[bool, int, float]:
         """Add `amount` to the counter only if it stays within `limit`: (granted, the count after, window end)."""

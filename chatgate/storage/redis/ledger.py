@@ -7,6 +7,7 @@ from collections.abc import Callable
 import redis
 
 from chatgate.storage.records import Batch, Totals
+from chatgate.storage.redis.replies import text
 from chatgate.storage.redis.trip import send_or_queue
 
 KEPT_FOR = 400 * 86400  # hourly buckets older than this expire
@@ -25,7 +26,7 @@ class RedisLedger:
     def add(self, batch: Batch, if_lost: Callable[[], None] | None = None) -> None:
         """Add `batch` in one MULTI: with the other writes of the call's end when they travel together, else now."""
 
-        def build(pipe) -> None:
+        def build(pipe: redis.client.Pipeline) -> None:
             for (caller, model, hour), sums in batch.items():
                 for field, amount in sums.items():
                     pipe.hincrby(self.PREFIX + caller, f"{model}\t{field}", amount)
@@ -36,11 +37,11 @@ class RedisLedger:
 
     def totals(self, caller: str | None = None) -> Totals:
         keys = [self.PREFIX + caller] if caller else list(self.redis.scan_iter(self.PREFIX + "*"))
-        result: dict = {}
+        result: Totals = {}
         for key in keys:
-            caller = (key.decode() if isinstance(key, bytes) else key).removeprefix(self.PREFIX)
+            caller = text(key).removeprefix(self.PREFIX)
             for name, value in self.redis.hgetall(key).items():
-                model, field = name.decode().split("\t")
+                model, field = text(name).split("\t")
                 result.setdefault(caller, {}).setdefault(model, {})[field] = int(value)
         return result
 
@@ -50,7 +51,7 @@ class RedisLedger:
         pipe = self.redis.pipeline(transaction=False)
         for hour in hours:
             pipe.hgetall(f"{self.HOURS}{hour}")
-        result: dict = {}
+        result: dict[int, Totals] = {}
         for hour, fields in zip(hours, pipe.execute(), strict=True):
             for name, value in fields.items():
                 who, model, field = name.decode().split("\t")

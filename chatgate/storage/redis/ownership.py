@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from chatgate.storage.redis.replies import text
+
 
 class RedisOwnership:
     """`owned:<kind>:<id>` holds the owners, space-separated."""
@@ -15,4 +17,4 @@ class RedisOwnership:
         self.redis.set(f"owned:{kind}:{item_id}", " ".join(sorted(identities)), ex=ttl)
 
     def owners(self, kind: str, item_id: str) -> frozenset[str]:
-        return frozenset((self.redis.get(f"owned:{kind}:{item_id}") or b"").decode().split())
+        return frozenset(text(self.redis.get(f"owned:{kind}:{item_id}") or b"").split())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from chatgate.storage.redis.replies import text
+
 
 class RedisRests:
     """The hash `upstream-rests`; a success writes its upstream back to no rest and no failures."""
@@ -19,6 +21,6 @@ class RedisRests:
     def states(self) -> dict[str, tuple[float, int]]:
         states = {}
         for name, value in self.redis.hgetall(self.KEY).items():
-            until, failures = value.decode().split()
-            states[name.decode()] = (float(until), int(failures))
+            until, failures = text(value).split()
+            states[text(name)] = (float(until), int(failures))
         return states

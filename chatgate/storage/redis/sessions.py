@@ -77,7 +77,7 @@ class RedisSessionStore:
         pipe.delete(*self._keys(session_id))
         pipe.zrem(self.ACTIVE, session_id)
         deleted, _ = pipe.execute()
-        return deleted > 0
+        return bool(deleted)
 
     def append_turn(self, session_id: str, user_message: str, reply: str, developer_message: str | None = None) -> bool:
         user = orjson.dumps({"role": "user", "content": user_message})
@@ -102,4 +102,4 @@ class RedisSessionStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.zremrangebyscore(self.ACTIVE, "-inf", now() - self.ttl_seconds)
         pipe.zcard(self.ACTIVE)
-        return pipe.execute()[1]
+        return int(pipe.execute()[1])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import redis
 
 from chatgate.storage.records import RUNNING_FOR
+from chatgate.storage.redis.replies import text
+
+Entry = tuple[bytes, dict[bytes, bytes]]  # a stream entry: its id and its fields
 
 
 class RedisStreamBuffer:
@@ -45,11 +49,15 @@ class RedisStreamBuffer:
 
     def read(self, stream_id: str, after: int, wait: float) -> tuple[list[tuple[int, bytes]], bool]:
         state, frames = self._keys(stream_id)
-        entries = self.redis.xrange(frames, min=f"({after}-0" if after else "-", max="+")
+        entries = cast(list[Entry], self.redis.xrange(frames, min=f"({after}-0" if after else "-", max="+"))
         if not entries and not self._finished(state):
-            answer = self.redis.xread({frames: f"{after}-0"}, block=max(1, int(wait * 1000)))
+            answer = cast(
+                list[tuple[bytes, list[Entry]]],
+                self.redis.xread({frames: f"{after}-0"}, block=max(1, int(wait * 1000))),
+            )
             entries = answer[0][1] if answer else []
-        found, done = [], False
+        found: list[tuple[int, bytes]] = []
+        done = False
         for entry_id, fields in entries:
             if b"end" in fields:
                 done = True
@@ -63,7 +71,7 @@ class RedisStreamBuffer:
 
     def kind_of(self, stream_id: str) -> str | None:
         kind = self.redis.hget(self._keys(stream_id)[0], "kind")
-        return kind.decode() if kind else None
+        return text(kind) if kind else None
 
     def stop(self, stream_id: str) -> None:
         self.redis.hset(self._keys(stream_id)[0], "stop", 1)
@@ -80,7 +88,7 @@ class RedisStreamBuffer:
 
     def named(self, name: str) -> str | None:
         found = self.redis.get(f"resumable-alias:{name}")
-        return found.decode() if found else None
+        return text(found) if found else None
 
     def finished(self, stream_id: str) -> bool:
         return self._finished(self._keys(stream_id)[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from chatgate.storage.records import StoredToken
+from chatgate.storage.redis.replies import text
 
 
 class RedisTokenStore:
@@ -17,7 +18,7 @@ class RedisTokenStore:
         return bool(self.redis.hsetnx(self.KEY, stored.name, stored.record()))
 
     def all(self) -> list[StoredToken]:
-        return [StoredToken.from_record(record.decode()) for _, record in sorted(self.redis.hgetall(self.KEY).items())]
+        return [StoredToken.from_record(text(record)) for _, record in sorted(self.redis.hgetall(self.KEY).items())]
 
     def replace(self, stored: StoredToken) -> None:
         self.redis.hset(self.KEY, stored.name, stored.record())

@@ -15,7 +15,8 @@ from chatgate.storage.outage import STORAGE_ERRORS
 log = logging.getLogger(__name__)
 
 Build = Callable[[redis.client.Pipeline], None]
-_trip: contextvars.ContextVar[list | None] = contextvars.ContextVar("redis_trip", default=None)
+Queued = tuple[Build, str, Callable[[], None] | None]  # what to send, what it is, what to do if it is lost
+_trip: contextvars.ContextVar[list[Queued] | None] = contextvars.ContextVar("redis_trip", default=None)
 
 
 def send_or_queue(client: redis.Redis, build: Build, what: str, if_lost: Callable[[], None] | None = None) -> None:
@@ -37,7 +38,7 @@ def one_trip(client: redis.Redis) -> Iterator[None]:
     if _trip.get() is not None:
         yield
         return
-    queued: list = []
+    queued: list[Queued] = []
     token = _trip.set(queued)
     try:
         yield
@@ -47,7 +48,7 @@ def one_trip(client: redis.Redis) -> Iterator[None]:
             _send(client, queued)
 
 
-def _send(client: redis.Redis, queued: list) -> None:
+def _send(client: redis.Redis, queued: list[Queued]) -> None:
     pipe = client.pipeline(transaction=True)
     for build, _, _ in queued:
         build(pipe)

@@ -49,7 +49,7 @@ class SQLiteBackend:
     def counters(self) -> SQLiteCounters:
         return SQLiteCounters(f"sqlite:///{self.path}")
 
-    def together(self):
+    def together(self) -> contextlib.AbstractContextManager[None]:
         """Writes on one machine's file cost no round trip: each goes at once."""
         return contextlib.nullcontext()
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from limits.storage import Storage
-
+from chatgate.storage.contracts import Counters
 from chatgate.storage.sqlite.database import Database
 
 _SCHEMA = (
@@ -19,17 +18,17 @@ _SCHEMA = (
 )
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(Counters):
     """Fixed-window counters in a SQLite table."""
 
     STORAGE_SCHEME = ["sqlite"]
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.db = Database(uri.removeprefix("sqlite:///"), _SCHEMA)
 
     @property
-    def base_exceptions(self):
+    def base_exceptions(self) -> type[Exception]:
         return sqlite3.Error
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
@@ -82,7 +81,7 @@ class SQLiteStorage(Storage):
 
     def check(self) -> bool:
         with self.db.read() as db:
-            return db.execute("SELECT 1").fetchone() == (1,)
+            return bool(db.execute("SELECT 1").fetchone() == (1,))
 
     def reset(self) -> int | None:
         with self.db.write() as db:
@@ -97,8 +96,9 @@ def _add(db: sqlite3.Connection, key: str, amount: int, now: float, ends: float)
     """Inside a write transaction: add `amount` to a counter, which starts a new window ending at `ends` when its
     last one has ended. (the count after, the window's end)"""
     db.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", (key, now))
-    return db.execute(
+    count, window_ends = db.execute(
         "INSERT INTO rate_limits (key, count, expires_at) VALUES (?, ?, ?) "
         "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count, expires_at",
         (key, amount, ends),
     ).fetchone()
+    return int(count), float(window_ends)

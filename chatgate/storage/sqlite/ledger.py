@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chatgate.storage.records import FIELDS, Batch, Totals
 from chatgate.storage.sqlite.database import Database
 
@@ -22,7 +24,7 @@ class SQLiteLedger:
     def __init__(self, path: str):
         self.db = Database(path, _SCHEMA, _UPGRADES)
 
-    def add(self, batch: Batch, if_lost=None) -> None:
+    def add(self, batch: Batch, if_lost: Callable[[], None] | None = None) -> None:
         """Add `batch` now (a failure raises: `if_lost` is for writes that travel later, which these never do)."""
         names, marks = ", ".join(FIELDS), ", ".join("?" * len(FIELDS))
         updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
@@ -43,7 +45,7 @@ class SQLiteLedger:
         query = f"SELECT caller, model, {', '.join(FIELDS)} FROM usage"
         with self.db.read() as db:
             rows = db.execute(query + (" WHERE caller = ?" if caller else ""), (caller,) if caller else ()).fetchall()
-        result: dict = {}
+        result: Totals = {}
         for who, model, *values in rows:
             result.setdefault(who, {})[model] = dict(zip(FIELDS, values, strict=True))
         return result
@@ -55,7 +57,7 @@ class SQLiteLedger:
             rows = db.execute(
                 query + (" AND caller = ?" if caller else ""), (since, until, *([caller] if caller else []))
             ).fetchall()
-        result: dict = {}
+        result: dict[int, Totals] = {}
         for hour, who, model, *values in rows:
             result.setdefault(hour, {}).setdefault(who, {})[model] = dict(zip(FIELDS, values, strict=True))
         return result

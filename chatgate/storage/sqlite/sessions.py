@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from chatgate.storage.records import Session, kept_messages, new_session_id, now
 from chatgate.storage.sqlite.database import Database
 
@@ -29,7 +31,7 @@ class SQLiteSessionStore:
         self.ttl_seconds = ttl_seconds
         self.max_messages = max_messages
 
-    def _purge_expired(self, db) -> None:
+    def _purge_expired(self, db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM sessions WHERE last_updated < ?", (now() - self.ttl_seconds,))
 
     def create(self, developer_message: str, owners: frozenset[str] = frozenset()) -> Session:
@@ -93,6 +95,8 @@ class SQLiteSessionStore:
 
     def active_count(self) -> int:
         with self.database.read() as db:
-            return db.execute(
-                "SELECT COUNT(*) FROM sessions WHERE last_updated >= ?", (now() - self.ttl_seconds,)
-            ).fetchone()[0]
+            return int(
+                db.execute(
+                    "SELECT COUNT(*) FROM sessions WHERE last_updated >= ?", (now() - self.ttl_seconds,)
+                ).fetchone()[0]
+            )
