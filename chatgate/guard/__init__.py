@@ -40,7 +40,7 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
     ownership.init_app(app, store.ownership())
 
     @app.before_request
-    def guard_request():
+    def guard_request() -> None:
         access.identify(tokens)
         in_flight.admit()  # before the body is read: a caller's slow requests hold only its own slots
         if access.needs_token(tokens):
@@ -51,7 +51,8 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
             except Unauthorized:
                 failures.count_failure()
                 raise
-            failures.count_success(token)
+            if token:
+                failures.count_success(token)
         limits.admit()
 
     # The model policy first: a refused model reserves nothing; a spend refusal gives the tokens back.

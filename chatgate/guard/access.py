@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import cast
 
 from flask import Flask, current_app, g, has_request_context, request
 
@@ -94,7 +95,7 @@ class TokenRegistry:
         )
 
     def is_admin(self, token: str | None) -> bool:
-        return bool(token) and self._matches(_digest(token), self._admins)
+        return bool(token) and self._matches(_digest(token or ""), self._admins)
 
 
 def caller_of(token: str | None, registry: TokenRegistry) -> str:
@@ -102,14 +103,14 @@ def caller_of(token: str | None, registry: TokenRegistry) -> str:
     else the client address."""
     if stored := registry.stored(token):
         return f"token:{stored.name}"
-    if registry.is_token(token):
+    if token and registry.is_token(token):
         return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     return f"ip:{request.remote_addr or 'unknown'}"
 
 
 def token_registry() -> TokenRegistry:
     """The current app's service tokens."""
-    return current_app.extensions[_KEY]
+    return cast(TokenRegistry, current_app.extensions[_KEY])
 
 
 def current_policy() -> StoredToken | None:
@@ -129,7 +130,7 @@ def calling() -> tuple[str, StoredToken | None]:
 
 def caller_is_admin() -> bool:
     """Whether the caller presented an admin token."""
-    return g.is_admin
+    return bool(g.is_admin)
 
 
 def identify(registry: TokenRegistry) -> None:
@@ -139,10 +140,10 @@ def identify(registry: TokenRegistry) -> None:
     if request.method == "OPTIONS" or is_public(request.path):
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         return
-    if registry.verifier and registry.verifier.takes(bearer_value()):  # a JWT is a sign-in, and only that
+    if registry.verifier and (sign_in := bearer_value()) and registry.verifier.takes(sign_in):  # only a sign-in
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         try:
-            g.caller = registry.verifier.user(bearer_value())
+            g.caller = registry.verifier.user(sign_in)
         except ApiError as refusal:
             g.sign_in_refused = refusal  # said by admit, which counts it as a failed authentication
         return

@@ -11,7 +11,7 @@ import collections
 import threading
 from collections.abc import Callable
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from chatgate.config import Settings
 from chatgate.errors import RateLimited
@@ -70,7 +70,7 @@ def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) 
     in_flight = app.extensions[_KEY] = InFlight(settings.max_concurrent_per_caller, on_refusal)
 
     @app.after_request
-    def release_when_sent(response):
+    def release_when_sent(response: Response) -> Response:
         if (caller := g.pop("in_flight_slot", None)) is not None:
             if response.is_streamed:  # when the server closes it: once its last byte is sent, or its client left
                 response.call_on_close(lambda: in_flight.release(caller))
@@ -79,7 +79,7 @@ def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) 
         return response
 
     @app.teardown_request
-    def release_if_unanswered(exc):
+    def release_if_unanswered(exc: BaseException | None) -> None:
         if (caller := g.pop("in_flight_slot", None)) is not None:
             in_flight.release(caller)
 

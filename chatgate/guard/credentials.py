@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import cast
 
 from flask import Flask, current_app, request
 
@@ -85,4 +86,4 @@ def init_app(app: Flask, settings: Settings, tokens: TokenRegistry) -> Credentia
 
 def credentials() -> Credentials:
     """The current app's key choice."""
-    return current_app.extensions[_KEY]
+    return cast(Credentials, current_app.extensions[_KEY])

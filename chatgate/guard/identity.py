@@ -18,6 +18,7 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 import jwt
 
@@ -36,7 +37,7 @@ class IdentityProviderUnreachable(ApiError):
 
 def looks_like_jwt(token: str | None) -> bool:
     """Three base64url segments: such a bearer is a JWT, never a service token."""
-    return bool(token) and bool(_SHAPE.match(token))
+    return bool(token and _SHAPE.match(token))
 
 
 class KeySet:
@@ -44,7 +45,7 @@ class KeySet:
     `refetch_after` seconds; the last good set stays while the provider is down. Known keys never wait on a
     fetch: only a token that needs a new key waits, one fetch at a time, each bounded by `timeout`."""
 
-    def __init__(self, url_of, refetch_after: float, timeout: float):
+    def __init__(self, url_of: Callable[[], str], refetch_after: float, timeout: float):
         self._url_of = url_of  # the JWKS URL (discovery may have to find it first)
         self._refetch_after = refetch_after
         self._timeout = timeout
@@ -117,7 +118,7 @@ class JwtVerifier:
         is_hmac = algorithm.startswith("HS")
         if is_hmac != bool(self.secret):  # an HMAC token signed with a public key is the classic forgery
             raise _refused(f"its algorithm {algorithm!r} is not accepted")
-        key = self.secret if is_hmac else self.keys.key(header.get("kid"))
+        key: str | jwt.PyJWK = (self.secret or "") if is_hmac else self.keys.key(header.get("kid"))
         try:
             claims = jwt.decode(
                 token,
@@ -145,7 +146,7 @@ class JwtVerifier:
         if time.monotonic() - self._discovered_at < self._refetch_after:
             raise IdentityProviderUnreachable("The identity provider could not be reached to check this token.")
         self._discovered_at = time.monotonic()
-        discovery = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+        discovery = f"{(self.issuer or '').rstrip('/')}/.well-known/openid-configuration"
         try:
             with urllib.request.urlopen(discovery, timeout=self._timeout) as answer:  # noqa: S310 (the issuer's)
                 url = json.loads(answer.read()).get("jwks_uri")

@@ -6,7 +6,9 @@ imported: gunicorn.conf.py sets it for the workers, and removes each dead worker
 
 from __future__ import annotations
 
-from flask import Flask, request
+from typing import Any
+
+from flask import Flask, Response, request
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -56,7 +58,7 @@ class MetricsHook(CallHook):
     def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
         (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(call.model).observe(seconds)
 
-    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
         for kind in ("prompt_tokens", "completion_tokens"):
             if amount := int(usage.get(kind) or 0):
                 TOKENS.labels(call.model, kind.removesuffix("_tokens")).inc(amount)
@@ -75,7 +77,7 @@ def exposition(settings: Settings) -> bytes:
     """Every metric, summed over all worker processes when in multiprocess mode."""
     if settings.metrics_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=settings.metrics_dir)
+        multiprocess.MultiProcessCollector(registry, path=settings.metrics_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
@@ -94,7 +96,7 @@ def init_app(app: Flask) -> MetricsHook:
     """Count every request; the returned hook counts every upstream call."""
 
     @app.after_request
-    def count_request(response):
+    def count_request(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         return response

@@ -6,6 +6,8 @@ would show any caller's stored response to any other who learned its id.
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask, current_app
 
 from chatgate.storage.contracts import OwnershipStore
@@ -47,4 +49,4 @@ def init_app(app: Flask, store: OwnershipStore) -> Ownership:
 
 def ownership() -> Ownership:
     """The current app's claims."""
-    return current_app.extensions[_KEY]
+    return cast(Ownership, current_app.extensions[_KEY])

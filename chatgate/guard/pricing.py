@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import tomllib
+from typing import Any
 
 from chatgate.config import Settings
 
@@ -27,7 +28,7 @@ class Price:
         return micro / 1_000_000
 
 
-def prices_in(document: dict) -> dict[str, Price]:
+def prices_in(document: dict[str, Any]) -> dict[str, Price]:
     """The `[models."<name>"]` tables of a prices document."""
     return {name: Price(**fields) for name, fields in document.get("models", {}).items()}
 
@@ -51,7 +52,7 @@ class Prices:
         )
         return self.by_model.get(family) if family else None
 
-    def cost(self, model: str, sums: dict) -> float | None:
+    def cost(self, model: str, sums: dict[str, Any]) -> float | None:
         """What these usage sums cost; None for a model with no price."""
         price = self.of(model)
         if price is None:

@@ -6,16 +6,17 @@ import functools
 import math
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
-from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from chatgate.config import Settings
 from chatgate.errors import RateLimited
 from chatgate.guard.access import current_caller, current_policy
 from chatgate.guard.token_store import digest
+from chatgate.storage.contracts import Counters
 from chatgate.storage.keys import escaped
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import StoredToken
@@ -27,10 +28,14 @@ def _parsed(limit: str) -> RateLimitItem:
     return parse(limit)
 
 
-def spends_key(view):
+View = TypeVar("View", bound=Callable[..., Any])
+Reservation = tuple[str, int, int, float]  # a budget's key, its expiry, what was reserved, when its window ends
+
+
+def spends_key(view: View) -> View:
     """Mark a view whose requests reach the upstream: RATE_LIMIT counts those, and nothing else (not health,
     info, docs, models, usage or metrics)."""
-    view.spends_key = True
+    view.spends_key = True  # type: ignore[attr-defined]
     return view
 
 
@@ -71,7 +76,7 @@ class RateLimits(CallHook):
     token budget before the call, atomically across workers and instances, and settles to the real usage
     after: a burst of calls spends at most the budget, plus what the estimates missed."""
 
-    def __init__(self, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]):
+    def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
         self.storage = storage
         self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
         self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
@@ -123,7 +128,7 @@ class RateLimits(CallHook):
         call.notes[self] = (key, expiry, reserved, window_ends)
         return headers
 
-    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
         self._settle(call, int(usage.get("total_tokens") or 0))
 
     def on_failure(self, call: Call) -> None:
@@ -134,7 +139,7 @@ class RateLimits(CallHook):
             settle(self.storage, call.notes.pop(self), spent, "token budget")
 
 
-def reserve(storage: Storage, budget: RateLimitItem, key: str, amount: int) -> tuple[bool, int, float]:
+def reserve(storage: Counters, budget: RateLimitItem, key: str, amount: int) -> tuple[bool, int, float]:
     """Take `amount` from a budget if it fits: (granted, what the window holds after, when it ends). Atomic, so a
     refused reservation adds nothing and cannot push another call out; one larger than the whole budget is
     refused before the budget is touched."""
@@ -143,7 +148,7 @@ def reserve(storage: Storage, budget: RateLimitItem, key: str, amount: int) -> t
     return storage.reserve(key, budget.get_expiry(), amount, budget.amount)
 
 
-def settle(storage: Storage, note: tuple, spent: int, what: str) -> None:
+def settle(storage: Counters, note: Reservation, spent: int, what: str) -> None:
     """Settle a reservation (`note`: key, expiry, reserved, window end) to what was spent."""
     key, expiry, reserved, window_ends = note
     what = f"{what} settlement of {spent} spent against {reserved} reserved on {key}"
@@ -161,7 +166,7 @@ class AuthFailureLimit:
     def __init__(
         self,
         settings: Settings,
-        storage: Storage,
+        storage: Counters,
         on_refusal: Callable[[str], None],
         clock: Callable[[], float] = time.time,
     ):
@@ -221,11 +226,11 @@ def add_answer_headers(headers: dict[str, str]) -> None:
     g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
 
 
-def init_app(app: Flask, settings: Settings, storage: Storage, on_refusal: Callable[[str], None]) -> RateLimits:
+def init_app(app: Flask, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]) -> RateLimits:
     """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own, with their headers."""
 
     @app.after_request
-    def add_rate_limit_headers(response):
+    def add_rate_limit_headers(response: Response) -> Response:
         response.headers.update(g.get("rate_limit_headers", {}))
         return response
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.storage import Storage
 
 from chatgate.config import Settings, spend_amount
 from chatgate.errors import BadRequest
 from chatgate.guard.pricing import Prices
 from chatgate.guard.rate_limits import NEVER_FITS, _refusal, reserve, settle
+from chatgate.storage.contracts import Counters
 from chatgate.storage.keys import escaped
+from chatgate.storage.records import StoredToken
 from chatgate.upstream import Call, CallHook
 
 
@@ -33,7 +35,7 @@ def _dollars(micro: float) -> str:
 HOSTED_TOOLS = ("web_search", "file_search", "code_interpreter", "image_generation")
 
 
-def _hosted_tool(payload: dict) -> str | None:
+def _hosted_tool(payload: dict[str, Any]) -> str | None:
     """The first tool billed per use that a call may run: in `tools`, or chat's `web_search_options`."""
     if "web_search_options" in payload:
         return "web_search"
@@ -48,13 +50,13 @@ def _hosted_tool(payload: dict) -> str | None:
 class SpendLimits(CallHook):
     """The dollar budget of each caller, as a call hook after the token budget (which a refusal here gives back)."""
 
-    def __init__(self, settings: Settings, storage: Storage, prices: Prices, on_refusal: Callable[[str], None]):
+    def __init__(self, settings: Settings, storage: Counters, prices: Prices, on_refusal: Callable[[str], None]):
         self.storage, self.prices = storage, prices
         self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
         self.completion_reservation = settings.completion_reservation
         self._on_refusal = on_refusal
 
-    def budget(self, policy) -> RateLimitItem | None:
+    def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
         own = getattr(policy, "spend_limit", None)
         return budget_of(own) if own else self.default
 
@@ -106,7 +108,7 @@ class SpendLimits(CallHook):
         call.notes[self] = (key, budget.get_expiry(), reserved, window_ends)
         return headers
 
-    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
         if self in call.notes:
             cost = self.prices.cost(call.model, usage) or 0.0
             settle(self.storage, call.notes.pop(self), math.ceil(cost * 1_000_000), "spend budget")

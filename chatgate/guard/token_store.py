@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 import time
+from typing import Any
 
 from chatgate.storage.contracts import TokenBackend
 from chatgate.storage.records import StoredToken
@@ -62,7 +63,7 @@ class TokenStore:
         self._any = False
         self._read_at = float("-inf")
 
-    def create(self, name: str, **policy) -> str:
+    def create(self, name: str, **policy: Any) -> str:
         token, stored = new_token(name, **policy)
         if not self.backend.add(stored):
             raise ValueError(f"a token named {name!r} exists already")

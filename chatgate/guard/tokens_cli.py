@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import click
+from flask import Flask
 from flask.cli import AppGroup
 from limits import parse
 
@@ -16,7 +17,7 @@ from chatgate.guard.token_store import seconds_of
 tokens = AppGroup("tokens", help="Service tokens kept in storage: create, list, revoke, reopen (no restart needed).")
 
 
-def _limit(ctx, param, value: str | None) -> str | None:
+def _limit(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         try:
             parse(value)
@@ -25,7 +26,7 @@ def _limit(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _spend(ctx, param, value: str | None) -> str | None:
+def _spend(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         try:
             spend_amount(value, "--spend-limit")
@@ -34,7 +35,7 @@ def _spend(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _duration(ctx, param, value: str | None) -> int | None:
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     try:
         return seconds_of(value) if value is not None else None
     except ValueError as error:
@@ -55,7 +56,7 @@ def create(
     token_limit: str | None,
     spend_limit: str | None,
     models: str | None,
-):
+) -> None:
     """Make a token called NAME and print it, once: only its hash is kept."""
     chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
@@ -73,7 +74,7 @@ def create(
 
 
 @tokens.command("list")
-def list_tokens():
+def list_tokens() -> None:
     """List the stored tokens (names and policies, never the tokens)."""
     for stored in token_registry().store.listing():
         state = "active" if stored.active else ("revoked" if stored.revoked_at else "expired")
@@ -91,7 +92,7 @@ def list_tokens():
 
 @tokens.command("revoke")
 @click.argument("name")
-def revoke(name: str):
+def revoke(name: str) -> None:
     """Revoke the token called NAME: every instance refuses it within a second."""
     if not token_registry().store.revoke(name):
         raise click.ClickException(f"no active token named {name!r}")
@@ -99,7 +100,7 @@ def revoke(name: str):
 
 
 @tokens.command("reopen")
-def reopen():
+def reopen() -> None:
     """Forget the revoked and expired tokens; with none left the service is open again (sessions and usage stay)."""
     registry = token_registry()
     forgotten = registry.store.forget_unusable()
@@ -110,5 +111,5 @@ def reopen():
         click.echo("the service is open: anyone who can reach it can spend its key (set API_TOKENS to close it)")
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.cli.add_command(tokens)

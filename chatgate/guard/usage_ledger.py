@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+from typing import Any, cast
 
 from flask import Flask, current_app
 
@@ -25,7 +26,7 @@ def _add_into(batch: Batch, key: tuple[str, str, int], amounts: dict[str, int]) 
         sums[field] += amount
 
 
-def _increments(usage: dict, estimated: bool) -> dict[str, int]:
+def _increments(usage: dict[str, Any], estimated: bool) -> dict[str, int]:
     prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     return {
         "prompt_tokens": prompt,
@@ -48,7 +49,7 @@ class UsageLedger:
         self._lock = threading.Lock()
         self._exit_flush = False
 
-    def record(self, caller: str, model: str, usage: dict, estimated: bool) -> None:
+    def record(self, caller: str, model: str, usage: dict[str, Any], estimated: bool) -> None:
         with self._lock:
             hour = int(time.time()) // 3600 * 3600
             _add_into(self._held, (caller, model, hour), _increments(usage, estimated))
@@ -95,7 +96,7 @@ class LedgerHook(CallHook):
     def __init__(self, ledger: UsageLedger):
         self.ledger = ledger
 
-    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
         caller = call.caller
         with outage_noted(f"usage of {caller} on {call.model}: {usage} (held, to be written on the next try)"):
             self.ledger.record(caller, call.model, usage, estimated)
@@ -110,9 +111,9 @@ def init_app(app: Flask, store: LedgerStore, prices: Prices) -> UsageLedger:
 
 def usage_ledger() -> UsageLedger:
     """The current app's usage ledger."""
-    return current_app.extensions[_KEY]
+    return cast(UsageLedger, current_app.extensions[_KEY])
 
 
 def prices() -> Prices:
     """The current app's price table."""
-    return current_app.extensions[_PRICES]
+    return cast(Prices, current_app.extensions[_PRICES])

@@ -6,6 +6,8 @@ import math
 
 import orjson
 
+from chatgate.storage.records import StoredToken
+
 # Where a request carries text the upstream reads: the prompt in each surface's form (messages, input items,
 # instructions, a predicted output, a stored prompt's variables), walked for every string in it...
 TEXT_FIELDS = ("messages", "input", "instructions", "prediction", "prompt")
@@ -77,7 +79,7 @@ class Call:
         payload: dict,
         kind: str = "chat",
         caller: str = "unknown",
-        policy: object = None,
+        policy: StoredToken | None = None,
         carried_tokens: int = 0,
     ):
         self.payload = payload
