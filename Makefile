@@ -35,9 +35,10 @@ test: install-dev  ## install, then run every test
 test-fast: install-dev  ## install, then run the unit and in-process API tests only (no gunicorn, Redis, browser, fuzzing)
 	$(BIN)/python -m pytest -m "not slow" tests/unit tests/api
 
-lint: install-dev  ## install, then check the code (ruff check) and its formatting (ruff format --check)
+lint: install-dev  ## install, then check the code (ruff check), its formatting (ruff format --check) and its types (mypy --strict on storage, upstream and guard)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install-dev  ## install, then measure the service against a bare relay (the floor); updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, NoReturn, cast
 
 import httpx2
 import openai
@@ -42,10 +43,12 @@ from chatgate.errors import (
     redact,
 )
 from chatgate.models import catalogue, spec_for
+from chatgate.storage.contracts import FailureCounts, Rests
+from chatgate.storage.records import StoredToken
 from chatgate.upstream.direct import DirectPost
 from chatgate.upstream.hooks import Call, CallHook, bounded_usage
 from chatgate.upstream.routing import Router
-from chatgate.upstream.stream import ResponseEvents, UpstreamStream, decode_json, response_usage
+from chatgate.upstream.stream import EventKind, ResponseEvents, UpstreamStream, decode_json, response_usage
 from chatgate.upstream.transport import LeanTransport
 
 log = logging.getLogger(__name__)
@@ -67,10 +70,10 @@ class UpstreamClient:
         settings: Settings,
         hooks: tuple[CallHook, ...] = (),
         request_headers: Callable[[], dict[str, str]] = dict,
-        caller: Callable[[], tuple[str, object]] = lambda: ("unknown", None),
+        caller: Callable[[], tuple[str, StoredToken | None]] = lambda: ("unknown", None),
         answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
         router: Router | None = None,
-        together: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self.settings = settings
         self.router = router or Router(settings)
@@ -101,39 +104,46 @@ class UpstreamClient:
 
     def _new_sdk(self, upstream: UpstreamSpec) -> openai.OpenAI:
         lean = self.settings.upstream_transport == "lean"
-        options = {
-            "api_key": upstream.api_key or "no-server-key",
-            "timeout": self.settings.upstream_timeout,
-            "max_retries": 0,  # see the module's docstring
-            # A proxy from the environment still gets httpx's transport: httpx mounts it first.
-            "http_client": openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None,
-        }
-        if upstream.kind == "azure":
-            return openai.AzureOpenAI(azure_endpoint=upstream.base_url, api_version=upstream.api_version, **options)
-        return openai.OpenAI(base_url=upstream.base_url, **options)
+        api_key, timeout = upstream.api_key or "no-server-key", self.settings.upstream_timeout
+        # A proxy from the environment still gets httpx's transport: httpx mounts it first.
+        http_client = openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None
+        if upstream.kind == "azure":  # max_retries=0: see the module's docstring
+            return openai.AzureOpenAI(
+                azure_endpoint=upstream.base_url or "",
+                api_version=upstream.api_version,
+                api_key=api_key,
+                timeout=timeout,
+                max_retries=0,
+                http_client=http_client,
+            )
+        return openai.OpenAI(
+            base_url=upstream.base_url, api_key=api_key, timeout=timeout, max_retries=0, http_client=http_client
+        )
 
     @property
     def sdk(self) -> openai.OpenAI:
         """The first upstream's SDK client (the only one without UPSTREAMS_FILE)."""
         return self.sdk_for(self.router.upstreams[0])
 
-    def complete(self, payload: dict, api_key: str | None = None) -> dict:
+    def complete(self, payload: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         """Send a chat completion and return the upstream's decoded JSON answer."""
         call = self._call(spec_for(payload.get("model", "")).adapt(payload))
         return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
 
-    def respond(self, payload: dict, api_key: str | None = None, carried_tokens: int = 0) -> dict:
+    def respond(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> dict[str, Any]:
         """Create a response with the Responses API and return the upstream's decoded JSON answer; a stored
         response it continues brings `carried_tokens` to its prompt."""
         call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
         return self._answer("/responses", call, api_key, response_usage)
 
-    def embed(self, payload: dict, api_key: str | None = None) -> dict:
+    def embed(self, payload: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         """Create embeddings and return the upstream's decoded JSON answer."""
         call = self._call(payload, "embeddings")
         return self._answer("/embeddings", call, api_key, lambda answer: answer.get("usage"))
 
-    def _answer(self, path: str, call: Call, api_key: str | None, usage_of) -> dict:
+    def _answer(
+        self, path: str, call: Call, api_key: str | None, usage_of: Callable[[dict[str, Any]], object]
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=False)
         try:
@@ -152,7 +162,7 @@ class UpstreamClient:
             self._tell("on_usage", call, call.estimated_usage(len(str(reply))), True)
         return answer
 
-    def stream(self, payload: dict, api_key: str | None = None) -> UpstreamStream:
+    def stream(self, payload: dict[str, Any], api_key: str | None = None) -> UpstreamStream:
         """Open a streamed chat completion and read its first event before returning.
 
         The upstream is always asked for usage, so that the ledger and the token limit
@@ -164,13 +174,15 @@ class UpstreamClient:
             "/chat/completions", self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key
         )
 
-    def stream_response(self, payload: dict, api_key: str | None = None, carried_tokens: int = 0) -> UpstreamStream:
+    def stream_response(
+        self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0
+    ) -> UpstreamStream:
         """Open a streamed Responses API call and read its first event before returning."""
         adapted = spec_for(payload.get("model", "")).adapt_response(payload)
         call = self._call({**adapted, "stream": True}, "responses", carried_tokens)
         return self._stream("/responses", call, api_key, ResponseEvents)
 
-    def _stream(self, path: str, call: Call, api_key: str | None, kind=None) -> UpstreamStream:
+    def _stream(self, path: str, call: Call, api_key: str | None, kind: EventKind | None = None) -> UpstreamStream:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=True)
         try:
@@ -189,13 +201,16 @@ class UpstreamClient:
             hook.on_response(call, time.perf_counter() - started, True)
         return stream
 
-    def stored(self, method: str, path: str, api_key: str | None = None, params: dict | None = None) -> dict:
+    def stored(
+        self, method: str, path: str, api_key: str | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Relay a call on something an upstream keeps (a stored response): it costs nothing, so no hook is told.
         With several upstreams it is asked of each that could have made it, until one knows it."""
         candidates = self._taking(api_key)
         for index, upstream in enumerate(candidates):
             sdk = self.sdk_for(upstream)
-            send = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}[method]
+            senders: dict[str, Callable[..., Any]] = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}
+            send = senders[method]
             options = {"headers": self._auth_header(upstream, api_key), "params": params or {}}
             try:
                 return decode_json(send(path, cast_to=httpx2.Response, options=options).content)
@@ -204,7 +219,7 @@ class UpstreamClient:
                     raise self._translate(exc, client_key=api_key is not None) from None
         raise AssertionError("unreachable")  # the last candidate returns or raises
 
-    def list_models(self, api_key: str | None = None) -> list[dict]:
+    def list_models(self, api_key: str | None = None) -> list[dict[str, Any]]:
         """List an upstream's models: the cheap call that proves a key works (the first upstream that takes a
         caller's key, for one)."""
         return self._models_of(self._taking(api_key)[0], api_key)
@@ -216,7 +231,7 @@ class UpstreamClient:
             raise BadRequest("Client keys are not accepted: no upstream of this service takes your own API key.")
         return candidates
 
-    def _models_of(self, upstream: UpstreamSpec, api_key: str | None = None) -> list[dict]:
+    def _models_of(self, upstream: UpstreamSpec, api_key: str | None = None) -> list[dict[str, Any]]:
         try:
             response = self.sdk_for(upstream).get(
                 "/models", cast_to=httpx2.Response, options={"headers": self._auth_header(upstream, api_key)}
@@ -225,7 +240,7 @@ class UpstreamClient:
             raise self._translate(exc, client_key=api_key is not None) from None
         return decode_json(response.content).get("data") or []
 
-    def _auth_header(self, upstream: UpstreamSpec, api_key: str | None) -> dict:
+    def _auth_header(self, upstream: UpstreamSpec, api_key: str | None) -> dict[str, Any]:
         if api_key is not None:
             return {"api-key": api_key} if upstream.kind == "azure" else {"Authorization": f"Bearer {api_key}"}
         if not upstream.api_key and not self.router.several:
@@ -235,11 +250,11 @@ class UpstreamClient:
             )
         return {}
 
-    def _call(self, payload: dict, kind: str = "chat", carried_tokens: int = 0) -> Call:
+    def _call(self, payload: dict[str, Any], kind: str = "chat", carried_tokens: int = 0) -> Call:
         caller, policy = self._caller()
         return Call(payload, kind, caller, policy, carried_tokens)
 
-    def _tell(self, event: str, call: Call, *args) -> None:
+    def _tell(self, event: str, call: Call, *args: object) -> None:
         with self._together():
             for hook in self.hooks:
                 getattr(hook, event)(call, *args)
@@ -323,7 +338,7 @@ class UpstreamClient:
         failover_on_timeout. A failure tells the hooks and becomes our own error.
         """
         deadline = time.monotonic() + self.settings.upstream_timeout
-        requested, last = call.model, None
+        requested, last = call.model, cast(openai.APIError | None, None)
         # What happens on a caller's own key is that caller's: it never rests a shared upstream. Each upstream
         # is told of one failure per call, however often the call tried it.
         outcomes = _Outcomes(self.router, shared=api_key is None)
@@ -402,7 +417,7 @@ class UpstreamClient:
         """Whether a failed attempt goes on to another: tell the router (a 429 rests the model there), and pause
         before trying the only one again."""
         rate_limited = isinstance(exc, openai.APIStatusError) and exc.status_code == 429
-        if rate_limited:
+        if isinstance(exc, openai.APIStatusError) and rate_limited:
             outcomes.rate_limited(upstream, model, _retry_after(exc))
         else:
             outcomes.failed(upstream)
@@ -438,7 +453,7 @@ class UpstreamClient:
         log.warning("every upstream of %s failed or rests: falling back to %s", earlier, model)
         return True
 
-    def _timed_out(self, call: Call, path: str):
+    def _timed_out(self, call: Call, path: str) -> NoReturn:
         # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
         self._tell("on_error", call, "timeout")
         self._tell("on_usage", call, call.estimated_usage(), True)
@@ -451,13 +466,14 @@ class UpstreamClient:
         told = named + ([f"upstream request id {request_id}"] if request_id is not None else [])
         return f" [{', '.join(told)}]" if told else ""
 
-    def _failed(self, call: Call, path: str, last: openai.APIError | None, client_key: bool):
+    def _failed(self, call: Call, path: str, last: openai.APIError | None, client_key: bool) -> NoReturn:
         """End the call with the last upstream's failure, or, when it was asked of none, the 503 of rest."""
         if isinstance(last, openai.APITimeoutError):
             self._timed_out(call, path)
         cause = _cause_of(last) if last is not None else "resting"
         self._tell("on_error", call, cause)
         self._tell("on_failure", call)
+        error: ApiError
         if last is None:
             error = UpstreamUnavailable(
                 f"Every upstream of {call.model!r} is resting after failures; try again in a few seconds.",
@@ -534,7 +550,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
     for name in ("retry-after", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"):
         value = (headers.get(name) or "").strip()
         try:
-            seconds = float(value.removesuffix("s"))
+            seconds: float | None = float(value.removesuffix("s"))
         except ValueError:
             seconds = _seconds_until(value) if name == "retry-after" else None
         if seconds is not None and math.isfinite(seconds) and seconds > 0:
@@ -600,7 +616,7 @@ def _event_stream_error(text: str) -> object:
     return None
 
 
-def _upstream_error_fields(exc: openai.APIStatusError) -> dict:
+def _upstream_error_fields(exc: openai.APIStatusError) -> dict[str, Any]:
     body = exc.body
     if isinstance(body, str):  # not JSON: perhaps an event stream carrying the error, else HTML or text
         body = _event_stream_error(body)
@@ -617,11 +633,11 @@ def init_app(
     settings: Settings,
     hooks: tuple[CallHook, ...],
     request_headers: Callable[[], dict[str, str]],
-    caller: Callable[[], tuple[str, object]],
+    caller: Callable[[], tuple[str, StoredToken | None]],
     answer_headers: Callable[[dict[str, str]], None],
-    rests,
-    failures,
-    together: Callable[[], contextlib.AbstractContextManager],
+    rests: Rests,
+    failures: FailureCounts,
+    together: Callable[[], contextlib.AbstractContextManager[None]],
 ) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
     `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, keeps
@@ -636,4 +652,4 @@ def init_app(
 
 def upstream_client() -> UpstreamClient:
     """The current app's shared upstream client."""
-    return current_app.extensions[_KEY]
+    return cast(UpstreamClient, current_app.extensions[_KEY])

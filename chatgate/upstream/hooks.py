@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import orjson
 
@@ -21,7 +22,7 @@ ATTACHMENT_TYPES = frozenset({"image_url", "input_image", "input_file", "file", 
 ATTACHMENT_FIELDS = frozenset({"image_url", "file_id", "file_data", "file_url"})
 
 
-def _text_length(value) -> int:
+def _text_length(value: object) -> int:
     """The characters of text in `value`: every string in it however deep (tool calls' arguments, tool outputs,
     names, content parts), a token id as four characters; an image or file part, or a data: URL, as an
     attachment."""
@@ -48,13 +49,13 @@ def bounded_count(value: object) -> int:
     return min(max(int(value), 0), MOST_COUNTED)
 
 
-def cached_tokens(usage: dict) -> int:
+def cached_tokens(usage: dict[str, Any]) -> int:
     """The prompt tokens the upstream served from its cache (chat's or the Responses API's details)."""
     details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
     return bounded_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
 
 
-def bounded_usage(usage: dict) -> dict:
+def bounded_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """The upstream's usage with each count a whole number from 0 to MOST_COUNTED: a broken or hostile
     upstream's figures cannot overflow a budget or the ledger."""
     prompt, completion = bounded_count(usage.get("prompt_tokens")), bounded_count(usage.get("completion_tokens"))
@@ -76,7 +77,7 @@ class Call:
 
     def __init__(
         self,
-        payload: dict,
+        payload: dict[str, Any],
         kind: str = "chat",
         caller: str = "unknown",
         policy: StoredToken | None = None,
@@ -89,7 +90,7 @@ class Call:
         self.policy = policy
         self.carried_tokens = carried_tokens  # what the upstream reads again from a stored response it continues
         self.upstream: str | None = None  # the name of the upstream it was sent to last
-        self.notes: dict = {}
+        self.notes: dict[object, Any] = {}  # each hook keeps its own, under itself
 
     def prompt_estimate(self) -> int:
         """The prompt's tokens, estimated before the upstream counts them, from every string it will read: a
@@ -108,7 +109,7 @@ class Call:
         cap = self.payload.get("max_completion_tokens") or self.payload.get("max_tokens") or default
         return cap * (self.payload.get("n") or 1)
 
-    def estimated_usage(self, completion_characters: int = 0) -> dict:
+    def estimated_usage(self, completion_characters: int = 0) -> dict[str, Any]:
         """Usage for a call the upstream never reported on (abandoned, or timed out)."""
         prompt, completion = self.prompt_estimate(), estimate_tokens(completion_characters)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -132,7 +133,7 @@ class CallHook:
     def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
         """The upstream answered (for a stream: sent its first event) after `seconds`."""
 
-    def on_usage(self, call: Call, usage: dict, estimated: bool) -> None:
+    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
         """The call finished, was abandoned or timed out; `usage` has prompt and completion tokens."""
 
     def on_failure(self, call: Call) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import httpx2
 import orjson
@@ -70,7 +71,7 @@ def _take_line(raw: bytes, block: list[bytes], data: list[bytes]) -> tuple[bytes
     return None
 
 
-def decode_json(data: bytes) -> dict:
+def decode_json(data: bytes) -> dict[str, Any]:
     """An upstream JSON object, or UpstreamFailed."""
     try:
         decoded = orjson.loads(data)
@@ -81,7 +82,7 @@ def decode_json(data: bytes) -> dict:
     return decoded
 
 
-def text_of(content) -> str | None:
+def text_of(content: object) -> str | None:
     """The text of a message's content: a string, or the text parts of a list of content parts; None when it
     holds no text at all (numbers, objects): a surface that documents a string never passes those on."""
     if isinstance(content, str):
@@ -95,7 +96,7 @@ class ChatEvents:
     """How a chat completion stream speaks: choices with deltas, a finish reason, usage in a last chunk."""
 
     @staticmethod
-    def content(chunk: dict) -> str:
+    def content(chunk: dict[str, Any]) -> str:
         choices = chunk.get("choices")
         if not isinstance(choices, list):
             return ""
@@ -103,12 +104,12 @@ class ChatEvents:
         return "".join(text_of(delta.get("content")) or "" for delta in deltas if isinstance(delta, dict))
 
     @staticmethod
-    def usage(chunk: dict) -> dict | None:
+    def usage(chunk: dict[str, Any]) -> dict[str, Any] | None:
         usage = chunk.get("usage")
         return usage if isinstance(usage, dict) else None
 
     @staticmethod
-    def finished(chunk: dict) -> bool:
+    def finished(chunk: dict[str, Any]) -> bool:
         choices = chunk.get("choices")
         return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
 
@@ -116,7 +117,7 @@ class ChatEvents:
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
 
-def response_usage(response: dict) -> dict | None:
+def response_usage(response: dict[str, Any]) -> dict[str, Any] | None:
     """A Responses API usage object in the chat vocabulary the ledger and the limits speak."""
     usage = response.get("usage")
     if not isinstance(usage, dict):
@@ -134,18 +135,21 @@ class ResponseEvents:
     """How a Responses API stream speaks: typed events, text deltas, usage in the final response."""
 
     @staticmethod
-    def content(chunk: dict) -> str:
+    def content(chunk: dict[str, Any]) -> str:
         return text_of(chunk.get("delta")) or "" if chunk.get("type") == "response.output_text.delta" else ""
 
     @staticmethod
-    def usage(chunk: dict) -> dict | None:
+    def usage(chunk: dict[str, Any]) -> dict[str, Any] | None:
         if chunk.get("type") in RESPONSE_ENDS and isinstance(chunk.get("response"), dict):
             return response_usage(chunk["response"])
         return None
 
     @staticmethod
-    def finished(chunk: dict) -> bool:
+    def finished(chunk: dict[str, Any]) -> bool:
         return chunk.get("type") in RESPONSE_ENDS
+
+
+EventKind = type[ChatEvents] | type[ResponseEvents]  # how the stream speaks: chat completions or Responses
 
 
 class StreamEvent:
@@ -153,7 +157,7 @@ class StreamEvent:
 
     __slots__ = ("block", "chunk", "kind", "raw")
 
-    def __init__(self, block: bytes, raw: bytes, chunk: dict, kind=ChatEvents):
+    def __init__(self, block: bytes, raw: bytes, chunk: dict[str, Any], kind: EventKind = ChatEvents):
         self.block = block
         self.raw = raw
         self.chunk = chunk
@@ -164,7 +168,7 @@ class StreamEvent:
         return self.kind.content(self.chunk)
 
     @property
-    def usage(self) -> dict | None:
+    def usage(self) -> dict[str, Any] | None:
         return self.kind.usage(self.chunk)
 
     @property
@@ -187,8 +191,8 @@ class UpstreamStream:
         timeout: float,
         call: Call,
         hooks: tuple[CallHook, ...] = (),
-        kind=ChatEvents,
-        together: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        kind: EventKind = ChatEvents,
+        together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self._response = response
         self._timeout = timeout
@@ -200,8 +204,10 @@ class UpstreamStream:
         self._closed = False
         self._completion_chars = 0
         self.finished = False
-        self.usage: dict | None = None
-        self.reported_usage: dict | None = None  # what the hooks were told at close: the real usage or an estimate
+        self.usage: dict[str, Any] | None = None
+        self.reported_usage: dict[str, Any] | None = (
+            None  # what the hooks were told at close: the real usage or an estimate
+        )
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self.headers = response.headers
         for hook in hooks:

@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx2
 
@@ -42,6 +42,9 @@ def _stale(connection: http.client.HTTPConnection) -> bool:
 def origin_of(url: httpx2.URL) -> tuple[str, str, int]:
     """(scheme, host, port) of `url`, the key of its pool of connections."""
     return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
+Headers = Iterable[tuple[str | bytes, str | bytes]]  # a request's headers, in order, as sent
 
 
 class LeanTransport(httpx2.BaseTransport):
@@ -72,7 +75,7 @@ class LeanTransport(httpx2.BaseTransport):
         origin: tuple[str, str, int],
         method: str,
         target: str,
-        headers,
+        headers: Headers,
         body: bytes,
         connect_timeout: float | None,
         read_timeout: float | None,
@@ -101,7 +104,7 @@ class LeanTransport(httpx2.BaseTransport):
         connection: http.client.HTTPConnection,
         method: str,
         target: str,
-        headers,
+        headers: Headers,
         body: bytes,
         read_timeout: float | None,
     ) -> http.client.HTTPResponse:
@@ -174,7 +177,8 @@ class _ResponseBody(httpx2.SyncByteStream):
         response: http.client.HTTPResponse,
     ):
         self._transport, self._origin = transport, origin
-        self._connection, self._response = connection, response
+        self._connection: http.client.HTTPConnection | None = connection
+        self._response = response
         self._finished = False
         self._reading = False  # inside recv: then only the reader may close the response's file
 
