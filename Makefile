@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run dev test test-fast lint bench mutation vendor clean
+.PHONY: install install-dev run demo dev test test-fast lint bench mutation vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ install-dev: $(VENV)/.dev
 
 run: install  ## install, then serve on 0.0.0.0:$(PORT) with gunicorn (`chatgate serve`)
 	PORT=$(PORT) $(BIN)/chatgate serve
+
+demo: install  ## install, then serve the offline demo model on 0.0.0.0:$(PORT): every surface, no key needed
+	PORT=$(PORT) $(BIN)/chatgate serve --demo
 
 dev: install  ## install, then run Flask's development server
 	PORT=$(PORT) $(BIN)/python main.py

@@ -25,11 +25,14 @@ def cli() -> None:
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--port", type=int, help="The port to listen on, on every interface (else PORT, else 5000).")
+@click.option("--demo", is_flag=True, help="Answer with the offline demo model: no key, no upstream (DEMO=true).")
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
-def serve(port: int | None, gunicorn_args: tuple[str, ...]) -> None:
+def serve(port: int | None, demo: bool, gunicorn_args: tuple[str, ...]) -> None:
     """Serve with gunicorn and the service's settings; any further arguments go to gunicorn (e.g. --workers 4)."""
     if port is not None:
         os.environ["PORT"] = str(port)
+    if demo:
+        os.environ["DEMO"] = "true"
     command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_SETTINGS, *gunicorn_args, "chatgate.app:app"]
     os.execv(sys.executable, command)
 

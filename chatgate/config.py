@@ -15,6 +15,8 @@ MIB = 1024 * 1024
 # A price per 1M tokens beyond any model's (o1-pro's output is $600): a larger one is a typo, and nan or inf none.
 MOST_PRICE_PER_1M = 10_000
 PLACEHOLDER_KEY = "sk-REPLACE_ME"  # .env.example's: a key nobody has
+DEMO_URL = "http://demo.chatgate.invalid/v1"  # the demo model's: never resolved, its transport answers first
+DEMO_KEY = "demo-needs-no-key"
 SERVICE_NAME = "OpenAI Chat API"
 VERSION = "1.0.0"
 _KEY = "settings"
@@ -106,6 +108,7 @@ class Settings:
     api_tokens: tuple[str, ...] = ()
     admin_tokens: tuple[str, ...] = ()
     allow_client_keys: bool = True
+    demo: bool = False  # DEMO=true (`chatgate serve --demo`): every answer from the offline demo model
     client_key_format: str = "auto"  # "openai": always check the shape, "any": never, "auto": when upstream is OpenAI
     rate_limit: str | None = None  # e.g. "60/minute"
     token_limit: str | None = None  # e.g. "100000/hour"
@@ -138,7 +141,12 @@ class Settings:
         `stored_tokens` is how many tokens storage holds and how many of them are usable (None: storage did not
         answer)."""
         said = []
-        if self.placeholder_key:
+        if self.demo:
+            said.append(
+                "DEMO is on: every answer comes from chatgate's offline demo model; no upstream is called and no key "
+                "is used. Start without --demo (DEMO unset) for real answers."
+            )
+        elif self.placeholder_key:
             said.append(
                 "The upstream key is .env.example's placeholder (sk-REPLACE_ME): it counts as no key. "
                 "Put your key in OPENAI_API_KEY_CYB_SEC."
@@ -156,7 +164,11 @@ class Settings:
                 f"The storage ({'Redis' if self.redis_url else 'SQLite at ' + self.db_path}) does not answer: every "
                 "call that needs it is a 503 until it does."
             )
-        elif not self.access_control and (self.openai_api_key or any(u.api_key for u in self.upstreams)):
+        elif (
+            not self.access_control
+            and not self.demo
+            and (self.openai_api_key or any(u.api_key for u in self.upstreams))
+        ):
             stored, usable = stored_tokens
             if not stored:
                 said.append("API_TOKENS is not set: anyone who can reach this service can spend its OpenAI key.")
@@ -175,7 +187,10 @@ class Settings:
 
     @property
     def upstream_list(self) -> tuple[UpstreamSpec, ...]:
-        """Every upstream: the file's, or the one OPENAI_BASE_URL and the server key make."""
+        """Every upstream: the demo model alone with DEMO, else the file's, or the one OPENAI_BASE_URL and the server
+        key make."""
+        if self.demo:
+            return (UpstreamSpec("demo", DEMO_URL, DEMO_KEY, kind="demo", client_keys=True),)
         if self.upstreams:
             return self.upstreams
         single = UpstreamSpec("default", self.openai_base_url, self.openai_api_key, client_keys=self.allow_client_keys)
@@ -264,6 +279,7 @@ class Settings:
             api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
             admin_tokens=env.csv("ADMIN_TOKENS"),
             allow_client_keys=env.flag("ALLOW_CLIENT_KEYS", True),
+            demo=env.flag("DEMO", False),
             client_key_format=env.choice("CLIENT_KEY_FORMAT", ("auto", "openai", "any"), cls.client_key_format),
             rate_limit=env.limit("RATE_LIMIT"),
             token_limit=env.limit("TOKEN_LIMIT"),

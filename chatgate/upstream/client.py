@@ -45,6 +45,7 @@ from chatgate.errors import (
 from chatgate.models import catalogue, spec_for
 from chatgate.storage.contracts import FailureCounts, Rests
 from chatgate.storage.records import StoredToken
+from chatgate.upstream.demo import DemoTransport
 from chatgate.upstream.direct import DirectPost
 from chatgate.upstream.hooks import Call, CallHook, bounded_usage
 from chatgate.upstream.routing import Router
@@ -107,7 +108,9 @@ class UpstreamClient:
         api_key, timeout = upstream.api_key or "no-server-key", self.settings.upstream_timeout
         # A proxy from the environment still gets httpx's transport: httpx mounts it first.
         http_client = openai.DefaultHttpxClient(transport=LeanTransport()) if lean else None
-        if upstream.kind == "azure":  # max_retries=0: see the module's docstring
+        if upstream.kind == "demo":  # answered by its transport, offline
+            http_client = openai.DefaultHttpxClient(transport=DemoTransport(), trust_env=False)  # no proxy either
+        elif upstream.kind == "azure":  # max_retries=0: see the module's docstring
             return openai.AzureOpenAI(
                 azure_endpoint=upstream.base_url or "",
                 api_version=upstream.api_version,

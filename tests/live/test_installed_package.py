@@ -88,4 +88,28 @@ def test_the_installed_command_makes_a_token_and_serves_with_it(installed, tmp_p
         assert b"<html" in page.lower() and b"marked" in library  # the pages and vendored libraries are package data
     finally:
         stop(process)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".log") == []  # nothing written where it ran
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".log"] == []  # nothing written where it ran
+
+
+def test_the_installed_command_serves_the_demo_with_no_key_at_all(installed, tmp_path, upstream):
+    env = {name: value for name, value in service_env(upstream.base_url).items() if "API_KEY" not in name}
+    port = free_port()
+    with open(tmp_path / "demo.log", "wb") as log:
+        process = subprocess.Popen(
+            [installed / "chatgate", "serve", "--demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_listening(port, process)
+        asked = urllib.request.Request(
+            f"http://127.0.0.1:{port}/chat", data=b'{"message": "hi"}', headers={"Content-Type": "application/json"}
+        )
+        answer = json.loads(urllib.request.urlopen(asked, timeout=10).read())
+        assert "chatgate's demo model" in answer["response"]
+    finally:
+        stop(process)
+    assert upstream.requests == []
+    assert "DEMO is on" in (tmp_path / "demo.log").read_text()

@@ -7,7 +7,7 @@ event sequence), the stored-response calls, `POST /v1/embeddings` and
 `GET /v1/models`; it records every request it gets, and misbehaves when told to:
 any status with OpenAI's error JSON, a delay past the client's timeout, a
 connection cut mid-stream, a stream that ends without finishing, or a body that
-is not JSON. `fake_wire.py` writes the payloads.
+is not JSON. `chatgate/upstream/wire.py` writes the payloads (the demo model speaks the same).
 
 Run it alone with `python -m tests.support.fake_upstream --port 8900`.
 """
@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from werkzeug.datastructures import Headers
 
-from tests.support import fake_wire
+from chatgate.upstream import wire
 
 INVALID_KEY_PREFIX = "sk-invalid"
 # What OpenAI reports of the caller's request budget on every answer.
@@ -323,16 +323,16 @@ def _make_handler(fake: FakeUpstream):
                 return
             body = body or {}
             if endpoint == "/embeddings":
-                return self._send_json(200, fake_wire.embeddings(body))
+                return self._send_json(200, wire.embeddings(body))
             if endpoint == "/responses":
                 if body.get("stream"):
-                    frames = fake_wire.response_frames(body, behaviour.reply)
+                    frames = wire.response_frames(body, behaviour.reply)
                     fake.keep_response(frames[-1][1]["response"], body)
                     return self._stream(frames, behaviour)
-                return self._send_json(200, fake.keep_response(fake_wire.response_object(body, behaviour.reply), body))
+                return self._send_json(200, fake.keep_response(wire.response_object(body, behaviour.reply), body))
             if body.get("stream"):
-                return self._stream(fake_wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
-            answer = fake_wire.chat_completion(body, behaviour.reply, behaviour.tool_calls)
+                return self._stream(wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
+            answer = wire.chat_completion(body, behaviour.reply, behaviour.tool_calls)
             if behaviour.usage is not None:
                 answer["usage"] = behaviour.usage
             if behaviour.reply_content is not None:

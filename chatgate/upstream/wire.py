@@ -1,14 +1,17 @@
-"""OpenAI's wire format as the fake upstream writes it: chat completions and their chunks, Responses API objects
-and their event sequence, embeddings. Token counts are words, so tests can predict them."""
+"""OpenAI's wire format as the demo model (and the tests' fake upstream) write it: chat completions and their
+chunks, Responses API objects and their event sequence, embeddings. Token counts are words, so tests can predict
+them."""
 
 from __future__ import annotations
 
 import base64
 import struct
 import time
+from typing import Any
 
 # A frame of a stream: (SSE event name or None, payload, whether it carries a piece of the reply).
 Frame = tuple[str | None, object, bool]
+Json = dict[str, Any]
 
 
 def words_of(text: str) -> list[str]:
@@ -16,7 +19,7 @@ def words_of(text: str) -> list[str]:
     return [parts[0]] + [" " + part for part in parts[1:]]
 
 
-def _count_words(value) -> int:
+def _count_words(value: object) -> int:
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, list):
@@ -33,13 +36,13 @@ def new_id(prefix: str) -> str:
 # Chat completions.
 
 
-def chat_usage(body: dict, completion_tokens: int) -> dict:
+def chat_usage(body: Json, completion_tokens: int) -> Json:
     prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [] if isinstance(m, dict))
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
 
 
-def chat_completion(body: dict, reply: str, tool_calls: list | None = None) -> dict:
-    message = {"role": "assistant", "content": None if tool_calls else reply, "refusal": None}
+def chat_completion(body: Json, reply: str, tool_calls: list[Json] | None = None) -> Json:
+    message: Json = {"role": "assistant", "content": None if tool_calls else reply, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {
@@ -55,7 +58,7 @@ def chat_completion(body: dict, reply: str, tool_calls: list | None = None) -> d
     }
 
 
-def _chat_chunk(cid: str, model: str, delta: dict, finish: str | None, with_usage: bool) -> dict:
+def _chat_chunk(cid: str, model: str, delta: Json, finish: str | None, with_usage: bool) -> Json:
     chunk = {
         "id": cid,
         "object": "chat.completion.chunk",
@@ -69,7 +72,7 @@ def _chat_chunk(cid: str, model: str, delta: dict, finish: str | None, with_usag
     return chunk
 
 
-def chat_frames(body: dict, reply: str, tool_calls: list | None = None) -> list[Frame]:
+def chat_frames(body: Json, reply: str, tool_calls: list[Json] | None = None) -> list[Frame]:
     cid, model = new_id("chatcmpl-"), body.get("model", "gpt-4o-mini")
     with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     words = words_of(reply)
@@ -104,7 +107,7 @@ def chat_frames(body: dict, reply: str, tool_calls: list | None = None) -> list[
 # The Responses API.
 
 
-def response_usage(body: dict, output_tokens: int) -> dict:
+def response_usage(body: Json, output_tokens: int) -> Json:
     prompt = _count_words(body.get("input")) + _count_words(body.get("instructions"))
     return {
         "input_tokens": prompt,
@@ -116,8 +119,8 @@ def response_usage(body: dict, output_tokens: int) -> dict:
 
 
 def response_object(
-    body: dict, reply: str, status: str = "completed", response_id: str | None = None, item_id: str | None = None
-) -> dict:
+    body: Json, reply: str, status: str = "completed", response_id: str | None = None, item_id: str | None = None
+) -> Json:
     done = status == "completed"
     message = {
         "id": item_id or new_id("msg_"),
@@ -151,7 +154,7 @@ def response_object(
     }
 
 
-def response_frames(body: dict, reply: str) -> list[Frame]:
+def response_frames(body: Json, reply: str) -> list[Frame]:
     """The event sequence of a streamed response, each event with its `sequence_number`."""
     response_id, item_id = new_id("resp_"), new_id("msg_")
     started = response_object(body, reply, "in_progress", response_id, item_id)
@@ -159,7 +162,7 @@ def response_frames(body: dict, reply: str) -> list[Frame]:
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
     done = response_object(body, reply, "completed", response_id, item_id)
-    events: list[tuple[str, dict, bool]] = [
+    events: list[tuple[str, Json, bool]] = [
         ("response.created", {"response": started}, False),
         ("response.in_progress", {"response": started}, False),
         ("response.output_item.added", {"output_index": 0, "item": item}, False),
@@ -179,7 +182,7 @@ def response_frames(body: dict, reply: str) -> list[Frame]:
 # Embeddings.
 
 
-def embeddings(body: dict) -> dict:
+def embeddings(body: Json) -> Json:
     inputs = body.get("input")
     inputs = [inputs] if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)) else list(inputs or [])
     dimensions = min(int(body.get("dimensions") or 8), 65_536)  # a real upstream refuses more; never hang here
