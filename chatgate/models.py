@@ -35,7 +35,7 @@ DEFAULT_MODEL = "gpt-4o-mini"
 EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
 
 # What reasoning models refuse on /chat/completions (400 unsupported_parameter): only the default
-# sampling is theirs. Dropped rather than refused, as the original Core API does for o1, and listed in the README.
+# sampling is theirs. Dropped rather than refused, as the original Core API does for o1 (docs/upstreams.md lists them).
 REASONING_REFUSES = (
     "temperature",
     "top_p",

@@ -65,8 +65,8 @@ def test_the_docs_stay_public_when_access_control_is_on(make_app):
 
 
 def _readme_bodies() -> list:
-    """Every JSON body a curl example of the README sends, with shell variables left as they are written."""
-    readme = (ROOT / "README.md").read_text()
+    """Every JSON body a curl example of the README or a page of docs/ sends, with shell variables left as written."""
+    readme = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     bodies = []
     for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
         block = re.sub(r"\\\n\s*", " ", block)

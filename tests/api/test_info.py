@@ -200,6 +200,6 @@ def test_whether_a_model_is_offered_is_answered_in_each_surfaces_words(client, u
 
 
 def test_the_readme_shows_the_index_as_the_service_answers_it(client):
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "surfaces.md").read_text()
     shown = re.search(r"curl http://localhost:5000/\n```\n```json\n(\{.*?\n\})\n```", readme, re.S)
     assert shown and json.loads(shown.group(1)) == client.get("/").get_json()

@@ -183,7 +183,7 @@ def test_a_burst_while_one_upstream_fails_loses_no_call(serve, a, b):
 
 
 def test_the_readmes_example_file_is_read_as_it_says(tmp_path):
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "upstreams.md").read_text()
     example = readme.split("## Several upstreams", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "upstreams.toml"
     path.write_text(example)
