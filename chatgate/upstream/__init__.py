@@ -1,5 +1,5 @@
-"""The one door to the upstream: the upstream client (the only importer of `openai`), its streams, and the hooks
-the guard plugs into every call."""
+"""The one door to the upstream: the client in front, the SDK clients, failover, the error map, the event stream,
+the transports (the lean one, the demo model), and the hooks the guard plugs into every call."""
 
 from chatgate.upstream.client import UpstreamClient, init_app, upstream_client
 from chatgate.upstream.hooks import Call, CallHook

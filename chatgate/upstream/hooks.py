@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -148,3 +150,51 @@ class CallHook:
 
     def on_stream_close(self) -> None:
         """That stream closed, finished or not."""
+
+
+class Hooks:
+    """The call hooks, told from this one place: asked before a call (the headers they add go to the caller's
+    answer through `answer_headers`), then told what happened, the storage writes of each telling sent
+    `together`."""
+
+    def __init__(
+        self,
+        hooks: tuple[CallHook, ...] = (),
+        answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
+        together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    ):
+        self.hooks = hooks
+        self.answer_headers = answer_headers
+        self._together = together
+
+    def __bool__(self) -> bool:
+        return bool(self.hooks)
+
+    def admit(self, call: Call) -> None:
+        """Ask every hook; when one refuses, those that already agreed let the call go."""
+        added: dict[str, str] = {}
+        try:
+            for index, hook in enumerate(self.hooks):
+                try:
+                    added.update(hook.before_call(call) or {})
+                except BaseException:
+                    for earlier in self.hooks[:index]:
+                        earlier.on_failure(call)
+                    raise
+        finally:
+            if added:
+                self.answer_headers(added)
+
+    def tell(self, event: str, call: Call, *args: object) -> None:
+        """Tell every hook `event` (`on_usage`, `on_failure`, ...) about `call`."""
+        with self._together():
+            for hook in self.hooks:
+                getattr(hook, event)(call, *args)
+
+    def stream_opened(self) -> None:
+        for hook in self.hooks:
+            hook.on_stream_open()
+
+    def stream_closed(self) -> None:
+        for hook in self.hooks:
+            hook.on_stream_close()

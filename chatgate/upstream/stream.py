@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx2
 import orjson
 
 from chatgate.errors import ApiError, UpstreamFailed, UpstreamTimeout
-from chatgate.upstream.hooks import Call, CallHook, bounded_usage
+from chatgate.upstream.hooks import Call, Hooks, bounded_usage
 
 DONE = b"[DONE]"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -190,17 +189,15 @@ class UpstreamStream:
         response: httpx2.Response,
         timeout: float,
         call: Call,
-        hooks: tuple[CallHook, ...] = (),
+        hooks: Hooks | None = None,
         kind: EventKind = ChatEvents,
-        together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self._response = response
         self._timeout = timeout
         self._kind = kind
         self._events = sse_events(response.iter_bytes())
         self._call = call
-        self._hooks = hooks
-        self._together = together
+        self._hooks = hooks or Hooks()
         self._closed = False
         self._completion_chars = 0
         self.finished = False
@@ -210,8 +207,7 @@ class UpstreamStream:
         )
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self.headers = response.headers
-        for hook in hooks:
-            hook.on_stream_open()
+        self._hooks.stream_opened()
         self._first = self._next_event()
         if self._first is None:
             self._failed("empty")
@@ -245,8 +241,7 @@ class UpstreamStream:
         self._response.close()
         if self._hooks:
             self._report_usage()  # once: a no-op when the end of the stream reported it already
-            for hook in self._hooks:
-                hook.on_stream_close()
+            self._hooks.stream_closed()
 
     @property
     def model(self) -> str:
@@ -257,8 +252,7 @@ class UpstreamStream:
         return self._call.caller
 
     def _failed(self, cause: str) -> None:
-        for hook in self._hooks:
-            hook.on_error(self._call, cause)
+        self._hooks.tell("on_error", self._call, cause)
         self.close()
 
     def _report_usage(self) -> None:
@@ -269,9 +263,7 @@ class UpstreamStream:
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage
-        with self._together():
-            for hook in self._hooks:
-                hook.on_usage(self._call, usage, estimated)
+        self._hooks.tell("on_usage", self._call, usage, estimated)
 
     def _next_event(self) -> StreamEvent | None:
         if self.stopped_as is not None:
