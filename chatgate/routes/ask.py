@@ -9,7 +9,7 @@ from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
 from chatgate.models import catalogue
 from chatgate.routes.schemas.ask import ASK_FRAMES, AskError, AskRequest, error_code
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
 from chatgate.web.validation import json_body
@@ -17,7 +17,7 @@ from chatgate.web.validation import json_body
 bp = Blueprint("ask", __name__)
 
 
-def _text(upstream: UpstreamStream):
+def _text(upstream: EventStream):
     for event in upstream:
         if content := event.content:
             yield content.encode()

@@ -10,9 +10,9 @@ from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
 from chatgate.routes.schemas.core import CHAT_STREAM_FRAMES, CORE_ERRORS, ChatRequest, ChatResponse
 from chatgate.routes.schemas.sampling import SAMPLING_FIELDS
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
+from chatgate.upstream.event_stream import text_of
 from chatgate.upstream.hooks import bounded_usage
-from chatgate.upstream.stream import text_of
 from chatgate.web import sse
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
@@ -58,7 +58,7 @@ def chat(body: ChatRequest):
     }
 
 
-def _content_frames(upstream: UpstreamStream):
+def _content_frames(upstream: EventStream):
     for event in upstream:
         if content := event.content:
             yield sse.event({"content": content})

@@ -17,7 +17,7 @@ from chatgate.routes.schemas.openai import (
     OpenAIErrorResponse,
     render_openai_error,
 )
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
 from chatgate.web import sse
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
@@ -33,7 +33,7 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def _relayed_events(upstream: UpstreamStream, client_wants_usage: bool):
+def _relayed_events(upstream: EventStream, client_wants_usage: bool):
     for event in upstream:
         # The upstream is always asked for usage (the ledger counts it); a client that did
         # not ask must not get the extra usage-only chunk it would not expect.

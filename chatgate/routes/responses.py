@@ -13,7 +13,7 @@ from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
 from chatgate.routes.schemas.openai import OPENAI_ERRORS, render_openai_error
 from chatgate.routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
 from chatgate.web import sse
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
@@ -24,7 +24,7 @@ bp = Blueprint("responses", __name__)
 KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
 
 
-def _relayed(upstream: UpstreamStream, seen: dict, on_completed: Callable[[dict], None]):
+def _relayed(upstream: EventStream, seen: dict, on_completed: Callable[[dict], None]):
     for event in upstream:  # byte for byte, `event:` lines and all
         seen["sequence"] = event.chunk.get("sequence_number", seen["sequence"])
         if event.chunk.get("type") == "response.completed":

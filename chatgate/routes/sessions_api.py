@@ -28,7 +28,7 @@ from chatgate.routes.schemas.sessions import (
 from chatgate.routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest
 from chatgate.routes.ui_chat import answer_ui_chat, is_ui_chat
 from chatgate.sessions import Session, Turn, owned_sessions
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
 from chatgate.web.validation import json_body, json_body_either
@@ -84,7 +84,7 @@ def delete_session(session_id: str):
     return {"message": "Session deleted successfully"}
 
 
-def _reply_text(upstream: UpstreamStream):
+def _reply_text(upstream: EventStream):
     for event in upstream:
         if content := event.content:
             yield content

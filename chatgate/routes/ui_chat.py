@@ -16,7 +16,7 @@ from chatgate.routes.schemas.sampling import SAMPLING_FIELDS
 from chatgate.routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest, UIMessage
 from chatgate.storage.keys import escaped
 from chatgate.streams import stream_buffer
-from chatgate.upstream import UpstreamStream, upstream_client
+from chatgate.upstream import EventStream, upstream_client
 from chatgate.upstream.hooks import bounded_usage
 from chatgate.web import resumable, sse
 from chatgate.web.openapi import documented
@@ -55,7 +55,7 @@ def upstream_messages(body: UIChatRequest) -> list[dict]:
     return ([{"role": "system", "content": body.system}] if body.system else []) + turns
 
 
-def _frames(upstream: UpstreamStream, message_id: str):
+def _frames(upstream: EventStream, message_id: str):
     yield sse.event({"type": "start", "messageId": message_id})
     yield sse.event({"type": "start-step"})
     yield sse.event({"type": "text-start", "id": "text-1"})

@@ -2,7 +2,7 @@
 the transports (the lean one, the demo model), and the hooks the guard plugs into every call."""
 
 from chatgate.upstream.client import UpstreamClient, init_app, upstream_client
+from chatgate.upstream.event_stream import EventStream, StreamEvent
 from chatgate.upstream.hooks import Call, CallHook
-from chatgate.upstream.stream import StreamEvent, UpstreamStream
 
-__all__ = ["Call", "CallHook", "StreamEvent", "UpstreamClient", "UpstreamStream", "init_app", "upstream_client"]
+__all__ = ["Call", "CallHook", "StreamEvent", "UpstreamClient", "EventStream", "init_app", "upstream_client"]

@@ -2,7 +2,7 @@
 responses, the model lists), each model's quirks applied and the hooks asked first.
 
 The rest is each its own module's: the SDK clients (`upstream.sdk_clients`), sending until an upstream answers
-(`upstream.failover`), what a failure becomes (`upstream.error_map`), the event stream (`upstream.stream`).
+(`upstream.failover`), what a failure becomes (`upstream.error_map`), the event stream (`upstream.event_stream`).
 Bodies are fetched with the SDK's requests but decoded with orjson rather than into SDK models: that parsing
 costs more CPU than the whole HTTP call.
 """
@@ -30,11 +30,11 @@ from chatgate.errors import (
 from chatgate.models import spec_for
 from chatgate.storage.contracts import FailureCounts, Rests
 from chatgate.storage.records import StoredToken
+from chatgate.upstream.event_stream import EventKind, EventStream, ResponseEvents, decode_json, response_usage
 from chatgate.upstream.failover import Failover
 from chatgate.upstream.hooks import Call, CallHook, Hooks, bounded_usage
 from chatgate.upstream.routing import Router
 from chatgate.upstream.sdk_clients import SdkClients
-from chatgate.upstream.stream import EventKind, ResponseEvents, UpstreamStream, decode_json, response_usage
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class UpstreamClient:
             self.hooks.tell("on_usage", call, call.estimated_usage(len(str(reply))), True)
         return answer
 
-    def stream(self, payload: dict[str, Any], api_key: str | None = None) -> UpstreamStream:
+    def stream(self, payload: dict[str, Any], api_key: str | None = None) -> EventStream:
         """Open a streamed chat completion and read its first event before returning.
 
         The upstream is always asked for usage, so that the ledger and the token limit
@@ -129,17 +129,17 @@ class UpstreamClient:
 
     def stream_response(
         self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0
-    ) -> UpstreamStream:
+    ) -> EventStream:
         """Open a streamed Responses API call and read its first event before returning."""
         adapted = spec_for(payload.get("model", "")).adapt_response(payload)
         call = self._call({**adapted, "stream": True}, "responses", carried_tokens)
         return self._stream("/responses", call, api_key, ResponseEvents)
 
-    def _stream(self, path: str, call: Call, api_key: str | None, kind: EventKind | None = None) -> UpstreamStream:
+    def _stream(self, path: str, call: Call, api_key: str | None, kind: EventKind | None = None) -> EventStream:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=True)
         try:
-            stream = UpstreamStream(
+            stream = EventStream(
                 response,
                 self.settings.upstream_timeout,
                 call,

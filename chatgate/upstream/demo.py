@@ -17,7 +17,7 @@ import orjson
 
 from chatgate.models import EMBEDDING_MODELS, MODELS
 from chatgate.upstream import wire
-from chatgate.upstream.stream import text_of
+from chatgate.upstream.event_stream import text_of
 
 PACE = 0.02  # seconds between two pieces of a streamed reply, so that a page shows it arriving
 

@@ -22,7 +22,7 @@ from chatgate.guard.concurrency import hand_over_slot
 from chatgate.guard.ownership import ownership
 from chatgate.storage.records import RUNNING_FOR
 from chatgate.streams import StreamBuffer, stream_buffer
-from chatgate.upstream import UpstreamStream
+from chatgate.upstream import EventStream
 
 WATCH_SECONDS = 0.2  # how often the producer's watcher looks for a stop or for readers
 READ_WAIT = 1.0  # how long a reader waits for a frame before it says it is still there
@@ -34,7 +34,7 @@ def wants_resumable() -> bool:
     ).strip().lower() in ("1", "true", "yes")
 
 
-def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: frozenset[str]) -> str:
+def start(upstream: EventStream, frames: Iterator[bytes], kind: str, owners: frozenset[str]) -> str:
     """Begin a resumable stream owned by `owners`: a producer moves `frames` into the buffer; its id is
     returned."""
     stream_id = secrets.token_urlsafe(18)
@@ -66,9 +66,7 @@ def start(upstream: UpstreamStream, frames: Iterator[bytes], kind: str, owners: 
     return stream_id
 
 
-def _watch(
-    buffer: StreamBuffer, stream_id: str, upstream: UpstreamStream, window: float, ending: threading.Event
-) -> None:
+def _watch(buffer: StreamBuffer, stream_id: str, upstream: EventStream, window: float, ending: threading.Event) -> None:
     """Close the upstream when a stop is asked for, or when no reader has been there for `window` seconds."""
     while not ending.wait(WATCH_SECONDS):
         stopped, touched = buffer.state(stream_id)

@@ -11,7 +11,7 @@ from flask import Response, g, request, stream_with_context
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
 from chatgate.guard.metrics import count_stream_end
-from chatgate.upstream import UpstreamStream
+from chatgate.upstream import EventStream
 from chatgate.web import resumable
 from chatgate.web.request_log import loggable_path
 
@@ -22,7 +22,7 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def relay(
-    upstream: UpstreamStream,
+    upstream: EventStream,
     frames: Iterable[bytes],
     on_error: Callable[[ApiError], bytes],
     surface: str,
@@ -47,7 +47,7 @@ def relay(
         _log_end(upstream, outcome, surface, started)
 
 
-def _log_end(upstream: UpstreamStream, outcome: str, surface: str, started: float) -> None:
+def _log_end(upstream: EventStream, outcome: str, surface: str, started: float) -> None:
     """One line when a stream ends: where, which model, whose, how, how long, how many tokens."""
     count_stream_end(outcome)
     seconds = time.perf_counter() - started
@@ -75,7 +75,7 @@ def _log_end(upstream: UpstreamStream, outcome: str, surface: str, started: floa
 
 
 def stream_answer(
-    upstream: UpstreamStream,
+    upstream: EventStream,
     frames: Iterable[bytes],
     on_error: Callable[[ApiError], bytes],
     mimetype: str,

@@ -3,7 +3,7 @@ events we write."""
 
 import pytest
 
-from chatgate.upstream.stream import NotAnEventStream, sse_data
+from chatgate.upstream.event_stream import NotAnEventStream, sse_data
 from chatgate.web import sse
 
 FRAMINGS = [

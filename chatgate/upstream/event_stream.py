@@ -1,4 +1,5 @@
-"""An open upstream stream: the SSE framing parser, its events, and usage reported exactly once."""
+"""The upstream's event stream: the SSE framing parser, its events, and an open stream whose usage is reported
+exactly once."""
 
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ class StreamEvent:
         return self.kind.finished(self.chunk)
 
 
-class UpstreamStream:
+class EventStream:
     """An open upstream stream whose first event has already been read.
 
     Iterating yields `StreamEvent`s; a cut, a timeout or garbage raises an ApiError.
