@@ -7,8 +7,7 @@ from flask import Blueprint, request
 from chatgate.errors import BadRequest, NotFound
 from chatgate.guard.credentials import credentials
 from chatgate.guard.ownership import ownership
-from chatgate.streams import stream_buffer
-from chatgate.web import resumable
+from chatgate.streams import resumable, stream_buffer
 from chatgate.web.openapi import EventFrames, documented
 from chatgate.web.streaming import streamed_response
 

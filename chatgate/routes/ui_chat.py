@@ -15,10 +15,10 @@ from chatgate.models import offered_model
 from chatgate.routes.schemas.sampling import SAMPLING_FIELDS
 from chatgate.routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest, UIMessage
 from chatgate.storage.keys import escaped
-from chatgate.streams import stream_buffer
+from chatgate.streams import resumable, stream_buffer
 from chatgate.upstream import EventStream, upstream_client
 from chatgate.upstream.hooks import bounded_usage
-from chatgate.web import resumable, sse
+from chatgate.web import sse
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer, streamed_response
 

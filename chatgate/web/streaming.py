@@ -8,11 +8,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, g, request, stream_with_context
 
+from chatgate.config import current_settings
 from chatgate.errors import ApiError
+from chatgate.guard.concurrency import hand_over_slot
 from chatgate.guard.credentials import credentials
 from chatgate.guard.metrics import count_stream_end
+from chatgate.guard.ownership import ownership
+from chatgate.storage.records import RUNNING_FOR
+from chatgate.streams import resumable
 from chatgate.upstream import EventStream
-from chatgate.web import resumable
 from chatgate.web.request_log import loggable_path
 
 log = logging.getLogger(__name__)
@@ -86,13 +90,27 @@ def stream_answer(
     through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event). A resumable
     stream belongs to `owners` (default: the caller's identities, as a session's would be)."""
     body = relay(upstream, frames, on_error, loggable_path(request.path), g.get("started", time.perf_counter()))
-    if not resumable.wants_resumable():
+    if not wants_resumable():
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"
-    stream_id = resumable.start(upstream, body, kind, owners or credentials().identities())
+    owners = owners or credentials().identities()
+    kept_for = RUNNING_FOR + int(current_settings().stream_retention)
+
+    def claim(stream_id: str) -> None:  # its caller's, like a stored response: on every instance
+        ownership().claim("stream", stream_id, owners, kept_for)
+
+    # The generation counts against its caller's concurrency until it ends.
+    stream_id = resumable.start(upstream, body, kind, claim, hand_over_slot())
     return streamed_response(
         resumable.read(stream_id, 0, kind), mimetype, {**(headers or {}), "X-Stream-ID": stream_id}
     )
+
+
+def wants_resumable() -> bool:
+    """Whether this answer goes through the shared buffer: RESUMABLE_STREAMS=always, or `X-Resumable: true`."""
+    return current_settings().resumable_streams == "always" or request.headers.get(
+        "X-Resumable", ""
+    ).strip().lower() in ("1", "true", "yes")
 
 
 def streamed_response(body: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:

@@ -13,37 +13,39 @@ import contextvars
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from flask import copy_current_request_context, request
+from flask import copy_current_request_context
 
 from chatgate.config import current_settings
-from chatgate.guard.concurrency import hand_over_slot
-from chatgate.guard.ownership import ownership
-from chatgate.storage.records import RUNNING_FOR
 from chatgate.streams import StreamBuffer, stream_buffer
-from chatgate.upstream import EventStream
 
 WATCH_SECONDS = 0.2  # how often the producer's watcher looks for a stop or for readers
 READ_WAIT = 1.0  # how long a reader waits for a frame before it says it is still there
 
 
-def wants_resumable() -> bool:
-    return current_settings().resumable_streams == "always" or request.headers.get(
-        "X-Resumable", ""
-    ).strip().lower() in ("1", "true", "yes")
+class Stoppable(Protocol):
+    """What the producer needs of the upstream's event stream: to end it early."""
+
+    def stop(self, reason: str) -> None: ...
 
 
-def start(upstream: EventStream, frames: Iterator[bytes], kind: str, owners: frozenset[str]) -> str:
-    """Begin a resumable stream owned by `owners`: a producer moves `frames` into the buffer; its id is
-    returned."""
+def start(
+    upstream: Stoppable,
+    frames: Iterator[bytes],
+    kind: str,
+    claim: Callable[[str], None],
+    release_slot: Callable[[], None],
+) -> str:
+    """Begin a resumable stream: a producer moves `frames` into the buffer; its id is returned. `claim(id)` makes
+    it its caller's before anyone can read it; `release_slot()` is called when the generation ends (it counts
+    against its caller's concurrency until then)."""
     stream_id = secrets.token_urlsafe(18)
     buffer = stream_buffer()
     buffer.create(stream_id, kind)
-    # Its caller's, like a stored response: the one record of who owns what, on every instance.
-    ownership().claim("stream", stream_id, owners, RUNNING_FOR + int(current_settings().stream_retention))
+    claim(stream_id)
     window = current_settings().stream_resume_window
-    release_slot = hand_over_slot()  # the generation counts against its caller's cap until it ends
 
     @copy_current_request_context  # the app and the request; the upstream call carries its caller itself
     def produce():
@@ -66,7 +68,7 @@ def start(upstream: EventStream, frames: Iterator[bytes], kind: str, owners: fro
     return stream_id
 
 
-def _watch(buffer: StreamBuffer, stream_id: str, upstream: EventStream, window: float, ending: threading.Event) -> None:
+def _watch(buffer: StreamBuffer, stream_id: str, upstream: Stoppable, window: float, ending: threading.Event) -> None:
     """Close the upstream when a stop is asked for, or when no reader has been there for `window` seconds."""
     while not ending.wait(WATCH_SECONDS):
         stopped, touched = buffer.state(stream_id)
