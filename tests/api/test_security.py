@@ -311,6 +311,54 @@ def test_a_token_that_worked_in_the_last_window_gets_in_and_one_from_two_windows
     assert refused == ["auth_failures"] * 3
 
 
+def _recording_counters(settings):
+    """The SQLite counters, noting each read and write of a known-token mark (`auth-known:...`)."""
+    from chatgate.storage.sqlite.counters import SQLiteStorage as SQLiteCounters
+
+    class Recording(SQLiteCounters):
+        def __init__(self, uri):
+            super().__init__(uri)
+            self.reads, self.writes = [], []
+
+        def get(self, key):
+            if key.startswith("auth-known:"):
+                self.reads.append(key)
+            return super().get(key)
+
+        def incr(self, key, expiry, amount=1):
+            if key.startswith("auth-known:"):
+                self.writes.append((key, expiry))
+            return super().incr(key, expiry, amount)
+
+    return Recording(f"sqlite:///{settings.db_path}")
+
+
+def test_a_known_token_costs_one_write_a_window_and_no_read_in_the_process_that_wrote_it(settings):
+    """What the process remembers saves storage: a token that worked is written once a window (to last two), and
+    its own process lets it in past a lockout without reading storage; a full memory starts again."""
+    from chatgate.app import create_app
+    from chatgate.guard.rate_limits import AuthFailureLimit
+
+    limited = dataclasses.replace(settings, auth_failure_limit="3/minute")
+    store, now = _recording_counters(limited), [6_000_000.0]
+    limit = AuthFailureLimit(limited, store, lambda _: None, clock=lambda: now[0])
+    with create_app(limited).test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.71"}):
+        for _ in range(3):
+            limit.count_success(TOKEN_A)
+        assert [expiry for _, expiry in store.writes] == [120]  # once, kept for two windows
+        for _ in range(4):
+            limit.count_failure()
+        now[0] += 60
+        limit.admit(TOKEN_A)  # locked out, but known here from the last window
+        assert store.reads == []
+        limit.MOST_REMEMBERED = 3  # a full memory is forgotten whole: it holds A (two windows) and B, then is full
+        limit.count_success(TOKEN_A)
+        limit.count_success(TOKEN_B)
+        limit.count_success("tok-third-" + "6" * 30)  # the third: memory cleared first
+        limit.count_success(TOKEN_A)  # forgotten, so written again
+        assert [key.rsplit(":", 1)[1] for key, _ in store.writes].count(str(int(now[0] // 60))) == 4
+
+
 # 10. No request writes a log line of its own.
 
 
