@@ -2,6 +2,7 @@
 and run from an empty folder, far from the checkout: `chatgate --version`, `chatgate tokens create`, and
 `chatgate serve` answering with its pages, libraries and price table (package data) in place."""
 
+import contextlib
 import json
 import pathlib
 import site
@@ -58,58 +59,49 @@ def test_the_installed_command_says_its_version_and_runs_as_a_module(installed, 
     assert prices.stdout.split()[0] == "True", prices.stderr  # the price table is package data
 
 
+@contextlib.contextmanager
+def serving(installed: pathlib.Path, folder: pathlib.Path, env: dict, *options: str):
+    """`chatgate serve [options]` from `folder` on a free port, its output in serve.log there: the base URL."""
+    port = free_port()
+    with open(folder / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [installed / "chatgate", "serve", *options, "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_listening(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def chat(base: str, headers: dict | None = None) -> dict:
+    asked = urllib.request.Request(
+        f"{base}/chat", data=b'{"message": "hi"}', headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    return json.loads(urllib.request.urlopen(asked, timeout=10).read())
+
+
 def test_the_installed_command_makes_a_token_and_serves_with_it(installed, tmp_path, upstream):
     env = service_env(upstream.base_url)
     made = _run(installed, tmp_path, env, installed / "chatgate", "tokens", "create", "ci-bot")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip().splitlines()[-1]
-    port = free_port()
-    with open(tmp_path / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            [installed / "chatgate", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_listening(port, process)
-        base = f"http://127.0.0.1:{port}"
+    with serving(installed, tmp_path, env) as base:
         assert json.loads(urllib.request.urlopen(f"{base}/health", timeout=10).read())["status"] == "healthy"
-        asked = urllib.request.Request(
-            f"{base}/chat",
-            data=b'{"message": "hi"}',
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        )
-        answer = json.loads(urllib.request.urlopen(asked, timeout=10).read())
-        assert answer["response"] == "Hello from the fake upstream."
+        assert chat(base, {"Authorization": f"Bearer {token}"})["response"] == "Hello from the fake upstream."
         page = urllib.request.urlopen(f"{base}/playground", timeout=10).read()
         library = urllib.request.urlopen(f"{base}/playground/vendor/marked/lib/marked.umd.js", timeout=10).read()
         assert b"<html" in page.lower() and b"marked" in library  # the pages and vendored libraries are package data
-    finally:
-        stop(process)
     assert [p.name for p in tmp_path.iterdir() if p.suffix != ".log"] == []  # nothing written where it ran
 
 
 def test_the_installed_command_serves_the_demo_with_no_key_at_all(installed, tmp_path, upstream):
     env = {name: value for name, value in service_env(upstream.base_url).items() if "API_KEY" not in name}
-    port = free_port()
-    with open(tmp_path / "demo.log", "wb") as log:
-        process = subprocess.Popen(
-            [installed / "chatgate", "serve", "--demo", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_listening(port, process)
-        asked = urllib.request.Request(
-            f"http://127.0.0.1:{port}/chat", data=b'{"message": "hi"}', headers={"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(asked, timeout=10).read())
-        assert "chatgate's demo model" in answer["response"]
-    finally:
-        stop(process)
+    with serving(installed, tmp_path, env, "--demo") as base:
+        assert "chatgate's demo model" in chat(base)["response"]
     assert upstream.requests == []
-    assert "DEMO is on" in (tmp_path / "demo.log").read_text()
+    assert "DEMO is on" in (tmp_path / "serve.log").read_text()
