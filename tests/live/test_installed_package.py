@@ -5,6 +5,7 @@ and run from an empty folder, far from the checkout: `chatgate --version`, `chat
 import contextlib
 import json
 import pathlib
+import shutil
 import site
 import subprocess
 import sys
@@ -21,9 +22,13 @@ def installed(tmp_path_factory) -> pathlib.Path:
     """The `bin` folder of a fresh venv holding the chatgate wheel; its dependencies are the test venv's (linked by
     a .pth file, so that no download is needed), never the checkout's code."""
     work = tmp_path_factory.mktemp("install")
-    wheels = work / "wheels"
+    source, wheels = work / "source", work / "wheels"  # built from a copy: a build writes build/ into its tree
+    for needed in ("pyproject.toml", "README.md", "requirements.txt"):
+        (source / needed).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / needed, source / needed)
+    shutil.copytree(ROOT / "chatgate", source / "chatgate", ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", wheels, source],
         capture_output=True,
         text=True,
         timeout=300,
