@@ -4,6 +4,7 @@ CSV, and spend limits in dollars."""
 import csv
 import io
 import threading
+import time
 
 import pytest
 
@@ -142,8 +143,13 @@ def test_a_spend_limit_stops_a_caller_before_the_upstream_while_reservations_are
     assert [a.status_code for a in answers] == [200] * 4 + [429] * 2
     assert len(upstream.chat_requests()) == 4  # the refused ones never left
     refused = answers[-1].get_json()["error"]
-    assert refused["message"].startswith("Spend limit exceeded: at most $0.001000 per day in US dollars")
-    assert "renews in" in refused["message"]
+    assert refused["message"] == (
+        "Spend limit exceeded: at most $0.001000 per day in US dollars. This call may cost up to $0.000241 (its "
+        "prompt, estimated, and its max_tokens or 1024); $0.000036 are left. The budget renews in "
+        f"{answers[-1].headers['Retry-After']} s."
+    )
+    assert "x-should-retry" not in answers[-1].headers  # it fits once the held ones settle
+    assert time.time() < int(answers[-1].headers["X-RateLimit-Reset-Spend"]) <= time.time() + 86_401
     assert answers[0].headers["X-RateLimit-Limit-Spend"] == "0.001000"
     assert answers[-1].headers["X-RateLimit-Remaining-Spend"] == "0.000036"  # 1000 - 4 x 241 micro-dollars
     settled = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5})
@@ -154,6 +160,7 @@ def test_under_a_spend_limit_a_model_without_a_price_is_refused_naming_it(make_a
     client = make_app(spend_limit="5/day", models=("gpt-4o-mini", "mystery")).test_client()
     refused = client.post("/v1/chat/completions", json={"model": "mystery", "messages": HELLO})
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "model_not_priced"
+    assert refused.get_json()["error"]["param"] == "model"
     assert "'mystery' has no price" in refused.get_json()["error"]["message"]
     core = client.post("/chat", json={"message": "hi", "model": "mystery"})
     assert core.status_code == 400 and "PRICES_FILE" in core.get_json()["error"]
@@ -198,6 +205,7 @@ def test_under_a_spend_limit_a_hosted_tool_is_refused_naming_it(make_app, upstre
     client = make_app(spend_limit="5/day").test_client()
     refused = client.post(path, json={"model": "gpt-4o-mini", **body})
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "tool_not_priced"
+    assert refused.get_json()["error"]["param"] == "tools"
     assert repr(tool) in refused.get_json()["error"]["message"] and upstream.requests == []
     function = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
     assert (
@@ -205,3 +213,26 @@ def test_under_a_spend_limit_a_hosted_tool_is_refused_naming_it(make_app, upstre
         == 200
     )
     assert make_app().test_client().post(path, json={"model": "gpt-4o-mini", **body}).status_code == 200
+
+
+def test_a_call_that_can_never_fit_the_spend_budget_is_told_not_to_retry(make_app, upstream):
+    client = make_app(spend_limit="0.0001/day").test_client()  # 100 micro-dollars: less than one call's worst case
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 400}  # may cost $0.000241
+    refused = client.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 429 and refused.headers["x-should-retry"] == "false"
+    assert refused.headers["Retry-After"] == "86400"  # no window is open: a whole period
+    assert refused.get_json()["error"]["message"] == (
+        "Spend limit exceeded: at most $0.000100 per day in US dollars. This call may cost up to $0.000241 (its "
+        "prompt, estimated, and its max_tokens or 1024), more than the whole budget, so it can never fit: send a "
+        "shorter prompt or a lower max_tokens."
+    )
+    assert upstream.chat_requests() == []
+
+
+def test_the_spend_and_token_budgets_are_counted_apart_even_when_their_amounts_match(make_app, upstream):
+    client = make_app(spend_limit="0.001/day", token_limit="1000/day").test_client()  # 1,000 of each
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 400}
+    first = client.post("/v1/chat/completions", json=body)
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Remaining-Spend"] == "0.000759"  # 241 micro-dollars reserved, no tokens
+    assert int(first.headers["X-RateLimit-Remaining-Tokens"]) == 1000 - 401  # 1 prompt + 400, no dollars
