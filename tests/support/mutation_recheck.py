@@ -46,13 +46,24 @@ TEST_FILES = {
     "ownership": ["security", "responses_api", "resumable_streams"],
     "rate_limits": ["token_budget", "budget_accounting", "limits_and_usage", "security", "stored_tokens"],
     "spend_limits": ["spend", "budget_accounting", "fallbacks_and_client_keys"],
-    "routing": ["upstream_rests", "upstreams", "fallbacks_and_client_keys"],
+    "routing": [
+        "upstream_rests",
+        "upstreams",
+        "fallbacks_and_client_keys",
+        "openai_compat",
+        "service_info",
+        "info",
+        "access",
+        "ask",
+        "sessions_api",
+        "operate",
+    ],
 }
 UNIT_FILES = {
     "ownership": ["guard_inputs"],
     "rate_limits": ["rate_limit_refusals", "settlement_outage"],
     "spend_limits": ["guard_inputs"],
-    "routing": ["rest_lengths"],
+    "routing": ["rest_lengths", "models"],
 }
 
 
@@ -80,11 +91,13 @@ def main() -> None:
     parser.add_argument(
         "--whole-suite", action="store_true", help="against tests/unit and tests/api, as mutmut would (slower)"
     )
+    parser.add_argument("modules", nargs="*", help="only these modules (rate_limits, routing, ...), in this order")
     arguments = parser.parse_args()
     mutants = pathlib.Path(arguments.mutants)
     wanted = (None, 0, 33) if arguments.survivors else (None,)
-    for meta_path in sorted(mutants.glob("chatgate/**/*.meta")):
-        module = meta_path.name.removesuffix(".py.meta")
+    paths = {path.name.removesuffix(".py.meta"): path for path in sorted(mutants.glob("chatgate/**/*.meta"))}
+    for module in arguments.modules or list(paths):
+        meta_path = paths[module]
         meta = json.loads(meta_path.read_text())
         messages = _message_only(meta_path.with_suffix(""))
         todo = [

@@ -79,7 +79,7 @@ def markdown(rows: list[dict], survivors: bool) -> str:
     for row in rows:
         lines.append(
             f"| `{row['module']}` | {row['mutants']} | {row['message_only']} | {row['not_run']} | {row['killed']} | "
-            f"{len(row['survived'])} | {row['score']:.0f}% |"
+            f"{len(row['survived'])} | {row['score']:.1f}% |"
         )
     if survivors:
         for row in rows:
