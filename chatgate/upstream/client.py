@@ -38,11 +38,6 @@ from chatgate.upstream.sdk_clients import SdkClients
 
 log = logging.getLogger(__name__)
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
-# Worth another attempt: the upstream was unreachable, or failed with a 5xx, before any byte of an answer.
-# Not a 429: the caller gets it at once with its Retry-After and decides (its SDK retries by itself, and
-# its retries multiply with ours).
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _KEY = "upstream_client"
 
 
@@ -69,15 +64,6 @@ class UpstreamClient:
         self._auto_upstreams = [upstream for upstream in self.router.upstreams if upstream.models_auto]
         self._listed_at = float("-inf")  # when the auto upstreams' own lists were last read
         self._lock = threading.Lock()
-
-    def sdk_for(self, upstream: UpstreamSpec) -> openai.OpenAI:
-        """The SDK client of one upstream."""
-        return self.sdks.sdk_for(upstream)
-
-    @property
-    def sdk(self) -> openai.OpenAI:
-        """The first upstream's SDK client (the only one without UPSTREAMS_FILE)."""
-        return self.sdk_for(self.router.upstreams[0])
 
     def complete(self, payload: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         """Send a chat completion and return the upstream's decoded JSON answer."""
@@ -159,7 +145,7 @@ class UpstreamClient:
         With several upstreams it is asked of each that could have made it, until one knows it."""
         candidates = self._taking(api_key)
         for index, upstream in enumerate(candidates):
-            sdk = self.sdk_for(upstream)
+            sdk = self.sdks.sdk_for(upstream)
             senders: dict[str, Callable[..., Any]] = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}
             send = senders[method]
             options = {"headers": self.sdks.auth_header(upstream, api_key), "params": params or {}}
@@ -184,7 +170,7 @@ class UpstreamClient:
 
     def _models_of(self, upstream: UpstreamSpec, api_key: str | None = None) -> list[dict[str, Any]]:
         try:
-            response = self.sdk_for(upstream).get(
+            response = self.sdks.sdk_for(upstream).get(
                 "/models", cast_to=httpx2.Response, options={"headers": self.sdks.auth_header(upstream, api_key)}
             )
         except openai.APIError as exc:
