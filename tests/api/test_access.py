@@ -1,5 +1,6 @@
 """Access control: service tokens, the public endpoints, the caller's identity and the key-choice rule."""
 
+import hashlib
 import hmac
 
 import pytest
@@ -10,6 +11,7 @@ from chatgate.guard.access import TokenRegistry
 from chatgate.guard.token_store import TokenStore
 from chatgate.storage.sqlite import SQLiteBackend
 from tests.support.keys import SERVER_KEY, client_key, secret
+from tests.support.servers import free_port
 
 
 def no_stored_tokens(tmp_path):
@@ -135,3 +137,40 @@ def test_a_client_key_alone_does_not_pass_access_control(make_app, upstream):
     response = app.test_client().post("/chat", json={"message": "hi"}, headers={"Authorization": f"Bearer {KEY}"})
     assert response.status_code == 401
     assert upstream.chat_requests() == []
+
+
+def test_a_made_up_bearer_key_does_not_make_a_new_caller(make_app):
+    # Open service: a key that is no service token (a caller's own OpenAI key, say) leaves the caller its address,
+    # so that sending a different key with each request cannot buy a fresh rate limit each time.
+    client = make_app().test_client()
+    for headers in ({}, {"Authorization": f"Bearer {KEY}"}, {"X-API-Key": "made-up"}):
+        assert client.get("/usage", headers=headers).get_json()["caller"] == "ip:127.0.0.1"
+
+
+def test_a_configured_token_is_named_by_sixteen_hex_digits_of_its_digest(guarded):
+    caller = guarded.get("/usage", headers={"X-API-Key": TOKEN}).get_json()["caller"]
+    assert caller == "token:" + hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
+
+
+def test_each_address_is_its_own_caller(make_app):
+    client = make_app().test_client()
+    for address in ("203.0.113.5", "198.51.100.7"):
+        usage = client.get("/usage", environ_base={"REMOTE_ADDR": address})
+        assert usage.get_json()["caller"] == f"ip:{address}"
+
+
+@pytest.mark.parametrize(
+    "method, path", [("get", "/health"), ("get", "/openapi.json"), ("options", "/v1/chat/completions")]
+)
+def test_public_pages_and_preflights_ask_no_storage_even_with_a_token(make_app, method, path):
+    # A token on a public page is not looked up: with storage down, health and CORS preflights still answer.
+    client = make_app(api_tokens=(TOKEN,), redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    headers = {"Authorization": "Bearer tok-perhaps-stored", "Origin": "http://app.example"}
+    assert getattr(client, method)(path, headers={**headers, "Access-Control-Request-Method": "POST"}).status_code == 200
+
+
+def test_outside_a_request_the_caller_is_unknown_with_no_policy(make_app):
+    app = make_app()
+    assert access.current_caller() == "unknown" and access.current_policy() is None
+    with app.test_request_context("/chat"):  # a request not yet identified
+        assert access.current_caller() == "unknown" and access.current_policy() is None

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from chatgate.storage import current_storage
+from chatgate.storage.keys import storage_key
 from tests.support.keys import client_key
 from tests.support.upstreams_file import chat, table
 
@@ -163,6 +164,32 @@ def test_a_rest_stored_as_infinity_by_an_older_version_is_bounded(serve, a, b):
         current_storage().rests().rest("b", 1e300, 1)
     ready = client.get("/health/ready")
     assert ready.status_code in (200, 503) and set(ready.get_json()["upstreams"]) == {"a", "b"}
+    assert state_of(client, "a") == "failing"  # not a number of seconds: no rest at all
+    assert 0 < resting_for(client, "b") <= 60 + 1  # at most UPSTREAM_MAX_REST (60 s) from now
+
+
+def test_a_model_rested_by_one_worker_is_not_sent_there_by_another(serve, a, b):
+    tables = table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B")
+    first, second = serve(*tables), serve(*tables)  # two workers: one SQLite file
+    with a.behave(status=429, retry_after="30"):
+        assert chat(first, "gpt-4o").status_code == 200  # b answered it
+    until_readiness_says(second, "a", lambda state: "rate limited on gpt-4o" in state)
+    assert chat(second, "gpt-4o").status_code == 200 and len(a.chat_requests()) == 1
+    assert chat(second, "gpt-4o-mini").status_code == 200 and len(a.chat_requests()) == 2
+
+
+@pytest.mark.parametrize("window, seconds", [("1", 1), ("2.5", 3)])
+def test_failed_calls_are_counted_in_a_window_of_whole_seconds_of_its_length(serve, a, b, window, seconds):
+    client = serve(
+        table("a", a.base_url, "KEY_A", weight=1_000_000),
+        table("b", b.base_url, "KEY_B"),
+        UPSTREAM_FAILURE_WINDOW=window,
+    )
+    with a.behave(status=502):
+        chat(client)
+    with client.application.app_context():
+        window_ends = current_storage().counters().get_expiry(storage_key("upstream-failures", "a"))
+    assert seconds - 1 < window_ends - time.time() <= seconds
 
 
 def resting_for(client, upstream: str) -> float:
