@@ -1,6 +1,7 @@
 """A fallback model passes every check a requested model passes; a caller's own key goes only where an upstream
 takes one; a `models = "auto"` upstream serves only what its own list names."""
 
+from tests.support.fake_upstream import INVALID_KEY_PREFIX
 from tests.support.keys import client_key, secret
 from tests.support.upstreams_file import HELLO, chat, table
 
@@ -82,3 +83,23 @@ def test_an_auto_upstream_serves_only_the_models_its_own_list_names(serve, a, b)
     assert [r.body["model"] for r in a.chat_requests()] == []
     assert chat(client, "gpt-4o-mini").status_code == 200
     assert len(a.chat_requests()) + len(b.chat_requests()) == 11
+
+
+def test_an_auto_upstream_is_the_only_one_of_a_model_it_lists(serve, a, b):
+    a.models = ["gpt-4o"]
+    client = serve(
+        f'[[upstreams]]\nname = "a"\nbase_url = "{a.base_url}"\napi_key_env = "KEY_A"\nmodels = "auto"\n',
+        table("b", b.base_url, "KEY_B", models=["gpt-4o-mini"]),
+        MODELS="gpt-4o-mini,gpt-4o",
+    )
+    assert chat(client, "gpt-4o").status_code == 200 and len(a.chat_requests()) == 1
+
+
+def test_an_auto_upstream_whose_list_cannot_be_read_serves_nothing(serve, a, b):
+    client = serve(
+        f'[[upstreams]]\nname = "a"\nbase_url = "{a.base_url}"\napi_key_env = "KEY_A"\nmodels = "auto"\nweight = 9\n',
+        table("b", b.base_url, "KEY_B", models=["gpt-4o-mini"]),
+        MODELS="gpt-4o-mini",
+        KEY_A=INVALID_KEY_PREFIX + "a" * 20,  # its list (and anything else) is refused
+    )
+    assert [chat(client).status_code for _ in range(3)] == [200] * 3 and a.chat_requests() == []
