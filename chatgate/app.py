@@ -30,7 +30,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         call_hooks,
         request_headers=web.request_log.trace_headers,
         caller=guard.access.calling,
-        answer_headers=guard.rate_limits.add_answer_headers,
         rests=store.rests(),
         failures=store.counters(),
         together=store.together,

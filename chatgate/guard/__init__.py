@@ -53,7 +53,6 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
                 raise
             if token:
                 failures.count_success(token)
-        limits.admit()
 
     # The model policy first: a refused model reserves nothing; a spend refusal gives the tokens back.
     return ModelPolicy(), limits, spend, usage_ledger.LedgerHook(ledger), metrics.init_app(app)

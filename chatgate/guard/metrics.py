@@ -6,8 +6,6 @@ imported: gunicorn.conf.py sets it for the workers, and removes each dead worker
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response, request
 from prometheus_client import (
     REGISTRY,
@@ -20,7 +18,7 @@ from prometheus_client import (
 )
 
 from chatgate.config import Settings
-from chatgate.upstream import Call, CallHook
+from chatgate.upstream import Call, CallHook, Outcome
 
 REQUESTS = Counter("chat_api_requests_total", "HTTP requests served", ["method", "route", "status"])
 UPSTREAM_LATENCY = Histogram(
@@ -29,7 +27,9 @@ UPSTREAM_LATENCY = Histogram(
 TIME_TO_FIRST_TOKEN = Histogram(
     "chat_api_time_to_first_token_seconds", "Time until a streamed upstream call sent its first event", ["model"]
 )
-OPEN_STREAMS = Gauge("chat_api_open_streams", "Upstream streams open now", multiprocess_mode="livesum")
+OPEN_STREAMS = Gauge(
+    "chat_api_open_streams", "Upstream streams open (or being opened) now", multiprocess_mode="livesum"
+)
 TOKENS = Counter("chat_api_tokens_total", "Tokens used, by model and kind", ["model", "kind"])
 RATE_LIMIT_REFUSALS = Counter("chat_api_rate_limit_refusals_total", "Requests refused by a limit", ["limit"])
 UPSTREAM_ERRORS = Counter("chat_api_upstream_errors_total", "Upstream calls that failed, by cause", ["cause"])
@@ -49,28 +49,26 @@ STREAM_OUTCOMES = Counter(
 
 
 class MetricsHook(CallHook):
-    """Count upstream calls, their latency and their tokens."""
+    """Count upstream calls, their attempts, their latency and their tokens."""
 
-    def on_attempt(self, call: Call, outcome: str, seconds: float) -> None:
-        UPSTREAM_ATTEMPTS.labels(call.upstream, outcome).inc()
-        UPSTREAM_ATTEMPT_SECONDS.labels(call.upstream).observe(seconds)
+    def before(self, call: Call) -> None:
+        if call.streaming:
+            OPEN_STREAMS.inc()
 
-    def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
-        (TIME_TO_FIRST_TOKEN if streaming else UPSTREAM_LATENCY).labels(call.model).observe(seconds)
-
-    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
+    def after(self, call: Call, outcome: Outcome) -> None:
+        if call.streaming:
+            OPEN_STREAMS.dec()
+        for attempt in call.attempts:
+            UPSTREAM_ATTEMPTS.labels(attempt.upstream, attempt.outcome).inc()
+            UPSTREAM_ATTEMPT_SECONDS.labels(attempt.upstream).observe(attempt.seconds)
+        if call.answered_after is not None:
+            latency = TIME_TO_FIRST_TOKEN if call.streaming else UPSTREAM_LATENCY
+            latency.labels(call.model).observe(call.answered_after)
         for kind in ("prompt_tokens", "completion_tokens"):
-            if amount := int(usage.get(kind) or 0):
+            if amount := int((outcome.usage or {}).get(kind) or 0):
                 TOKENS.labels(call.model, kind.removesuffix("_tokens")).inc(amount)
-
-    def on_error(self, call: Call, cause: str) -> None:
-        UPSTREAM_ERRORS.labels(cause).inc()
-
-    def on_stream_open(self) -> None:
-        OPEN_STREAMS.inc()
-
-    def on_stream_close(self) -> None:
-        OPEN_STREAMS.dec()
+        if outcome.cause:
+            UPSTREAM_ERRORS.labels(outcome.cause).inc()
 
 
 def exposition(settings: Settings) -> bytes:

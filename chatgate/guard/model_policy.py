@@ -9,6 +9,6 @@ from chatgate.upstream import Call, CallHook
 class ModelPolicy(CallHook):
     """Refuse a call on a model the caller's token was not given."""
 
-    def before_call(self, call: Call) -> None:
+    def before(self, call: Call) -> None:
         if policy := call.policy:
             check_allowed(call.model, policy.models, policy.name)

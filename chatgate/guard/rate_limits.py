@@ -6,21 +6,21 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from limits import RateLimitItem, parse
 from limits.strategies import FixedWindowRateLimiter
 
 from chatgate.config import Settings
-from chatgate.errors import RateLimited
+from chatgate.errors import ApiError, RateLimited
 from chatgate.guard.access import current_caller, current_policy
 from chatgate.guard.token_store import digest
 from chatgate.storage.contracts import Counters
 from chatgate.storage.keys import escaped
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import StoredToken
-from chatgate.upstream import Call, CallHook
+from chatgate.upstream import Call, CallHook, Outcome
 
 
 @functools.lru_cache(maxsize=256)
@@ -30,13 +30,26 @@ def _parsed(limit: str) -> RateLimitItem:
 
 View = TypeVar("View", bound=Callable[..., Any])
 Reservation = tuple[str, int, int, float]  # a budget's key, its expiry, what was reserved, when its window ends
+_KEY = "rate_limits"
 
 
 def spends_key(view: View) -> View:
-    """Mark a view whose requests reach the upstream: RATE_LIMIT counts those, and nothing else (not health,
-    info, docs, models, usage or metrics)."""
-    view.spends_key = True  # type: ignore[attr-defined]
-    return view
+    """Count the view's requests against the caller's request rate (RATE_LIMIT, or its token's own), refusing it
+    when over, and give its answer or its error the rate's headers: only views whose requests reach the upstream
+    are counted (not health, info, docs, models, usage or metrics)."""
+
+    @functools.wraps(view)
+    def counted(*args: Any, **kwargs: Any) -> Response:
+        headers = cast(RateLimits, current_app.extensions[_KEY]).count_request()
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except ApiError as error:
+            error.headers = {**headers, **error.headers}
+            raise
+        response.headers.update(headers)
+        return response
+
+    return cast(View, counted)
 
 
 def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str = "") -> dict[str, str]:
@@ -71,17 +84,60 @@ def _refusal(
     )
 
 
-class RateLimits(CallHook):
-    """The two limits. As a call hook it reserves each upstream call's most possible cost from the caller's
-    token budget before the call, atomically across workers and instances, and settles to the real usage
-    after: a burst of calls spends at most the budget, plus what the estimates missed."""
+class BudgetHook(CallHook):
+    """A call hook that reserves each upstream call's most possible cost from the caller's budget before the call,
+    atomically across workers and instances, and settles to the real cost after: a burst of calls spends at most
+    the budget, plus what the estimates missed. A budget of tokens and one of dollars are each one."""
+
+    kind = "budget"  # its name in the refusal counts
+    budget_name = "budget"  # and in the settlement log lines
 
     def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
         self.storage = storage
+        self.completion_reservation = settings.completion_reservation
+        self._on_refusal = on_refusal  # told the budget's name at each refusal
+
+    def spent(self, call: Call, usage: dict[str, Any]) -> int:
+        """What `usage` cost, in the budget's unit."""
+        raise NotImplementedError
+
+    def _reserve(
+        self,
+        call: Call,
+        budget: RateLimitItem,
+        key: str,
+        amount: int,
+        headers_of: Callable[[int, float], dict[str, str]],
+        refused: Callable[[bool, int, str], str],
+    ) -> dict[str, str]:
+        """Reserve `amount` for `call` from `budget` and return the budget's headers; or refuse the call with a 429
+        whose message is `refused(never fits, what is left, seconds until it renews)`."""
+        granted, total, window_ends = reserve(self.storage, budget, key, amount)
+        headers = headers_of(budget.amount - total, window_ends)
+        if not granted:
+            self._on_refusal(self.kind)
+            never_fits = amount > budget.amount
+            refusal = _refusal(self.kind, budget, headers, window_ends, never_fits)
+            refusal.message = refused(never_fits, max(0, budget.amount - total), refusal.headers["Retry-After"])
+            raise refusal
+        call.notes[self] = (key, budget.get_expiry(), amount, window_ends)
+        return headers
+
+    def after(self, call: Call, outcome: Outcome) -> None:
+        if self in call.notes:
+            spent = self.spent(call, outcome.usage) if outcome.usage is not None else 0
+            settle(self.storage, call.notes.pop(self), spent, self.budget_name)
+
+
+class RateLimits(BudgetHook):
+    """The two limits: a request rate per caller, counted by `spends_key`, and a budget of tokens, as a call hook."""
+
+    kind, budget_name = "tokens", "token budget"
+
+    def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
+        super().__init__(settings, storage, on_refusal)
         self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
         self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
-        self.completion_reservation = settings.completion_reservation
-        self._on_refusal = on_refusal  # told the limit's name at each refusal
 
     def requests(self, policy: StoredToken | None) -> RateLimitItem | None:
         """A caller's request rate: its stored token's own, else RATE_LIMIT."""
@@ -91,13 +147,10 @@ class RateLimits(CallHook):
         """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""
         return _parsed(policy.token_limit) if policy and policy.token_limit else self.default_tokens
 
-    def admit(self) -> None:
-        """Count a request that spends the key against the caller's request rate; refuse it when over."""
-        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-        if (item := self.requests(current_policy())) is not None and getattr(view, "spends_key", False):
-            add_answer_headers(self._check_request(item))
-
-    def _check_request(self, item: RateLimitItem) -> dict[str, str]:
+    def count_request(self) -> dict[str, str]:
+        """Count this request against the caller's request rate, refusing it when over: the rate's headers."""
+        if (item := self.requests(current_policy())) is None:
+            return {}
         count, reset_at = self.storage.count(item.key_for(escaped(current_caller())), item.get_expiry())
         headers = _headers(item, item.amount - count, reset_at)
         if count > item.amount:
@@ -105,38 +158,27 @@ class RateLimits(CallHook):
             raise _refusal("requests", item, headers, reset_at)
         return headers
 
-    def before_call(self, call: Call) -> dict[str, str] | None:
+    def before(self, call: Call) -> dict[str, str] | None:
         if (budget := self.tokens(call.policy)) is None:
             return None
-        key, expiry = budget.key_for(escaped(call.caller)), budget.get_expiry()
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
-        granted, total, window_ends = reserve(self.storage, budget, key, reserved)
-        headers = _headers(budget, budget.amount - total, window_ends, "-Tokens")
-        if not granted:
-            self._on_refusal("tokens")
-            never_fits = reserved > budget.amount
-            refusal = _refusal("tokens", budget, headers, window_ends, never_fits)
+
+        def refused(never_fits: bool, left: int, renews_in: str) -> str:
             cost = (
                 f"This call may cost up to {reserved} tokens (its prompt, estimated, and its max_tokens or "
                 f"{self.completion_reservation})"
             )
             if never_fits:
-                refusal.message = f"Rate limit exceeded: at most {budget} tokens. {cost}, {NEVER_FITS}"
-            else:
-                refusal.message += f" {cost}; {max(0, budget.amount - total)} are left."
-            raise refusal
-        call.notes[self] = (key, expiry, reserved, window_ends)
-        return headers
+                return f"Rate limit exceeded: at most {budget} tokens. {cost}, {NEVER_FITS}"
+            return f"Rate limit exceeded: at most {budget} tokens. Try again in {renews_in} s. {cost}; {left} are left."
 
-    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
-        self._settle(call, int(usage.get("total_tokens") or 0))
+        key = budget.key_for(escaped(call.caller))
+        return self._reserve(
+            call, budget, key, reserved, lambda left, ends: _headers(budget, left, ends, "-Tokens"), refused
+        )
 
-    def on_failure(self, call: Call) -> None:
-        self._settle(call, 0)
-
-    def _settle(self, call: Call, spent: int) -> None:
-        if self in call.notes:
-            settle(self.storage, call.notes.pop(self), spent, "token budget")
+    def spent(self, call: Call, usage: dict[str, Any]) -> int:
+        return int(usage.get("total_tokens") or 0)
 
 
 def reserve(storage: Counters, budget: RateLimitItem, key: str, amount: int) -> tuple[bool, int, float]:
@@ -221,17 +263,7 @@ class AuthFailureLimit:
         self._written[key] = window
 
 
-def add_answer_headers(headers: dict[str, str]) -> None:
-    """Add `headers` (a limit's figures) to the current request's answer, whatever its status."""
-    g.rate_limit_headers = {**g.get("rate_limit_headers", {}), **headers}
-
-
 def init_app(app: Flask, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]) -> RateLimits:
-    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own, with their headers."""
-
-    @app.after_request
-    def add_rate_limit_headers(response: Response) -> Response:
-        response.headers.update(g.get("rate_limit_headers", {}))
-        return response
-
-    return RateLimits(settings, storage, on_refusal)
+    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own."""
+    limits = app.extensions[_KEY] = RateLimits(settings, storage, on_refusal)
+    return limits

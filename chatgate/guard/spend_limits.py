@@ -14,11 +14,11 @@ from limits import RateLimitItem, parse
 from chatgate.config import Settings, spend_amount
 from chatgate.errors import BadRequest
 from chatgate.guard.pricing import Prices
-from chatgate.guard.rate_limits import NEVER_FITS, _refusal, reserve, settle
+from chatgate.guard.rate_limits import NEVER_FITS, BudgetHook
 from chatgate.storage.contracts import Counters
 from chatgate.storage.keys import escaped
 from chatgate.storage.records import StoredToken
-from chatgate.upstream import Call, CallHook
+from chatgate.upstream import Call
 
 
 def budget_of(limit: str) -> RateLimitItem:
@@ -47,20 +47,21 @@ def _hosted_tool(payload: dict[str, Any]) -> str | None:
     return None
 
 
-class SpendLimits(CallHook):
+class SpendLimits(BudgetHook):
     """The dollar budget of each caller, as a call hook after the token budget (which a refusal here gives back)."""
 
+    kind, budget_name = "spend", "spend budget"
+
     def __init__(self, settings: Settings, storage: Counters, prices: Prices, on_refusal: Callable[[str], None]):
-        self.storage, self.prices = storage, prices
+        super().__init__(settings, storage, on_refusal)
+        self.prices = prices
         self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
-        self.completion_reservation = settings.completion_reservation
-        self._on_refusal = on_refusal
 
     def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
         own = getattr(policy, "spend_limit", None)
         return budget_of(own) if own else self.default
 
-    def before_call(self, call: Call) -> dict[str, str] | None:
+    def before(self, call: Call) -> dict[str, str] | None:
         if (budget := self.budget(call.policy)) is None:
             return None
         if tool := _hosted_tool(call.payload):
@@ -80,39 +81,27 @@ class SpendLimits(CallHook):
             )
         worst = price.cost(call.prompt_estimate(), call.most_completion_tokens(self.completion_reservation))
         reserved = max(1, math.ceil(worst * 1_000_000))
-        key = budget.key_for(escaped(call.caller), "spend")
-        granted, total, window_ends = reserve(self.storage, budget, key, reserved)
-        headers = {
-            "X-RateLimit-Limit-Spend": _dollars(budget.amount),
-            "X-RateLimit-Remaining-Spend": _dollars(budget.amount - total),
-            "X-RateLimit-Reset-Spend": str(math.ceil(window_ends)),
-        }
-        if not granted:
-            self._on_refusal("spend")
-            never_fits = reserved > budget.amount
-            refusal = _refusal("spend", budget, headers, window_ends, never_fits)
+
+        def headers(left: int, window_ends: float) -> dict[str, str]:
+            return {
+                "X-RateLimit-Limit-Spend": _dollars(budget.amount),
+                "X-RateLimit-Remaining-Spend": _dollars(left),
+                "X-RateLimit-Reset-Spend": str(math.ceil(window_ends)),
+            }
+
+        def refused(never_fits: bool, left: int, renews_in: str) -> str:
+            limit = (
+                f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US dollars."
+            )
             cost = (
                 f"This call may cost up to ${_dollars(reserved)} (its prompt, estimated, and its max_tokens or "
                 f"{self.completion_reservation})"
             )
-            limit = (
-                f"Spend limit exceeded: at most ${_dollars(budget.amount)} per {budget.GRANULARITY.name} in US dollars."
-            )
-            refusal.message = (
-                f"{limit} {cost}, {NEVER_FITS}"
-                if never_fits
-                else f"{limit} {cost}; ${_dollars(budget.amount - total)} are left. The budget renews in "
-                f"{refusal.headers['Retry-After']} s."
-            )
-            raise refusal
-        call.notes[self] = (key, budget.get_expiry(), reserved, window_ends)
-        return headers
+            if never_fits:
+                return f"{limit} {cost}, {NEVER_FITS}"
+            return f"{limit} {cost}; ${_dollars(left)} are left. The budget renews in {renews_in} s."
 
-    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
-        if self in call.notes:
-            cost = self.prices.cost(call.model, usage) or 0.0
-            settle(self.storage, call.notes.pop(self), math.ceil(cost * 1_000_000), "spend budget")
+        return self._reserve(call, budget, budget.key_for(escaped(call.caller), "spend"), reserved, headers, refused)
 
-    def on_failure(self, call: Call) -> None:
-        if self in call.notes:
-            settle(self.storage, call.notes.pop(self), 0, "spend budget")
+    def spent(self, call: Call, usage: dict[str, Any]) -> int:
+        return math.ceil((self.prices.cost(call.model, usage) or 0.0) * 1_000_000)

@@ -13,7 +13,7 @@ from chatgate.guard.pricing import Prices
 from chatgate.storage.contracts import LedgerStore
 from chatgate.storage.outage import STORAGE_ERRORS, outage_noted
 from chatgate.storage.records import FIELDS, Batch, Totals
-from chatgate.upstream import Call, CallHook
+from chatgate.upstream import Call, CallHook, Outcome
 from chatgate.upstream.hooks import cached_tokens
 
 _KEY = "usage_ledger"
@@ -96,10 +96,12 @@ class LedgerHook(CallHook):
     def __init__(self, ledger: UsageLedger):
         self.ledger = ledger
 
-    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
+    def after(self, call: Call, outcome: Outcome) -> None:
+        if (usage := outcome.usage) is None:
+            return
         caller = call.caller
         with outage_noted(f"usage of {caller} on {call.model}: {usage} (held, to be written on the next try)"):
-            self.ledger.record(caller, call.model, usage, estimated)
+            self.ledger.record(caller, call.model, usage, outcome.estimated)
 
 
 def init_app(app: Flask, store: LedgerStore, prices: Prices) -> UsageLedger:

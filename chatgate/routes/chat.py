@@ -43,7 +43,8 @@ def _usage(usage: dict | None) -> dict:
 def chat(body: ChatRequest):
     """Create chat completion."""
     payload = upstream_payload(body)
-    answer = upstream_client().complete(payload, credentials().upstream_key())
+    answered = upstream_client().complete(payload, credentials().upstream_key())
+    answer = answered.body
     try:
         reply = text_of(answer["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
@@ -55,7 +56,7 @@ def chat(body: ChatRequest):
         "model": answer.get("model") or payload["model"],
         "conversation": payload["messages"] + [{"role": "assistant", "content": reply}],
         "usage": _usage(answer.get("usage")),
-    }
+    }, answered.headers
 
 
 def _content_frames(upstream: EventStream):

@@ -25,4 +25,4 @@ def create_embeddings(body: EmbeddingRequest):
     offered_model(body.model, "embeddings")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     answer = upstream_client().embed(payload, credentials().upstream_key())
-    return current_app.json.response(answer)
+    return current_app.json.response(answer.body), answer.headers

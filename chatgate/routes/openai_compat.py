@@ -58,7 +58,8 @@ def chat_completions(body: ChatCompletionRequest):
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
     if not body.stream:
-        return current_app.json.response(upstream_client().complete(payload, key))
+        answer = upstream_client().complete(payload, key)
+        return current_app.json.response(answer.body), answer.headers
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
     upstream = upstream_client().stream(payload, key)
     return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event, "text/event-stream")

@@ -65,9 +65,9 @@ def create_response(body: ResponseRequest):
 
     if not body.stream:
         answer = upstream_client().respond(payload, key, carried)
-        claims.claim("response", answer.get("id"), owners, KEPT_FOR)
-        completed(answer)
-        return current_app.json.response(answer)
+        claims.claim("response", answer.body.get("id"), owners, KEPT_FOR)
+        completed(answer.body)
+        return current_app.json.response(answer.body), answer.headers
     upstream = upstream_client().stream_response(payload, key, carried)
     claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
     seen = {"sequence": -1}

@@ -10,6 +10,7 @@ costs more CPU than the whole HTTP call.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -32,13 +33,22 @@ from chatgate.storage.contracts import FailureCounts, Rests
 from chatgate.storage.records import StoredToken
 from chatgate.upstream.event_stream import EventKind, EventStream, ResponseEvents, decode_json, response_usage
 from chatgate.upstream.failover import Failover
-from chatgate.upstream.hooks import Call, CallHook, Hooks, bounded_usage
+from chatgate.upstream.hooks import Call, CallHook, Hooks, Outcome, bounded_usage, give_answer_headers
 from chatgate.upstream.routing import Router
 from chatgate.upstream.sdk_clients import SdkClients
 
 log = logging.getLogger(__name__)
 
 _KEY = "upstream_client"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """The upstream's decoded answer to a call, and the headers the hooks added for the caller (a budget's figures,
+    the fallback model that answered)."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
 
 
 class UpstreamClient:
@@ -51,13 +61,12 @@ class UpstreamClient:
         hooks: tuple[CallHook, ...] = (),
         request_headers: Callable[[], dict[str, str]] = dict,
         caller: Callable[[], tuple[str, StoredToken | None]] = lambda: ("unknown", None),
-        answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
         router: Router | None = None,
         together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self.settings = settings
         self.router = router or Router(settings)
-        self.hooks = Hooks(hooks, answer_headers, together)
+        self.hooks = Hooks(hooks, together)
         self.sdks = SdkClients(settings, self.router.several)
         self.failover = Failover(settings, self.router, self.sdks, self.hooks, request_headers)
         self._caller = caller  # who makes the call, and under which policy: each Call carries them
@@ -65,41 +74,41 @@ class UpstreamClient:
         self._listed_at = float("-inf")  # when the auto upstreams' own lists were last read
         self._lock = threading.Lock()
 
-    def complete(self, payload: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
+    def complete(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Send a chat completion and return the upstream's decoded JSON answer."""
         call = self._call(spec_for(payload.get("model", "")).adapt(payload))
         return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
 
-    def respond(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> dict[str, Any]:
+    def respond(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> Answer:
         """Create a response with the Responses API and return the upstream's decoded JSON answer; a stored
         response it continues brings `carried_tokens` to its prompt."""
         call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
         return self._answer("/responses", call, api_key, response_usage)
 
-    def embed(self, payload: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
+    def embed(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Create embeddings and return the upstream's decoded JSON answer."""
         call = self._call(payload, "embeddings")
         return self._answer("/embeddings", call, api_key, lambda answer: answer.get("usage"))
 
     def _answer(
         self, path: str, call: Call, api_key: str | None, usage_of: Callable[[dict[str, Any]], object]
-    ) -> dict[str, Any]:
+    ) -> Answer:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=False)
         try:
             answer = decode_json(response.content)
-        except ApiError:
-            self.hooks.tell("on_error", call, "bad_answer")
-            self.hooks.tell("on_failure", call)
+        except ApiError as error:
+            self.hooks.finish(call, Outcome("failed", cause="bad_answer"))
+            give_answer_headers(error, call)
             raise
-        self.hooks.tell("on_response", call, time.perf_counter() - started, False)
+        call.answered_after = time.perf_counter() - started
         usage = usage_of(answer)
         if isinstance(usage, dict):
-            self.hooks.tell("on_usage", call, bounded_usage(usage), False)
+            self.hooks.finish(call, Outcome("answered", bounded_usage(usage)))
         else:  # an upstream that reports no usage (some local servers) is metered by estimate
             reply = answer.get("choices") or answer.get("output") or ""
-            self.hooks.tell("on_usage", call, call.estimated_usage(len(str(reply))), True)
-        return answer
+            self.hooks.finish(call, Outcome("answered", call.estimated_usage(len(str(reply))), estimated=True))
+        return Answer(answer, call.answer_headers)
 
     def stream(self, payload: dict[str, Any], api_key: str | None = None) -> EventStream:
         """Open a streamed chat completion and read its first event before returning.
@@ -125,18 +134,18 @@ class UpstreamClient:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=True)
         try:
-            stream = EventStream(
+            return EventStream(
                 response,
                 self.settings.upstream_timeout,
                 call,
                 self.hooks,
+                started,
                 **({"kind": kind} if kind else {}),
             )
-        except BaseException:
+        except BaseException as error:
             response.close()  # the stream reported its usage (an estimate) as it closed
+            give_answer_headers(error, call)
             raise
-        self.hooks.tell("on_response", call, time.perf_counter() - started, True)
-        return stream
 
     def stored(
         self, method: str, path: str, api_key: str | None = None, params: dict[str, Any] | None = None
@@ -232,7 +241,11 @@ class UpstreamClient:
         self.hooks.admit(call)
         if self.settings.log_message_contents:
             log.info("upstream request body: %s", orjson.dumps(call.payload.get("messages")).decode())
-        return self.failover.send(path, call, stream, api_key)
+        try:
+            return self.failover.send(path, call, stream, api_key)
+        except ApiError as error:
+            give_answer_headers(error, call)
+            raise
 
 
 def init_app(
@@ -241,19 +254,15 @@ def init_app(
     hooks: tuple[CallHook, ...],
     request_headers: Callable[[], dict[str, str]],
     caller: Callable[[], tuple[str, StoredToken | None]],
-    answer_headers: Callable[[dict[str, str]], None],
     rests: Rests,
     failures: FailureCounts,
     together: Callable[[], contextlib.AbstractContextManager[None]],
 ) -> UpstreamClient:
     """Give the app its one shared upstream client, which sends `request_headers()` with every call, tells
-    `hooks` about each (made by `caller()`), gives what they add to the answer to `answer_headers`, keeps
-    which upstreams rest in `rests` (counting their failed calls in `failures`), and sends the storage writes
-    of each thing the hooks are told `together`."""
+    `hooks` about each (made by `caller()`), keeps which upstreams rest in `rests` (counting their failed calls in
+    `failures`), and sends the storage writes of each ending the hooks are told `together`."""
     router = Router(settings, rests, failures)
-    client = app.extensions[_KEY] = UpstreamClient(
-        settings, hooks, request_headers, caller, answer_headers, router, together
-    )
+    client = app.extensions[_KEY] = UpstreamClient(settings, hooks, request_headers, caller, router, together)
     return client
 
 

@@ -3,6 +3,7 @@ exactly once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx2
 import orjson
 
 from chatgate.errors import ApiError, UpstreamFailed, UpstreamTimeout
-from chatgate.upstream.hooks import Call, Hooks, bounded_usage
+from chatgate.upstream.hooks import Call, Hooks, Outcome, bounded_usage
 
 DONE = b"[DONE]"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -191,6 +192,7 @@ class EventStream:
         timeout: float,
         call: Call,
         hooks: Hooks | None = None,
+        started: float | None = None,
         kind: EventKind = ChatEvents,
     ):
         self._response = response
@@ -207,8 +209,9 @@ class EventStream:
             None  # what the hooks were told at close: the real usage or an estimate
         )
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
+        self._cause: str | None = None  # how the upstream failed it, if it did
         self.headers = response.headers
-        self._hooks.stream_opened()
+        self._started = started  # when the call was sent: its first event says how long the upstream took
         self._first = self._next_event()
         if self._first is None:
             self._failed("empty")
@@ -240,9 +243,7 @@ class EventStream:
             return
         self._closed = True
         self._response.close()
-        if self._hooks:
-            self._report_usage()  # once: a no-op when the end of the stream reported it already
-            self._hooks.stream_closed()
+        self._report_usage()  # once: a no-op when the end of the stream reported it already
 
     @property
     def model(self) -> str:
@@ -252,8 +253,13 @@ class EventStream:
     def caller(self) -> str:
         return self._call.caller
 
+    @property
+    def answer_headers(self) -> dict[str, str]:
+        """What the hooks (and a fallback) added to the caller's answer."""
+        return self._call.answer_headers
+
     def _failed(self, cause: str) -> None:
-        self._hooks.tell("on_error", self._call, cause)
+        self._cause = cause
         self.close()
 
     def _report_usage(self) -> None:
@@ -264,7 +270,8 @@ class EventStream:
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage
-        self._hooks.tell("on_usage", self._call, usage, estimated)
+        ended = "answered" if self.finished and self._cause is None else "cut"
+        self._hooks.finish(self._call, Outcome(ended, usage, estimated=estimated, cause=self._cause))
 
     def _next_event(self) -> StreamEvent | None:
         if self.stopped_as is not None:
@@ -288,6 +295,8 @@ class EventStream:
         except ApiError:
             self._failed("bad_answer")
             raise
+        if self._started is not None:
+            self._call.answered_after, self._started = time.perf_counter() - self._started, None
         if event.usage:
             self.usage = event.usage
         if event.finished:

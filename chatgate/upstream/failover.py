@@ -23,7 +23,7 @@ from chatgate.config import Settings, UpstreamSpec
 from chatgate.errors import ApiError, UpstreamUnavailable
 from chatgate.models import catalogue, spec_for
 from chatgate.upstream import error_map
-from chatgate.upstream.hooks import Call, Hooks
+from chatgate.upstream.hooks import FAILED, Attempt, Call, Hooks, Outcome
 from chatgate.upstream.routing import Router
 from chatgate.upstream.sdk_clients import SdkClients
 
@@ -80,7 +80,7 @@ class Failover:
                 continue
             if (response := self._try_plan(path, call, stream, plan, attempts)) is not None:
                 if call.model != attempts.requested:
-                    self.hooks.answer_headers({"X-Fallback-Model": call.model})
+                    call.answer_headers["X-Fallback-Model"] = call.model
                 return response
         self._failed(call, path, attempts.last, attempts.client_key)
 
@@ -95,19 +95,19 @@ class Failover:
             try:
                 response = self._send(upstream, path, content, stream, attempts, len(plan))
             except openai.APITimeoutError as exc:
-                self.hooks.tell("on_attempt", call, "timeout", time.perf_counter() - started)
+                call.attempts.append(Attempt(upstream.name, "timeout", time.perf_counter() - started))
                 attempts.failed(upstream)
                 if not upstream.failover_on_timeout or len(plan) == 1 or time.monotonic() >= attempts.deadline:
                     self._timed_out(call, path)
                 attempts.last = exc
                 continue
             except openai.APIError as exc:
-                self.hooks.tell("on_attempt", call, error_map.cause_of(exc), time.perf_counter() - started)
+                call.attempts.append(Attempt(upstream.name, error_map.cause_of(exc), time.perf_counter() - started))
                 attempts.last = exc
                 if not self._goes_on(exc, call, path, upstream, plan, attempt, attempts):
                     return None
                 continue
-            self.hooks.tell("on_attempt", call, "ok", time.perf_counter() - started)
+            call.attempts.append(Attempt(upstream.name, "ok", time.perf_counter() - started))
             attempts.succeeded(upstream)
             return response
         return None
@@ -159,7 +159,7 @@ class Failover:
         if model not in (offered.embedding_names if call.kind == "embeddings" else offered.names):
             log.warning("fallback %s for %s is not in the catalogue: skipped", model, call.model)
             return False
-        self.hooks.tell("on_failure", call)  # gives back what the earlier model reserved
+        self.hooks.finish(call, FAILED)  # gives back what the earlier model reserved
         earlier, earlier_payload, payload = call.model, call.payload, {**call.payload, "model": model}
         spec = spec_for(model)
         call.payload = spec.adapt_response(payload) if call.kind == "responses" else spec.adapt(payload)
@@ -175,8 +175,7 @@ class Failover:
 
     def _timed_out(self, call: Call, path: str) -> NoReturn:
         # The upstream may have done, and billed, the work: meter an estimate, and never send it again.
-        self.hooks.tell("on_error", call, "timeout")
-        self.hooks.tell("on_usage", call, call.estimated_usage(), True)
+        self.hooks.finish(call, Outcome("cut", call.estimated_usage(), estimated=True, cause="timeout"))
         log.warning("upstream %s timed out after %g s%s", path, self.settings.upstream_timeout, self.where(call))
         raise error_map.timed_out(self.settings.upstream_timeout) from None
 
@@ -191,8 +190,7 @@ class Failover:
         if isinstance(last, openai.APITimeoutError):
             self._timed_out(call, path)
         cause = error_map.cause_of(last) if last is not None else "resting"
-        self.hooks.tell("on_error", call, cause)
-        self.hooks.tell("on_failure", call)
+        self.hooks.finish(call, Outcome("failed", cause=cause))
         error: ApiError
         if last is None:
             error = UpstreamUnavailable(

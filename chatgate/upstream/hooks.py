@@ -1,14 +1,17 @@
-"""What the guard plugs into every upstream call: a hook may refuse a call before it starts."""
+"""What the guard plugs into every upstream call: a hook is asked `before` it starts (and may refuse it), and told
+once, `after`, how it ended."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
+from chatgate.errors import ApiError
 from chatgate.storage.records import StoredToken
 
 # Where a request carries text the upstream reads: the prompt in each surface's form (messages, input items,
@@ -75,7 +78,20 @@ class Call:
     limits and models, or None), and a place for each hook's notes on it. It carries all a hook needs, so hooks
     work the same in a request and in a resumable stream's producer, which has no request of its own."""
 
-    __slots__ = ("caller", "carried_tokens", "kind", "model", "notes", "payload", "policy", "upstream")
+    __slots__ = (
+        "admitted",
+        "answer_headers",
+        "answered_after",
+        "attempts",
+        "caller",
+        "carried_tokens",
+        "kind",
+        "model",
+        "notes",
+        "payload",
+        "policy",
+        "upstream",
+    )
 
     def __init__(
         self,
@@ -93,6 +109,14 @@ class Call:
         self.carried_tokens = carried_tokens  # what the upstream reads again from a stored response it continues
         self.upstream: str | None = None  # the name of the upstream it was sent to last
         self.notes: dict[object, Any] = {}  # each hook keeps its own, under itself
+        self.answer_headers: dict[str, str] = {}  # what the hooks (and a fallback) add to the caller's answer
+        self.attempts: list[Attempt] = []  # each upstream tried, in order
+        self.answered_after: float | None = None  # seconds until the upstream answered (a stream: its first event)
+        self.admitted = False  # between the hooks' `before` and their `after`
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.payload.get("stream"))
 
     def prompt_estimate(self) -> int:
         """The prompt's tokens, estimated before the upstream counts them, from every string it will read: a
@@ -117,84 +141,88 @@ class Call:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-class CallHook:
-    """Told about every upstream chat call: limits, the usage ledger and metrics each are one.
+class Attempt(NamedTuple):
+    """One try at one upstream: its name, how it ended (`ok`, or the cause of its failure), and how long it took."""
 
-    Each method is a no-op here; a hook overrides what it needs. Only `before_call`
-    may refuse, by raising an ApiError; the others only take note. Every call that
-    passed `before_call` ends in exactly one `on_usage` or `on_failure`.
+    upstream: str
+    outcome: str
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a call ended, as `after` hears it.
+
+    `ended` is `answered` (the upstream finished its reply), `cut` (it ended before: timed out, broken off, or
+    left by its client; it costs what it used) or `failed` (it cost nothing: refused, unreachable, a bad
+    request, or moved to a fallback model). `usage` is what it cost (None when failed), `estimated` when the
+    upstream never said; `cause` is the upstream's failure in one word (timeout, unreachable, rate_limited,
+    rejected_key, rejected_request, server_error, bad_answer, cut, unfinished, empty, resting), or None when
+    the upstream did not fail.
     """
 
-    def before_call(self, call: Call) -> dict[str, str] | None:
+    ended: str
+    usage: dict[str, Any] | None = None
+    estimated: bool = False
+    cause: str | None = None
+
+
+FAILED = Outcome("failed")  # given back: a hook refused the call, or it moved to a fallback model
+
+
+class CallHook:
+    """Told about every upstream call: limits, the usage ledger and metrics each are one. Every call that passed
+    `before` ends in exactly one `after`."""
+
+    def before(self, call: Call) -> dict[str, str] | None:
         """Called before the upstream is asked; raising an ApiError refuses the call. What it returns are headers
         for the caller's answer (a budget's remaining tokens, say)."""
 
-    def on_attempt(self, call: Call, outcome: str, seconds: float) -> None:
-        """One attempt at `call.upstream` ended after `seconds`: `ok`, or the cause of its failure."""
+    def after(self, call: Call, outcome: Outcome) -> None:
+        """The call ended: `call.attempts` and `call.answered_after` say how it went, `outcome` what it cost."""
 
-    def on_response(self, call: Call, seconds: float, streaming: bool) -> None:
-        """The upstream answered (for a stream: sent its first event) after `seconds`."""
 
-    def on_usage(self, call: Call, usage: dict[str, Any], estimated: bool) -> None:
-        """The call finished, was abandoned or timed out; `usage` has prompt and completion tokens."""
-
-    def on_failure(self, call: Call) -> None:
-        """The call failed in a way that costs nothing (refused or unreachable upstream, a bad request)."""
-
-    def on_error(self, call: Call, cause: str) -> None:
-        """The upstream failed the call: `cause` is one word (timeout, unreachable, rate_limited, rejected_key,
-        rejected_request, server_error, bad_answer, cut, unfinished, empty)."""
-
-    def on_stream_open(self) -> None:
-        """A stream to the upstream opened."""
-
-    def on_stream_close(self) -> None:
-        """That stream closed, finished or not."""
+def give_answer_headers(error: BaseException, call: Call) -> None:
+    """Make `error`, when it is our own, carry what the hooks added to the call's answer (its own headers first): a
+    refusal or a failure still tells the caller its budgets."""
+    if isinstance(error, ApiError):
+        error.headers = {**call.answer_headers, **error.headers}
 
 
 class Hooks:
-    """The call hooks, told from this one place: asked before a call (the headers they add go to the caller's
-    answer through `answer_headers`), then told what happened, the storage writes of each telling sent
-    `together`."""
+    """The call hooks, told from this one place: asked before a call (the headers they add are kept on the call
+    for its answer), then told once how it ended, the storage writes of that telling sent `together`."""
 
     def __init__(
         self,
         hooks: tuple[CallHook, ...] = (),
-        answer_headers: Callable[[dict[str, str]], None] = lambda headers: None,
         together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self.hooks = hooks
-        self.answer_headers = answer_headers
         self._together = together
 
     def __bool__(self) -> bool:
         return bool(self.hooks)
 
     def admit(self, call: Call) -> None:
-        """Ask every hook; when one refuses, those that already agreed let the call go."""
-        added: dict[str, str] = {}
-        try:
-            for index, hook in enumerate(self.hooks):
-                try:
-                    added.update(hook.before_call(call) or {})
-                except BaseException:
-                    for earlier in self.hooks[:index]:
-                        earlier.on_failure(call)
-                    raise
-        finally:
-            if added:
-                self.answer_headers(added)
+        """Ask every hook; when one refuses, those that already agreed let the call go, and the refusal carries
+        what they had added to the answer (its own headers first)."""
+        for index, hook in enumerate(self.hooks):
+            try:
+                call.answer_headers.update(hook.before(call) or {})
+            except BaseException as refusal:
+                for earlier in self.hooks[:index]:
+                    earlier.after(call, FAILED)
+                give_answer_headers(refusal, call)
+                raise
+        call.admitted = True
 
-    def tell(self, event: str, call: Call, *args: object) -> None:
-        """Tell every hook `event` (`on_usage`, `on_failure`, ...) about `call`."""
+    def finish(self, call: Call, outcome: Outcome) -> None:
+        """Tell every hook how `call` ended: once for each time it was admitted (a later telling is a no-op)."""
+        if not call.admitted:
+            return
+        call.admitted = False
         with self._together():
             for hook in self.hooks:
-                getattr(hook, event)(call, *args)
-
-    def stream_opened(self) -> None:
-        for hook in self.hooks:
-            hook.on_stream_open()
-
-    def stream_closed(self) -> None:
-        for hook in self.hooks:
-            hook.on_stream_close()
+                hook.after(call, outcome)
+        call.attempts, call.answered_after = [], None  # a call moved to a fallback model starts afresh

@@ -90,6 +90,7 @@ def stream_answer(
     through the shared buffer, with its id in `X-Stream-ID` (and an `id:` on every SSE event). A resumable
     stream belongs to `owners` (default: the caller's identities, as a session's would be)."""
     body = relay(upstream, frames, on_error, loggable_path(request.path), g.get("started", time.perf_counter()))
+    headers = {**upstream.answer_headers, **(headers or {})}
     if not wants_resumable():
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"
@@ -101,9 +102,7 @@ def stream_answer(
 
     # The generation counts against its caller's concurrency until it ends.
     stream_id = resumable.start(upstream, body, kind, claim, hand_over_slot())
-    return streamed_response(
-        resumable.read(stream_id, 0, kind), mimetype, {**(headers or {}), "X-Stream-ID": stream_id}
-    )
+    return streamed_response(resumable.read(stream_id, 0, kind), mimetype, {**headers, "X-Stream-ID": stream_id})
 
 
 def wants_resumable() -> bool:

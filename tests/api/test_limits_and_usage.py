@@ -144,3 +144,31 @@ def test_metrics_move_as_calls_are_made(make_app, upstream):
     assert metric(reader, "chat_api_time_to_first_token_seconds_count", model="gpt-4o-mini") == ttft + 1
     assert metric(reader, "chat_api_rate_limit_refusals_total", limit="requests") == refusals + 1
     assert metric(reader, "chat_api_open_streams") == 0
+
+
+BODY = {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_every_answer_of_a_key_spending_view_carries_its_figures_errors_too(make_app, upstream):
+    client = make_app(rate_limit="10/hour", token_limit="100/hour").test_client()
+    upstream.queue(status=502)
+    failed = client.post("/v1/chat/completions", json=BODY)  # admitted, then the upstream failed it
+    assert failed.status_code == 502
+    assert failed.headers["X-RateLimit-Remaining"] == "9" and failed.headers["X-RateLimit-Remaining-Tokens"] == "94"
+    invalid = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"})  # refused by validation
+    assert invalid.status_code == 400 and invalid.headers["X-RateLimit-Remaining"] == "8"
+    assert "X-RateLimit-Remaining-Tokens" not in invalid.headers  # it never reached the budget
+    streamed = client.post("/v1/chat/completions", json={**BODY, "stream": True})
+    assert streamed.headers["X-RateLimit-Remaining"] == "7" and streamed.headers["X-RateLimit-Remaining-Tokens"] == "94"
+    listing = client.get("/v1/models")  # spends no key: neither counted nor told
+    assert listing.status_code == 200 and not any(h.startswith("X-RateLimit") for h in listing.headers.keys())
+
+
+def test_a_spend_refusal_carries_the_token_budget_it_gave_back(make_app, upstream):
+    client = make_app(token_limit="100/hour", spend_limit="0.000001/day").test_client()
+    refused = client.post("/v1/chat/completions", json=BODY)
+    assert refused.status_code == 429 and refused.get_json()["error"]["message"].startswith("Spend limit exceeded")
+    assert refused.headers["X-RateLimit-Remaining-Tokens"] == "94"  # what the token budget had said...
+    again = client.post("/v1/chat/completions", json={**BODY, "max_tokens": 1})  # fits a micro-dollar
+    assert again.status_code == 200 and len(upstream.chat_requests()) == 1
+    assert again.headers["X-RateLimit-Remaining-Tokens"] == "98"  # ...and gave back: this call's 2 of the whole 100
