@@ -19,7 +19,7 @@ from chatgate.guard import (
 )
 from chatgate.guard.model_policy import ModelPolicy
 from chatgate.guard.pricing import Prices
-from chatgate.guard.spend_limits import SpendLimits
+from chatgate.guard.spend_limits import SpendBudget
 from chatgate.storage import Backend
 from chatgate.upstream import CallHook
 
@@ -29,15 +29,15 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
     every upstream call; tokens, counters, the ledger and claims are kept in `store`."""
     tokens = access.init_app(app, settings, token_store.TokenStore(store.tokens()))
     tokens_cli.init_app(app)
-    credentials.init_app(app, settings, tokens)
+    keys = credentials.init_app(app, settings, tokens)
     counters = store.counters()  # shared by every worker (and, on Redis, every instance)
-    limits = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
+    token_budget = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
     failures = rate_limits.AuthFailureLimit(settings, counters, metrics.count_refusal)
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
     prices = Prices(settings)
     ledger = usage_ledger.init_app(app, store.ledger(), prices)
-    spend = SpendLimits(settings, counters, prices, on_refusal=metrics.count_refusal)
-    ownership.init_app(app, store.ownership())
+    spend_budget = SpendBudget(settings, counters, prices, on_refusal=metrics.count_refusal)
+    ownership.init_app(app, store.ownership(), tokens, keys)
 
     @app.before_request
     def guard_request() -> None:
@@ -55,4 +55,4 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
                 failures.count_success(token)
 
     # The model policy first: a refused model reserves nothing; a spend refusal gives the tokens back.
-    return ModelPolicy(), limits, spend, usage_ledger.LedgerHook(ledger), metrics.init_app(app)
+    return ModelPolicy(), token_budget, spend_budget, usage_ledger.LedgerHook(ledger), metrics.init_app(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import cast
 
@@ -10,7 +9,7 @@ from flask import Flask, current_app, request
 
 from chatgate.config import Settings
 from chatgate.errors import BadRequest
-from chatgate.guard.access import TokenRegistry, bearer_value, current_caller
+from chatgate.guard.access import TokenRegistry, bearer_value
 
 # Every key shape OpenAI issues: project (sk-proj-), service account (sk-svcacct-),
 # admin (sk-admin-) and the older user keys (sk-...).
@@ -67,15 +66,6 @@ class Credentials:
             return None
         self.check_format(key)
         return key
-
-    def identities(self, body_key: str | None = None) -> frozenset[str]:
-        """Who the caller is, for owning things (sessions): its service token when access control is on;
-        otherwise its address, and the hash of its own key when it sends one."""
-        caller = current_caller()
-        if self.tokens.access_control():
-            return frozenset({caller})
-        key = self.client_key(body_key)
-        return frozenset({caller, "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]} if key else {caller})
 
 
 def init_app(app: Flask, settings: Settings, tokens: TokenRegistry) -> Credentials:

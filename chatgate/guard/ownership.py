@@ -1,4 +1,5 @@
-"""Who made what the upstream keeps for later (a stored response): only that caller may see it through us.
+"""Who owns what: a session, a resumable stream or what the upstream keeps for later (a stored response) is seen
+only by the caller that made it.
 
 Everything made through the server's key lives in one upstream account, so the upstream alone
 would show any caller's stored response to any other who learned its id.
@@ -6,10 +7,13 @@ would show any caller's stored response to any other who learned its id.
 
 from __future__ import annotations
 
+import hashlib
 from typing import cast
 
 from flask import Flask, current_app
 
+from chatgate.guard.access import TokenRegistry, current_caller
+from chatgate.guard.credentials import Credentials
 from chatgate.storage.contracts import OwnershipStore
 from chatgate.upstream.hooks import bounded_count
 
@@ -17,10 +21,21 @@ _KEY = "ownership"
 
 
 class Ownership:
-    """Claims on ids, kept where every worker (and, on Redis, every instance) sees them."""
+    """Who the caller is as an owner, and claims on ids, kept where every worker (and, on Redis, every instance)
+    sees them."""
 
-    def __init__(self, store: OwnershipStore):
+    def __init__(self, store: OwnershipStore, tokens: TokenRegistry, keys: Credentials):
         self.store = store
+        self.tokens, self.keys = tokens, keys
+
+    def identities(self, body_key: str | None = None) -> frozenset[str]:
+        """Who the caller is, for owning things (a session, a stream, a stored response): its service token when
+        access control is on; otherwise its address, and the hash of its own key when it sends one."""
+        caller = current_caller()
+        if self.tokens.access_control():
+            return frozenset({caller})
+        key = self.keys.client_key(body_key)
+        return frozenset({caller, "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]} if key else {caller})
 
     def claim(self, kind: str, item_id: object, identities: frozenset[str], ttl: int) -> None:
         if isinstance(item_id, str) and item_id:
@@ -41,9 +56,10 @@ class Ownership:
         return max((int(value) for value in self.store.owners("response-tokens", response_id)), default=0)
 
 
-def init_app(app: Flask, store: OwnershipStore) -> Ownership:
-    """Keep the app's claims in `store`."""
-    ownership_ = app.extensions[_KEY] = Ownership(store)
+def init_app(app: Flask, store: OwnershipStore, tokens: TokenRegistry, keys: Credentials) -> Ownership:
+    """Keep the app's claims in `store`; a caller's identities come from its token (`tokens`) or its own key
+    (`keys`)."""
+    ownership_ = app.extensions[_KEY] = Ownership(store, tokens, keys)
     return ownership_
 
 

@@ -1,4 +1,4 @@
-"""How much: a request rate and a token rate per caller, exact across workers (and instances on Redis)."""
+"""How much: a request rate and a token budget per caller, exact across workers (and instances on Redis)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def spends_key(view: View) -> View:
 
     @functools.wraps(view)
     def counted(*args: Any, **kwargs: Any) -> Response:
-        headers = cast(RateLimits, current_app.extensions[_KEY]).count_request()
+        headers = cast(RequestRate, current_app.extensions[_KEY]).count_request()
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except ApiError as error:
@@ -129,27 +129,22 @@ class BudgetHook(CallHook):
             settle(self.storage, call.notes.pop(self), spent, self.budget_name)
 
 
-class RateLimits(BudgetHook):
-    """The two limits: a request rate per caller, counted by `spends_key`, and a budget of tokens, as a call hook."""
-
-    kind, budget_name = "tokens", "token budget"
+class RequestRate:
+    """How often a caller may send a request that spends the key (RATE_LIMIT, or its stored token's own); counted
+    by `spends_key`."""
 
     def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
-        super().__init__(settings, storage, on_refusal)
-        self.default_requests = parse(settings.rate_limit) if settings.rate_limit else None
-        self.default_tokens = parse(settings.token_limit) if settings.token_limit else None
+        self.storage = storage
+        self.default = parse(settings.rate_limit) if settings.rate_limit else None
+        self._on_refusal = on_refusal
 
-    def requests(self, policy: StoredToken | None) -> RateLimitItem | None:
+    def limit(self, policy: StoredToken | None) -> RateLimitItem | None:
         """A caller's request rate: its stored token's own, else RATE_LIMIT."""
-        return _parsed(policy.rate_limit) if policy and policy.rate_limit else self.default_requests
-
-    def tokens(self, policy: StoredToken | None) -> RateLimitItem | None:
-        """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""
-        return _parsed(policy.token_limit) if policy and policy.token_limit else self.default_tokens
+        return _parsed(policy.rate_limit) if policy and policy.rate_limit else self.default
 
     def count_request(self) -> dict[str, str]:
         """Count this request against the caller's request rate, refusing it when over: the rate's headers."""
-        if (item := self.requests(current_policy())) is None:
+        if (item := self.limit(current_policy())) is None:
             return {}
         count, reset_at = self.storage.count(item.key_for(escaped(current_caller())), item.get_expiry())
         headers = _headers(item, item.amount - count, reset_at)
@@ -158,8 +153,22 @@ class RateLimits(BudgetHook):
             raise _refusal("requests", item, headers, reset_at)
         return headers
 
+
+class TokenBudget(BudgetHook):
+    """How many tokens a caller may spend in a period (TOKEN_LIMIT, or its stored token's own), as a call hook."""
+
+    kind, budget_name = "tokens", "token budget"
+
+    def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
+        super().__init__(settings, storage, on_refusal)
+        self.default = parse(settings.token_limit) if settings.token_limit else None
+
+    def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""
+        return _parsed(policy.token_limit) if policy and policy.token_limit else self.default
+
     def before(self, call: Call) -> dict[str, str] | None:
-        if (budget := self.tokens(call.policy)) is None:
+        if (budget := self.budget(call.policy)) is None:
             return None
         reserved = call.prompt_estimate() + call.most_completion_tokens(self.completion_reservation)
 
@@ -263,7 +272,7 @@ class AuthFailureLimit:
         self._written[key] = window
 
 
-def init_app(app: Flask, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]) -> RateLimits:
-    """The limits RATE_LIMIT and TOKEN_LIMIT ask for, or a stored token's own."""
-    limits = app.extensions[_KEY] = RateLimits(settings, storage, on_refusal)
-    return limits
+def init_app(app: Flask, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]) -> TokenBudget:
+    """Give the app its request rate, which `spends_key` counts; the token budget is returned, a call hook."""
+    app.extensions[_KEY] = RequestRate(settings, storage, on_refusal)
+    return TokenBudget(settings, storage, on_refusal)

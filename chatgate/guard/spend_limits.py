@@ -47,7 +47,7 @@ def _hosted_tool(payload: dict[str, Any]) -> str | None:
     return None
 
 
-class SpendLimits(BudgetHook):
+class SpendBudget(BudgetHook):
     """The dollar budget of each caller, as a call hook after the token budget (which a refusal here gives back)."""
 
     kind, budget_name = "spend", "spend budget"
@@ -58,6 +58,7 @@ class SpendLimits(BudgetHook):
         self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
 
     def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
+        """A caller's dollar budget: its stored token's own, else SPEND_LIMIT."""
         own = getattr(policy, "spend_limit", None)
         return budget_of(own) if own else self.default
 

@@ -55,7 +55,7 @@ def create_response(body: ResponseRequest):
     """Create a model response with OpenAI's Responses API, plain or streamed."""
     offered_model(body.model, "openai")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
-    key, owners, claims = credentials().upstream_key(), credentials().identities(), ownership()
+    key, owners, claims = credentials().upstream_key(), ownership().identities(), ownership()
     _check_references(payload, owners)
     previous = payload.get("previous_response_id")
     carried = claims.recorded_tokens(previous) if previous else 0
@@ -77,7 +77,7 @@ def create_response(body: ResponseRequest):
 
 
 def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:
-    if not ownership().owns("response", response_id, owners or credentials().identities()):
+    if not ownership().owns("response", response_id, owners or ownership().identities()):
         # What OpenAI answers for an id it does not know: another caller's response does not exist here.
         raise NotFound(f"No response found with id '{response_id}'.", code=None, param=param)
     return f"/responses/{response_id}"

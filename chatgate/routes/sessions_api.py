@@ -9,6 +9,7 @@ from flask import Blueprint
 from chatgate.config import current_settings
 from chatgate.errors import ApiError, BadRequest, NotFound, Unauthorized
 from chatgate.guard.credentials import credentials
+from chatgate.guard.ownership import ownership
 from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
 from chatgate.routes.schemas.sampling import SAMPLING_FIELDS
@@ -51,7 +52,7 @@ def _session_not_found() -> NotFound:
 @json_body(CreateSessionRequest)
 def create_session(body: CreateSessionRequest):
     """Create a conversation session."""
-    session = owned_sessions().create(body.developer_message, credentials().identities())
+    session = owned_sessions().create(body.developer_message, ownership().identities())
     return {
         "session_id": session.session_id,
         "message": "Session created successfully",
@@ -63,7 +64,7 @@ def create_session(body: CreateSessionRequest):
 @documented(responses={200: SessionInfo, 404: Detail})
 def get_session(session_id: str):
     """Show a session's state."""
-    session = owned_sessions().get(session_id, credentials().identities())
+    session = owned_sessions().get(session_id, ownership().identities())
     if session is None:
         raise _session_not_found()
     return {
@@ -79,7 +80,7 @@ def get_session(session_id: str):
 @documented(responses={200: Deleted, 404: Detail})
 def delete_session(session_id: str):
     """Delete a session and its history."""
-    if not owned_sessions().delete(session_id, credentials().identities()):
+    if not owned_sessions().delete(session_id, ownership().identities()):
         raise _session_not_found()
     return {"message": "Session deleted successfully"}
 
@@ -113,7 +114,7 @@ def chat(body: SessionChatRequest | UIChatRequest):
     if body.api_key is not None:
         credentials().check_format(body.api_key)
     model = offered_model(body.model)
-    owners = credentials().identities(body.api_key)
+    owners = ownership().identities(body.api_key)
     turn = Turn.begin(owned_sessions(), body.session_id, owners, body.developer_message, body.user_message)
     sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
     upstream = upstream_client().stream(

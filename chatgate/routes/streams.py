@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from chatgate.errors import BadRequest, NotFound
-from chatgate.guard.credentials import credentials
 from chatgate.guard.ownership import ownership
 from chatgate.streams import resumable, stream_buffer
 from chatgate.web.openapi import EventFrames, documented
@@ -23,7 +22,7 @@ RESUME_FRAMES = EventFrames(
 
 
 def _owned_kind(stream_id: str) -> str:
-    owned = ownership().owns("stream", stream_id, credentials().identities())
+    owned = ownership().owns("stream", stream_id, ownership().identities())
     kind = stream_buffer().kind_of(stream_id) if owned else None
     if kind is None:
         raise NotFound(

@@ -86,7 +86,7 @@ def _alias(chat_id: str) -> str:
 def _owned_stream(chat_id: str) -> str | None:
     """The stream a chat of this caller's has going (or had lately), if any."""
     stream_id = stream_buffer().named(_alias(chat_id))
-    owned = stream_id is not None and ownership().owns("stream", stream_id, credentials().identities())
+    owned = stream_id is not None and ownership().owns("stream", stream_id, ownership().identities())
     return stream_id if owned else None
 
 

@@ -11,7 +11,6 @@ from flask import Response, g, request, stream_with_context
 from chatgate.config import current_settings
 from chatgate.errors import ApiError
 from chatgate.guard.concurrency import hand_over_slot
-from chatgate.guard.credentials import credentials
 from chatgate.guard.metrics import count_stream_end
 from chatgate.guard.ownership import ownership
 from chatgate.storage.records import RUNNING_FOR
@@ -94,7 +93,7 @@ def stream_answer(
     if not wants_resumable():
         return streamed_response(body, mimetype, headers)
     kind = "sse" if mimetype == "text/event-stream" else "text"
-    owners = owners or credentials().identities()
+    owners = owners or ownership().identities()
     kept_for = RUNNING_FOR + int(current_settings().stream_retention)
 
     def claim(stream_id: str) -> None:  # its caller's, like a stored response: on every instance
