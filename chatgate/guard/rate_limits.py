@@ -41,6 +41,8 @@ def spends_key(view: View) -> View:
     @functools.wraps(view)
     def counted(*args: Any, **kwargs: Any) -> Response:
         headers = cast(RequestRate, current_app.extensions[_KEY]).count_request()
+        if not headers:  # no request rate: nothing to add
+            return view(*args, **kwargs)  # type: ignore[no-any-return]
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except ApiError as error:
