@@ -30,6 +30,7 @@ from bench.load import Target, concurrent_rate, sequential, streams
 from bench.processes import PeakRss, cpu_seconds, process_tree, rss_mb, time_until_ready, wait_for_workers
 from chatgate.config import Settings, UpstreamSpec
 from chatgate.upstream.routing import Router
+from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.redis_relay import DelayingRelay
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ROOT, clean_environment, free_port, serving, stop
@@ -303,6 +304,33 @@ async def redis_round_trips(args, env: dict[str, str], workdir: pathlib.Path) ->
     ]
 
 
+async def tracing_cost(args, env: dict[str, str], workdir: pathlib.Path, ours: Server) -> list[tuple]:
+    """CPU per /v1 call with traces on (to a local OTLP receiver) beside off, in alternated rounds."""
+    receiver = OtlpReceiver()
+    try:
+        traced_env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        with gunicorn("main:app", traced_env, workdir / "service-traced.log") as (traced, _):
+            plain = {"model": "gpt-4o-mini", "messages": HELLO}
+            targets = {
+                "off": (ours, Target(ours.port, V1, plain, b"")),
+                "on": (traced, Target(traced.port, V1, plain, b"")),
+            }
+            figures = await cpu_and_rate(targets, args)
+        spans = len(receiver.spans)
+    finally:
+        receiver.close()
+    (off, _, _), (on, _, errors) = figures["off"], figures["on"]
+    return [
+        (
+            "CPU per /v1/chat/completions with traces on / off",
+            f"{ms(on)} / {ms(off)}",
+            f"+{ms(on - off)} ({on / off:.2f}×) for 2 spans a call; {spans:,} spans received, {errors} errors",
+            "",
+            "",
+        )
+    ]
+
+
 class _RestsInMemory:
     def __init__(self):
         self.kept = {}
@@ -389,6 +417,7 @@ def main() -> None:
         floor_rows = uvloop.run(against_the_floor(args, upstream_port, ours, floor, bare))
         other_rows = uvloop.run(other_figures(args, ours, ready, idle_rss))
         other_rows += uvloop.run(redis_round_trips(args, env, workdir))
+        other_rows += uvloop.run(tracing_cost(args, env, workdir, ours))
     output = (
         f"Measured {datetime.date.today().isoformat()} on {machine()}; gunicorn with gevent, "
         f"{Settings.web_concurrency} workers each; the fake upstream streams {len(WORDS)} chunks "

@@ -8,8 +8,9 @@ import sys
 
 from flask import Flask
 
-from chatgate import config, errors, guard, models, routes, sessions, storage, streams, upstream, web
+from chatgate import config, errors, guard, models, routes, sessions, storage, streams, telemetry, upstream, web
 from chatgate.config import ConfigError, Settings
+from chatgate.guard.pricing import Prices
 
 log = logging.getLogger(__name__)
 WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR
@@ -23,12 +24,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.init_app(app, settings)
     store = storage.init_app(app, storage.open_storage(settings))
     errors.init_app(app, routes.ERROR_SHAPES, storage_errors=storage.STORAGE_ERRORS)
-    call_hooks = guard.init_app(app, settings, store)
+    prices = Prices(settings)
+    call_hooks = guard.init_app(app, settings, store, prices) + telemetry.init_app(app, settings, prices)
     client = upstream.init_app(
         app,
         settings,
         call_hooks,
-        request_headers=web.request_log.trace_headers,
+        request_headers=telemetry.propagating(app, web.request_log.trace_headers),
         caller=guard.access.calling,
         rests=store.rests(),
         failures=store.counters(),

@@ -91,6 +91,11 @@ class Settings:
     log_format: str = "text"  # or "json"
     log_message_contents: bool = False
 
+    # Traces (OpenTelemetry): off without an OTLP endpoint; the SDK reads its other OTEL_* variables itself.
+    otlp_traces_endpoint: str | None = None  # where spans go, OTLP over HTTP (protobuf)
+    otel_service_name: str = "chatgate"
+    capture_message_content: bool = False  # prompts and replies in spans: opt-in, as the GenAI conventions say
+
     # Resumable streams.
     resumable_streams: str = "on-request"  # or "always": every stream can be resumed
     stream_retention: float = 300.0  # seconds a finished stream can still be read
@@ -269,6 +274,9 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
             log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
             log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
+            otlp_traces_endpoint=_traces_endpoint(env),
+            otel_service_name=env.get("OTEL_SERVICE_NAME") or cls.otel_service_name,
+            capture_message_content=env.flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False),
             resumable_streams=env.choice("RESUMABLE_STREAMS", ("on-request", "always"), cls.resumable_streams),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
@@ -290,6 +298,20 @@ class Settings:
             **_spend_settings(env),
             **_upstreams_of(env),
         )
+
+
+_HTTP = ("http://", "https://")
+
+
+def _traces_endpoint(env: _Env) -> str | None:
+    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, else OTEL_EXPORTER_OTLP_ENDPOINT's
+    `/v1/traces` (OpenTelemetry's own rule); None, tracing off, without either or with OTEL_SDK_DISABLED."""
+    if env.flag("OTEL_SDK_DISABLED", False):
+        return None
+    if endpoint := env.url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _HTTP, "http://localhost:4318/v1/traces"):
+        return endpoint
+    base = env.url("OTEL_EXPORTER_OTLP_ENDPOINT", _HTTP, "http://localhost:4318")
+    return base.rstrip("/") + "/v1/traces" if base else None
 
 
 class _Env:
@@ -355,12 +377,10 @@ class _Env:
             ) from None
         return raw
 
-    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+    def url(self, name: str, schemes: tuple[str, ...], example: str = "redis://localhost:6379/0") -> str | None:
         raw = self.get(name)
         if raw is not None and not raw.startswith(schemes):
-            raise ConfigError(
-                f"{name} must start with {', '.join(schemes)} (e.g. redis://localhost:6379/0), not {raw!r}"
-            )
+            raise ConfigError(f"{name} must start with {', '.join(schemes)} (e.g. {example}), not {raw!r}")
         return raw
 
     def csv(self, name: str) -> tuple[str, ...]:

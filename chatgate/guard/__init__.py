@@ -24,7 +24,7 @@ from chatgate.storage import Backend
 from chatgate.upstream import CallHook
 
 
-def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, ...]:
+def init_app(app: Flask, settings: Settings, store: Backend, prices: Prices) -> tuple[CallHook, ...]:
     """Guard every request (how many at once, whether it may, then how often) and return the hooks that guard
     every upstream call; tokens, counters, the ledger and claims are kept in `store`."""
     tokens = access.init_app(app, settings, token_store.TokenStore(store.tokens()))
@@ -34,7 +34,6 @@ def init_app(app: Flask, settings: Settings, store: Backend) -> tuple[CallHook, 
     token_budget = rate_limits.init_app(app, settings, counters, on_refusal=metrics.count_refusal)
     failures = rate_limits.AuthFailureLimit(settings, counters, metrics.count_refusal)
     in_flight = concurrency.init_app(app, settings, on_refusal=metrics.count_refusal)
-    prices = Prices(settings)
     ledger = usage_ledger.init_app(app, store.ledger(), prices)
     spend_budget = SpendBudget(settings, counters, prices, on_refusal=metrics.count_refusal)
     ownership.init_app(app, store.ownership(), tokens, keys)

@@ -104,10 +104,11 @@ class UpstreamClient:
         call.answered_after = time.perf_counter() - started
         usage = usage_of(answer)
         if isinstance(usage, dict):
-            self.hooks.finish(call, Outcome("answered", bounded_usage(usage)))
+            self.hooks.finish(call, Outcome("answered", bounded_usage(usage), answer=answer))
         else:  # an upstream that reports no usage (some local servers) is metered by estimate
             reply = answer.get("choices") or answer.get("output") or ""
-            self.hooks.finish(call, Outcome("answered", call.estimated_usage(len(str(reply))), estimated=True))
+            estimate = call.estimated_usage(len(str(reply)))
+            self.hooks.finish(call, Outcome("answered", estimate, estimated=True, answer=answer))
         return Answer(answer, call.answer_headers)
 
     def stream(self, payload: dict[str, Any], api_key: str | None = None) -> EventStream:

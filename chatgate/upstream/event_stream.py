@@ -114,6 +114,11 @@ class ChatEvents:
         choices = chunk.get("choices")
         return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
 
+    @staticmethod
+    def answer(chunk: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+        """The answer as the hooks hear of it: the first chunk's id and model, the finishing chunk's choices."""
+        return {**first, "choices": chunk.get("choices")}
+
 
 RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
@@ -148,6 +153,12 @@ class ResponseEvents:
     @staticmethod
     def finished(chunk: dict[str, Any]) -> bool:
         return chunk.get("type") in RESPONSE_ENDS
+
+    @staticmethod
+    def answer(chunk: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+        """The answer as the hooks hear of it: the final event's response."""
+        response = chunk.get("response")
+        return response if isinstance(response, dict) else first
 
 
 EventKind = type[ChatEvents] | type[ResponseEvents]  # how the stream speaks: chat completions or Responses
@@ -210,6 +221,7 @@ class EventStream:
         )
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self._cause: str | None = None  # how the upstream failed it, if it did
+        self._answer: dict[str, Any] | None = None  # what it said of its answer: id, model, finishing choices
         self.headers = response.headers
         self._started = started  # when the call was sent: its first event says how long the upstream took
         self._first = self._next_event()
@@ -271,7 +283,8 @@ class EventStream:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage
         ended = "answered" if self.finished and self._cause is None else "cut"
-        self._hooks.finish(self._call, Outcome(ended, usage, estimated=estimated, cause=self._cause))
+        outcome = Outcome(ended, usage, estimated=estimated, cause=self._cause, answer=self._answer)
+        self._hooks.finish(self._call, outcome)
 
     def _next_event(self) -> StreamEvent | None:
         if self.stopped_as is not None:
@@ -299,8 +312,11 @@ class EventStream:
             self._call.answered_after, self._started = time.perf_counter() - self._started, None
         if event.usage:
             self.usage = event.usage
+        if self._answer is None:
+            self._answer = {"id": event.chunk.get("id"), "model": event.chunk.get("model")}
         if event.finished:
             self.finished = True
+            self._answer = self._kind.answer(event.chunk, self._answer)
         if self.finished and self.usage:
             self._report_usage()  # before the event that carries it is relayed: a client never sees more
         if self._hooks:

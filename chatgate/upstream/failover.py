@@ -91,23 +91,25 @@ class Failover:
         content = orjson.dumps(call.payload)
         for attempt, upstream in enumerate(self.router.attempts(plan, self.settings.upstream_max_retries + 1)):
             call.upstream = upstream.name
-            started = time.perf_counter()
+            started, began = time.perf_counter(), time.time()
             try:
                 response = self._send(upstream, path, content, stream, attempts, len(plan))
             except openai.APITimeoutError as exc:
-                call.attempts.append(Attempt(upstream.name, "timeout", time.perf_counter() - started))
+                call.attempts.append(Attempt(upstream.name, "timeout", time.perf_counter() - started, began))
                 attempts.failed(upstream)
                 if not upstream.failover_on_timeout or len(plan) == 1 or time.monotonic() >= attempts.deadline:
                     self._timed_out(call, path)
                 attempts.last = exc
                 continue
             except openai.APIError as exc:
-                call.attempts.append(Attempt(upstream.name, error_map.cause_of(exc), time.perf_counter() - started))
+                call.attempts.append(
+                    Attempt(upstream.name, error_map.cause_of(exc), time.perf_counter() - started, began)
+                )
                 attempts.last = exc
                 if not self._goes_on(exc, call, path, upstream, plan, attempt, attempts):
                     return None
                 continue
-            call.attempts.append(Attempt(upstream.name, "ok", time.perf_counter() - started))
+            call.attempts.append(Attempt(upstream.name, "ok", time.perf_counter() - started, began))
             attempts.succeeded(upstream)
             return response
         return None

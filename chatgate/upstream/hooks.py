@@ -142,11 +142,13 @@ class Call:
 
 
 class Attempt(NamedTuple):
-    """One try at one upstream: its name, how it ended (`ok`, or the cause of its failure), and how long it took."""
+    """One try at one upstream: its name, how it ended (`ok`, or the cause of its failure), how long it took, and
+    when it began (seconds since the epoch)."""
 
     upstream: str
     outcome: str
     seconds: float
+    began: float
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,13 +160,15 @@ class Outcome:
     request, or moved to a fallback model). `usage` is what it cost (None when failed), `estimated` when the
     upstream never said; `cause` is the upstream's failure in one word (timeout, unreachable, rate_limited,
     rejected_key, rejected_request, server_error, bad_answer, cut, unfinished, empty, resting), or None when
-    the upstream did not fail.
+    the upstream did not fail. `answer` is the upstream's answer (for a stream: its id, model and finishing
+    choices), when it gave one.
     """
 
     ended: str
     usage: dict[str, Any] | None = None
     estimated: bool = False
     cause: str | None = None
+    answer: dict[str, Any] | None = None  # what the upstream said of its answer: id, model, finish reasons
 
 
 FAILED = Outcome("failed")  # given back: a hook refused the call, or it moved to a fallback model

@@ -13,6 +13,7 @@ import orjson
 from flask import Flask, g, has_request_context, request
 
 from chatgate.config import Settings
+from chatgate.telemetry import current_trace_id
 
 access_log = logging.getLogger("access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -145,6 +146,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             "status": response.status_code,
             "duration_ms": round(duration_ms, 2),
         }
+        if trace_id := current_trace_id():
+            fields["trace_id"] = trace_id  # the line leads to its trace
         access_log.info(
             "%s %s %s %.1fms", request.method, path, response.status_code, duration_ms, extra={"fields": fields}
         )

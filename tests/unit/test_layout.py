@@ -7,10 +7,11 @@ import sys
 
 from tests.support.servers import ROOT
 
-# routes -> web -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
+# routes -> web -> telemetry -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
 LAYERS = {
-    "routes": 7,
-    "web": 6,
+    "routes": 8,
+    "web": 7,
+    "telemetry": 6,
     "guard": 5,
     "upstream": 4,
     "models": 3,
