@@ -8,7 +8,7 @@ import sys
 
 from flask import Flask
 
-from chatgate import config, errors, guard, models, routes, sessions, storage, streams, telemetry, upstream, web
+from chatgate import alerts, config, errors, guard, models, routes, sessions, storage, streams, telemetry, upstream, web
 from chatgate.config import ConfigError, Settings
 from chatgate.guard.pricing import Prices
 
@@ -25,14 +25,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = storage.init_app(app, storage.open_storage(settings))
     errors.init_app(app, routes.ERROR_SHAPES, storage_errors=storage.STORAGE_ERRORS)
     prices = Prices(settings)
-    call_hooks = guard.init_app(app, settings, store, prices) + telemetry.init_app(app, settings, prices)
+    alerting = alerts.init_app(settings, store.counters())  # None without ALERT_WEBHOOK_URL
+    call_hooks = guard.init_app(app, settings, store, prices, alerting.budget_used if alerting else None)
+    call_hooks += alerts.hooks(alerting) + telemetry.init_app(app, settings, prices)
     client = upstream.init_app(
         app,
         settings,
         call_hooks,
         request_headers=telemetry.propagating(app, web.request_log.trace_headers),
         caller=guard.access.calling,
-        rests=store.rests(),
+        rests=alerts.watching(store.rests(), alerting),
         failures=store.counters(),
         together=store.together,
     )

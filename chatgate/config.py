@@ -96,6 +96,11 @@ class Settings:
     otel_service_name: str = "chatgate"
     capture_message_content: bool = False  # prompts and replies in spans: opt-in, as the GenAI conventions say
 
+    # Alerts: a JSON POST (Slack-compatible `text`) at budget thresholds and upstream rests.
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None  # signs each body: HMAC-SHA256 in X-Chatgate-Signature
+    alert_webhook_timeout: float = 5.0  # seconds for each try (three tries)
+
     # Resumable streams.
     resumable_streams: str = "on-request"  # or "always": every stream can be resumed
     stream_retention: float = 300.0  # seconds a finished stream can still be read
@@ -277,6 +282,9 @@ class Settings:
             otlp_traces_endpoint=_traces_endpoint(env),
             otel_service_name=env.get("OTEL_SERVICE_NAME") or cls.otel_service_name,
             capture_message_content=env.flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False),
+            alert_webhook_url=env.url("ALERT_WEBHOOK_URL", _HTTP, "https://hooks.slack.com/services/..."),
+            alert_webhook_secret=env.get("ALERT_WEBHOOK_SECRET"),
+            alert_webhook_timeout=env.number("ALERT_WEBHOOK_TIMEOUT", cls.alert_webhook_timeout, float),
             resumable_streams=env.choice("RESUMABLE_STREAMS", ("on-request", "always"), cls.resumable_streams),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),

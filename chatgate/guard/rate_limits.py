@@ -30,6 +30,8 @@ def _parsed(limit: str) -> RateLimitItem:
 
 View = TypeVar("View", bound=Callable[..., Any])
 Reservation = tuple[str, int, int, float]  # a budget's key, its expiry, what was reserved, when its window ends
+# Told of a budget 80% used or more: its kind, the caller, what is used, the limit, when the window ends, refused.
+BudgetUsed = Callable[[str, str, int, int, float, bool], None]
 _KEY = "rate_limits"
 
 
@@ -94,10 +96,17 @@ class BudgetHook(CallHook):
     kind = "budget"  # its name in the refusal counts
     budget_name = "budget"  # and in the settlement log lines
 
-    def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Counters,
+        on_refusal: Callable[[str], None],
+        on_used: BudgetUsed | None = None,
+    ):
         self.storage = storage
         self.completion_reservation = settings.completion_reservation
         self._on_refusal = on_refusal  # told the budget's name at each refusal
+        self._on_used = on_used  # told when a caller's budget is 80% used or more, or refuses a call
 
     def spent(self, call: Call, usage: dict[str, Any]) -> int:
         """What `usage` cost, in the budget's unit."""
@@ -116,6 +125,8 @@ class BudgetHook(CallHook):
         whose message is `refused(never fits, what is left, seconds until it renews)`."""
         granted, total, window_ends = reserve(self.storage, budget, key, amount)
         headers = headers_of(budget.amount - total, window_ends)
+        if self._on_used is not None and (not granted or total * 5 >= budget.amount * 4):
+            self._on_used(self.kind, call.caller, total, budget.amount, window_ends, not granted)
         if not granted:
             self._on_refusal(self.kind)
             never_fits = amount > budget.amount
@@ -161,8 +172,14 @@ class TokenBudget(BudgetHook):
 
     kind, budget_name = "tokens", "token budget"
 
-    def __init__(self, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]):
-        super().__init__(settings, storage, on_refusal)
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Counters,
+        on_refusal: Callable[[str], None],
+        on_used: BudgetUsed | None = None,
+    ):
+        super().__init__(settings, storage, on_refusal, on_used)
         self.default = parse(settings.token_limit) if settings.token_limit else None
 
     def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
@@ -274,7 +291,13 @@ class AuthFailureLimit:
         self._written[key] = window
 
 
-def init_app(app: Flask, settings: Settings, storage: Counters, on_refusal: Callable[[str], None]) -> TokenBudget:
+def init_app(
+    app: Flask,
+    settings: Settings,
+    storage: Counters,
+    on_refusal: Callable[[str], None],
+    on_used: BudgetUsed | None = None,
+) -> TokenBudget:
     """Give the app its request rate, which `spends_key` counts; the token budget is returned, a call hook."""
     app.extensions[_KEY] = RequestRate(settings, storage, on_refusal)
-    return TokenBudget(settings, storage, on_refusal)
+    return TokenBudget(settings, storage, on_refusal, on_used)

@@ -14,7 +14,7 @@ from limits import RateLimitItem, parse
 from chatgate.config import Settings, spend_amount
 from chatgate.errors import BadRequest
 from chatgate.guard.pricing import Prices
-from chatgate.guard.rate_limits import NEVER_FITS, BudgetHook
+from chatgate.guard.rate_limits import NEVER_FITS, BudgetHook, BudgetUsed
 from chatgate.storage.contracts import Counters
 from chatgate.storage.keys import escaped
 from chatgate.storage.records import StoredToken
@@ -52,8 +52,15 @@ class SpendBudget(BudgetHook):
 
     kind, budget_name = "spend", "spend budget"
 
-    def __init__(self, settings: Settings, storage: Counters, prices: Prices, on_refusal: Callable[[str], None]):
-        super().__init__(settings, storage, on_refusal)
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Counters,
+        prices: Prices,
+        on_refusal: Callable[[str], None],
+        on_used: BudgetUsed | None = None,
+    ):
+        super().__init__(settings, storage, on_refusal, on_used)
         self.prices = prices
         self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
 

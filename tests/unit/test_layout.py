@@ -7,12 +7,13 @@ import sys
 
 from tests.support.servers import ROOT
 
-# routes -> web -> telemetry -> guard -> upstream -> models/sessions/streams -> storage -> config, errors
+# routes -> web -> telemetry -> guard, alerts -> upstream -> models/sessions/streams -> storage -> config, errors
 LAYERS = {
     "routes": 8,
     "web": 7,
     "telemetry": 6,
     "guard": 5,
+    "alerts": 5,
     "upstream": 4,
     "models": 3,
     "sessions": 3,
