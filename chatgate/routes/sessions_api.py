@@ -121,6 +121,7 @@ def chat(body: SessionChatRequest | UIChatRequest):
         {"model": model, "messages": turn.messages, **sampling}, credentials().upstream_key(body_key=body.api_key)
     )
     headers = {"X-Session-ID": turn.start().session_id}
+    upstream.in_conversation(headers["X-Session-ID"])
     if not current_settings().rate_limit:  # our own RATE_LIMIT's figures replace the upstream's
         headers.update(
             {

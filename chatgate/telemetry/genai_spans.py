@@ -85,6 +85,8 @@ class GenAiSpans(CallHook):
             "chatgate.api": call.kind,
             "chatgate.caller": call.caller,
         }
+        if call.conversation:
+            attributes["gen_ai.conversation.id"] = call.conversation
         for field, name in REQUEST_PARAMETERS.items():
             if isinstance(value := payload.get(field), int | float) and not isinstance(value, bool):
                 attributes[name] = value

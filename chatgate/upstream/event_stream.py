@@ -265,6 +265,10 @@ class EventStream:
     def caller(self) -> str:
         return self._call.caller
 
+    def in_conversation(self, session_id: str) -> None:
+        """Say which session the call belongs to (for its trace)."""
+        self._call.conversation = session_id
+
     @property
     def answer_headers(self) -> dict[str, str]:
         """What the hooks (and a fallback) added to the caller's answer."""

@@ -85,6 +85,7 @@ class Call:
         "attempts",
         "caller",
         "carried_tokens",
+        "conversation",
         "kind",
         "model",
         "notes",
@@ -113,6 +114,7 @@ class Call:
         self.attempts: list[Attempt] = []  # each upstream tried, in order
         self.answered_after: float | None = None  # seconds until the upstream answered (a stream: its first event)
         self.admitted = False  # between the hooks' `before` and their `after`
+        self.conversation: str | None = None  # the session it belongs to, if any
 
     @property
     def streaming(self) -> bool:

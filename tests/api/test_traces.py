@@ -201,3 +201,11 @@ def test_off_neither_the_tracing_sdk_nor_its_exporter_is_imported(tmp_path):
     ran = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["[]", "False"]
+
+
+def test_a_sessions_call_names_its_conversation(traced, receiver, upstream):
+    app = traced()
+    answer = app.test_client().post("/api/chat", json={"developer_message": "Be brief.", "user_message": "hi"})
+    assert answer.status_code == 200 and answer.data
+    client = one(spans_of(app, receiver, 2), "CLIENT")
+    assert client.attributes["gen_ai.conversation.id"] == answer.headers["X-Session-ID"]
