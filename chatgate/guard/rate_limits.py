@@ -105,8 +105,13 @@ class BudgetHook(CallHook):
     ):
         self.storage = storage
         self.completion_reservation = settings.completion_reservation
+        self.default = self.default_of(settings)
         self._on_refusal = on_refusal  # told the budget's name at each refusal
         self._on_used = on_used  # told when a caller's budget is 80% used or more, or refuses a call
+
+    def default_of(self, settings: Settings) -> RateLimitItem | None:
+        """The budget of a caller whose token has none of its own."""
+        raise NotImplementedError
 
     def spent(self, call: Call, usage: dict[str, Any]) -> int:
         """What `usage` cost, in the budget's unit."""
@@ -172,15 +177,8 @@ class TokenBudget(BudgetHook):
 
     kind, budget_name = "tokens", "token budget"
 
-    def __init__(
-        self,
-        settings: Settings,
-        storage: Counters,
-        on_refusal: Callable[[str], None],
-        on_used: BudgetUsed | None = None,
-    ):
-        super().__init__(settings, storage, on_refusal, on_used)
-        self.default = parse(settings.token_limit) if settings.token_limit else None
+    def default_of(self, settings: Settings) -> RateLimitItem | None:
+        return parse(settings.token_limit) if settings.token_limit else None
 
     def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
         """A caller's token budget: its stored token's own, else TOKEN_LIMIT."""

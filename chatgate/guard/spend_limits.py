@@ -62,7 +62,9 @@ class SpendBudget(BudgetHook):
     ):
         super().__init__(settings, storage, on_refusal, on_used)
         self.prices = prices
-        self.default = budget_of(settings.spend_limit) if settings.spend_limit else None
+
+    def default_of(self, settings: Settings) -> RateLimitItem | None:
+        return budget_of(settings.spend_limit) if settings.spend_limit else None
 
     def budget(self, policy: StoredToken | None) -> RateLimitItem | None:
         """A caller's dollar budget: its stored token's own, else SPEND_LIMIT."""
