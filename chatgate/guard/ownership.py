@@ -51,6 +51,14 @@ class Ownership:
             tokens = sum(bounded_count(usage.get(field)) for field in ("input_tokens", "output_tokens"))
             self.store.claim("response-tokens", response_id, frozenset({str(tokens)}), ttl)
 
+    def record_trace(self, stream_id: str, traceparent: str, ttl: int) -> None:
+        """Note the span that started a resumable stream, for the spans of those who resume it to link to."""
+        self.store.claim("stream-trace", stream_id, frozenset({traceparent}), ttl)
+
+    def recorded_trace(self, stream_id: str) -> str | None:
+        """What `record_trace` noted of a stream (None when nothing was)."""
+        return next(iter(self.store.owners("stream-trace", stream_id)), None)
+
     def recorded_tokens(self, response_id: str) -> int:
         """What `record_tokens` noted of a stored response (0 when nothing was)."""
         return max((int(value) for value in self.store.owners("response-tokens", response_id)), default=0)

@@ -7,6 +7,7 @@ from flask import Blueprint, request
 from chatgate.errors import BadRequest, NotFound
 from chatgate.guard.ownership import ownership
 from chatgate.streams import resumable, stream_buffer
+from chatgate.telemetry import current_trace_id, link_to
 from chatgate.web.openapi import EventFrames, documented
 from chatgate.web.streaming import streamed_response
 
@@ -30,6 +31,8 @@ def _owned_kind(stream_id: str) -> str:
             "STREAM_RETENTION seconds ago.",
             code="stream_not_found",
         )
+    if current_trace_id():  # traces on: this reading links to the request that started the stream
+        link_to(ownership().recorded_trace(stream_id))
     return kind
 
 

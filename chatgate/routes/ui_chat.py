@@ -16,6 +16,7 @@ from chatgate.routes.schemas.sampling import SAMPLING_FIELDS
 from chatgate.routes.schemas.ui_chat import UI_CHAT_FRAMES, UIChatRequest, UIMessage
 from chatgate.storage.keys import escaped
 from chatgate.streams import resumable, stream_buffer
+from chatgate.telemetry import current_trace_id, link_to
 from chatgate.upstream import EventStream, upstream_client
 from chatgate.upstream.hooks import bounded_usage
 from chatgate.web import sse
@@ -87,6 +88,8 @@ def _owned_stream(chat_id: str) -> str | None:
     """The stream a chat of this caller's has going (or had lately), if any."""
     stream_id = stream_buffer().named(_alias(chat_id))
     owned = stream_id is not None and ownership().owns("stream", stream_id, ownership().identities())
+    if owned and current_trace_id():  # traces on: this reading links to the request that started the stream
+        link_to(ownership().recorded_trace(stream_id))
     return stream_id if owned else None
 
 

@@ -10,10 +10,10 @@ from flask import Flask
 
 from chatgate.config import Settings
 from chatgate.guard.pricing import Prices
-from chatgate.telemetry.request_span import current_trace_id
+from chatgate.telemetry.request_span import current_trace_id, current_traceparent, link_to
 from chatgate.upstream import CallHook
 
-__all__ = ["current_trace_id", "init_app", "propagating"]
+__all__ = ["current_trace_id", "current_traceparent", "init_app", "link_to", "propagating"]
 
 
 def init_app(app: Flask, settings: Settings, prices: Prices) -> tuple[CallHook, ...]:

@@ -15,6 +15,7 @@ from chatgate.guard.metrics import count_stream_end
 from chatgate.guard.ownership import ownership
 from chatgate.storage.records import RUNNING_FOR
 from chatgate.streams import resumable
+from chatgate.telemetry import current_traceparent
 from chatgate.upstream import EventStream
 from chatgate.web.request_log import loggable_path
 
@@ -98,6 +99,8 @@ def stream_answer(
 
     def claim(stream_id: str) -> None:  # its caller's, like a stored response: on every instance
         ownership().claim("stream", stream_id, owners, kept_for)
+        if traceparent := current_traceparent():  # traces on: those who resume it link to this request's span
+            ownership().record_trace(stream_id, traceparent, kept_for)
 
     # The generation counts against its caller's concurrency until it ends.
     stream_id = resumable.start(upstream, body, kind, claim, hand_over_slot())

@@ -209,3 +209,17 @@ def test_a_sessions_call_names_its_conversation(traced, receiver, upstream):
     assert answer.status_code == 200 and answer.data
     client = one(spans_of(app, receiver, 2), "CLIENT")
     assert client.attributes["gen_ai.conversation.id"] == answer.headers["X-Session-ID"]
+
+
+def test_a_resumed_streams_reader_links_to_the_request_that_started_it(traced, receiver, upstream):
+    app = traced()
+    client = app.test_client()
+    started = client.post("/v1/chat/completions", json={**BODY, "stream": True}, headers={"X-Resumable": "true"})
+    assert b"data: [DONE]" in started.data
+    resumed = client.get(f"/streams/{started.headers['X-Stream-ID']}")
+    assert b"data: [DONE]" in resumed.data
+    servers = {s.name: s for s in spans_of(app, receiver, 3) if s.kind == "SERVER"}
+    generation, reader = servers["POST /v1/chat/completions"], servers["GET /streams/<stream_id>"]
+    assert reader.links == [(generation.trace_id, generation.span_id)]
+    generated = one([s for s in receiver.spans if s.kind == "CLIENT"], "CLIENT")
+    assert generated.parent_id == generation.span_id

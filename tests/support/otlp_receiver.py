@@ -36,6 +36,7 @@ class Span:
     start_ns: int
     end_ns: int
     service: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (trace id, span id) of each linked span
     raw: bytes = field(default=b"", repr=False)  # the span as it came: a test can look for a secret in it
 
 
@@ -75,5 +76,6 @@ def _span(span: Any, service: str) -> Span:
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         service=service,
+        links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
         raw=span.SerializeToString(),
     )
