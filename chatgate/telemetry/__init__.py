@@ -5,13 +5,16 @@ nothing for it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from chatgate.config import Settings
-from chatgate.guard.pricing import Prices
 from chatgate.telemetry.request_span import current_trace_id, current_traceparent, link_to
-from chatgate.upstream import CallHook
+
+if TYPE_CHECKING:  # the request log imports this package in gunicorn's master, which must stay small
+    from flask import Flask
+
+    from chatgate.config import Settings
+    from chatgate.guard.pricing import Prices
+    from chatgate.upstream import CallHook
 
 __all__ = ["current_trace_id", "current_traceparent", "init_app", "link_to", "propagating"]
 

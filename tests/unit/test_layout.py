@@ -128,3 +128,16 @@ def test_no_function_in_the_upstream_package_is_over_40_lines():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 40
     ]
     assert long == []
+
+
+def test_gunicorns_master_loads_none_of_the_app():
+    # The master loads the settings, the worker class and the log's formatters; every process forks from it, so
+    # what it holds, each holds: the app's modules (guard, upstream, pydantic, the SDK) load in the workers only.
+    code = (
+        "import sys; import chatgate.config, chatgate.gevent_worker, chatgate.web.request_log, chatgate.web.lifecycle; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'openai', 'opentelemetry') "
+        "or m.startswith(('chatgate.guard', 'chatgate.upstream', 'chatgate.storage'))))"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]"
