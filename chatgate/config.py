@@ -92,7 +92,8 @@ class Settings:
     log_message_contents: bool = False
 
     # Traces (OpenTelemetry): off without an OTLP endpoint; the SDK reads its other OTEL_* variables itself.
-    otlp_traces_endpoint: str | None = None  # where spans go, OTLP over HTTP (protobuf)
+    otlp_traces_endpoint: str | None = None  # where spans go
+    otlp_protocol: str = "http/protobuf"  # or "grpc", with opentelemetry-exporter-otlp-proto-grpc installed
     otel_service_name: str = "chatgate"
     capture_message_content: bool = False  # prompts and replies in spans: opt-in, as the GenAI conventions say
 
@@ -279,7 +280,8 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
             log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
             log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
-            otlp_traces_endpoint=_traces_endpoint(env),
+            otlp_protocol=_traces_protocol(env),
+            otlp_traces_endpoint=_traces_endpoint(env, _traces_protocol(env)),
             otel_service_name=env.get("OTEL_SERVICE_NAME") or cls.otel_service_name,
             capture_message_content=env.flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False),
             alert_webhook_url=env.url("ALERT_WEBHOOK_URL", _HTTP, "https://hooks.slack.com/services/..."),
@@ -311,15 +313,22 @@ class Settings:
 _HTTP = ("http://", "https://")
 
 
-def _traces_endpoint(env: _Env) -> str | None:
-    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, else OTEL_EXPORTER_OTLP_ENDPOINT's
-    `/v1/traces` (OpenTelemetry's own rule); None, tracing off, without either or with OTEL_SDK_DISABLED."""
+def _traces_protocol(env: _Env) -> str:
+    protocol = env.first_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or ""
+    return env.choice(protocol, ("http/protobuf", "grpc"), "http/protobuf")
+
+
+def _traces_endpoint(env: _Env, protocol: str) -> str | None:
+    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, else OTEL_EXPORTER_OTLP_ENDPOINT (with
+    `/v1/traces` for HTTP: OpenTelemetry's own rule); None, tracing off, without either or with OTEL_SDK_DISABLED."""
     if env.flag("OTEL_SDK_DISABLED", False):
         return None
     if endpoint := env.url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _HTTP, "http://localhost:4318/v1/traces"):
         return endpoint
     base = env.url("OTEL_EXPORTER_OTLP_ENDPOINT", _HTTP, "http://localhost:4318")
-    return base.rstrip("/") + "/v1/traces" if base else None
+    if base is None or protocol == "grpc":
+        return base
+    return base.rstrip("/") + "/v1/traces"
 
 
 class _Env:

@@ -4,18 +4,18 @@ continues the caller's `traceparent`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from chatgate import __version__
-from chatgate.config import Settings
+from chatgate.config import ConfigError, Settings
 from chatgate.guard.access import current_caller
 from chatgate.guard.pricing import Prices
 from chatgate.telemetry.genai_spans import GenAiSpans
@@ -25,7 +25,7 @@ from chatgate.telemetry.request_span import SPAN, current_span
 def install(app: Flask, settings: Settings, prices: Prices) -> GenAiSpans:
     """Trace the app's requests; the returned call hook traces its upstream attempts."""
     provider = TracerProvider(resource=Resource.create({"service.name": settings.otel_service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint)))
+    provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
     tracer = provider.get_tracer("chatgate", __version__)
     app.extensions["tracer"] = provider
 
@@ -58,6 +58,20 @@ def install(app: Flask, settings: Settings, prices: Prices) -> GenAiSpans:
             span.end()  # for a streamed answer: when its last byte went
 
     return GenAiSpans(tracer, settings, prices)
+
+
+def _exporter(settings: Settings) -> SpanExporter:
+    """OTLP over HTTP (protobuf); over gRPC when asked, if its exporter is installed."""
+    if settings.otlp_protocol != "grpc":
+        return OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint)
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    except ImportError:
+        raise ConfigError(
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: pip install it, "
+            "or use http/protobuf (the default)"
+        ) from None
+    return cast(SpanExporter, GrpcExporter(endpoint=settings.otlp_traces_endpoint))
 
 
 def _request_attributes(route: str | None) -> dict[str, Any]:

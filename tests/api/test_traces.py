@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from chatgate.config import ConfigError, Settings
 from tests.support.keys import client_key, secret
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.servers import ROOT, free_port
@@ -223,3 +224,22 @@ def test_a_resumed_streams_reader_links_to_the_request_that_started_it(traced, r
     assert reader.links == [(generation.trace_id, generation.span_id)]
     generated = one([s for s in receiver.spans if s.kind == "CLIENT"], "CLIENT")
     assert generated.parent_id == generation.span_id
+
+
+def test_grpc_without_its_exporter_is_a_configuration_error_naming_it(make_app):
+    with pytest.raises(ConfigError, match="opentelemetry-exporter-otlp-proto-grpc"):
+        make_app(otlp_traces_endpoint="http://127.0.0.1:4317", otlp_protocol="grpc")
+
+
+@pytest.mark.parametrize(
+    "environment, endpoint",
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, "http://c:4318/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "http://c:4317"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t/x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, "http://t/x"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, None),
+        ({}, None),
+    ],
+)
+def test_the_traces_endpoint_follows_opentelemetrys_rules(environment, endpoint):
+    assert Settings.from_env(environment, dotenv=False).otlp_traces_endpoint == endpoint
