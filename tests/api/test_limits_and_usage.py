@@ -172,3 +172,19 @@ def test_a_spend_refusal_carries_the_token_budget_it_gave_back(make_app, upstrea
     again = client.post("/v1/chat/completions", json={**BODY, "max_tokens": 1})  # fits a micro-dollar
     assert again.status_code == 200 and len(upstream.chat_requests()) == 1
     assert again.headers["X-RateLimit-Remaining-Tokens"] == "98"  # ...and gave back: this call's 2 of the whole 100
+
+
+def test_a_token_refusal_says_its_exact_sentence_and_is_counted_by_its_budget(make_app, upstream):
+    client = make_app(token_limit="10/hour").test_client()
+    reader = make_app().test_client()
+    before = [metric(reader, "chat_api_rate_limit_refusals_total", limit=name) for name in ("tokens", "spend")]
+    assert client.post("/v1/chat/completions", json=BODY).status_code == 200  # 6 spent: 4 left
+    refused = client.post("/v1/chat/completions", json={**BODY, "max_tokens": 9})  # 10: the whole budget, not more
+    renews_in = refused.headers["Retry-After"]
+    assert refused.status_code == 429 and "x-should-retry" not in refused.headers  # it fits once the window renews
+    assert refused.get_json()["error"]["message"] == (
+        f"Rate limit exceeded: at most 10 per 1 hour tokens. Try again in {renews_in} s. This call may cost up to "
+        "10 tokens (its prompt, estimated, and its max_tokens or 1024); 4 are left."
+    )
+    after = [metric(reader, "chat_api_rate_limit_refusals_total", limit=name) for name in ("tokens", "spend")]
+    assert after == [before[0] + 1, before[1]]
