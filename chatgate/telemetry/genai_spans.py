@@ -49,6 +49,8 @@ class GenAiSpans(CallHook):
     def before(self, call: Call) -> None:
         # The request's span, kept with the call: a resumable stream ends outside its request.
         call.notes[self] = current_span()
+        if self.capture and call.streaming:
+            call.text = []  # a streamed reply is kept as it comes, for gen_ai.output.messages
 
     def after(self, call: Call, outcome: Outcome) -> None:
         parent = call.notes.pop(self, None)
@@ -118,7 +120,10 @@ class GenAiSpans(CallHook):
             attributes["chatgate.usage.estimated"] = outcome.estimated
         if call.streaming and call.answered_after is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = call.answered_after
-        if self.capture and (output := _output_messages(answer)):
+        if self.capture and call.text is not None:
+            output = [{"role": "assistant", "content": "".join(call.text)}]
+            attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
+        elif self.capture and (output := _output_messages(answer)):
             attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
         return attributes
 

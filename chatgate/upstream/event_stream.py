@@ -321,6 +321,8 @@ class EventStream:
         if event.finished:
             self.finished = True
             self._answer = self._kind.answer(event.chunk, self._answer)
+        if self._call.text is not None:
+            self._call.text.append(event.content)
         if self.finished and self.usage:
             self._report_usage()  # before the event that carries it is relayed: a client never sees more
         if self._hooks:

@@ -91,6 +91,7 @@ class Call:
         "notes",
         "payload",
         "policy",
+        "text",
         "upstream",
     )
 
@@ -115,6 +116,7 @@ class Call:
         self.answered_after: float | None = None  # seconds until the upstream answered (a stream: its first event)
         self.admitted = False  # between the hooks' `before` and their `after`
         self.conversation: str | None = None  # the session it belongs to, if any
+        self.text: list[str] | None = None  # a list, when a hook wants a streamed reply's text kept as it comes
 
     @property
     def streaming(self) -> bool:

@@ -1,6 +1,7 @@
 """Traces: with an OTLP endpoint, a SERVER span per request and a CLIENT span per upstream attempt in the GenAI
 conventions reach a real OTLP/HTTP receiver; content only when asked; never a key; traceparent in and on."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -152,6 +153,17 @@ def test_content_only_when_asked(traced, receiver, upstream):
     client = one(spans_of(app, receiver, 2), "CLIENT")
     assert '"content":"hi"' in client.attributes["gen_ai.input.messages"]
     assert answer["choices"][0]["message"]["content"] in client.attributes["gen_ai.output.messages"]
+
+
+def test_a_streamed_replys_text_is_captured_when_asked(traced, receiver, upstream):
+    app = traced(capture_message_content=True)
+    streamed = app.test_client().post("/chat/stream", json={"message": "hi"})
+    text = "".join(
+        json.loads(line[6:])["content"] for line in streamed.get_data(as_text=True).splitlines() if '"content"' in line
+    )
+    client = one(spans_of(app, receiver, 2), "CLIENT")
+    assert json.loads(client.attributes["gen_ai.output.messages"]) == [{"role": "assistant", "content": text}]
+    assert text
 
 
 def test_no_key_or_token_is_in_any_span(traced, receiver, upstream):
