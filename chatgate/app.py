@@ -8,7 +8,21 @@ import sys
 
 from flask import Flask
 
-from chatgate import alerts, config, errors, guard, models, routes, sessions, storage, streams, telemetry, upstream, web
+from chatgate import (
+    alerts,
+    cache,
+    config,
+    errors,
+    guard,
+    models,
+    routes,
+    sessions,
+    storage,
+    streams,
+    telemetry,
+    upstream,
+    web,
+)
 from chatgate.config import ConfigError, Settings
 from chatgate.guard.pricing import Prices
 
@@ -39,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         together=store.together,
     )
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
+    cache.init_app(app, settings, store)
     sessions.init_app(app, store.sessions(settings.session_ttl, settings.session_max_messages))
     streams.init_app(app, store.stream_buffer(settings.stream_retention))
     routes.init_app(app)

@@ -102,6 +102,12 @@ class Settings:
     alert_webhook_secret: str | None = None  # signs each body: HMAC-SHA256 in X-Chatgate-Signature
     alert_webhook_timeout: float = 5.0  # seconds for each try (three tries)
 
+    # The response cache: off without CACHE_TTL.
+    cache_ttl: int = 0  # seconds an answer is kept
+    cache_scope: str = "caller"  # or "shared": every caller reads what any caller's call stored
+    cache_max_entry_bytes: int = 1_000_000  # a bigger answer is not kept
+    cache_max_bytes: int = 256_000_000  # all entries at most (SQLite; Redis expires them by their TTL)
+
     # Resumable streams.
     resumable_streams: str = "on-request"  # or "always": every stream can be resumed
     stream_retention: float = 300.0  # seconds a finished stream can still be read
@@ -293,6 +299,10 @@ class Settings:
             db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,
             redis_url=env.url("REDIS_URL", ("redis://", "rediss://", "unix://")),
             session_ttl=env.number("SESSION_TTL", cls.session_ttl, int),
+            cache_ttl=env.duration("CACHE_TTL"),
+            cache_scope=env.choice("CACHE_SCOPE", ("caller", "shared"), cls.cache_scope),
+            cache_max_entry_bytes=env.number("CACHE_MAX_ENTRY_BYTES", cls.cache_max_entry_bytes, int),
+            cache_max_bytes=env.number("CACHE_MAX_BYTES", cls.cache_max_bytes, int),
             session_max_messages=env.number("SESSION_MAX_MESSAGES", cls.session_max_messages, int),
             api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
             admin_tokens=env.csv("ADMIN_TOKENS"),
@@ -371,6 +381,15 @@ class _Env:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+    def duration(self, name: str) -> int:
+        """Whole seconds from `90`, `90s`, `30m`, `1h` or `2d` (0 when unset)."""
+        raw = (self.get(name) or "0").lower()
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(raw[-1], 0)
+        number = raw[:-1] if unit else raw
+        if not number.isdigit():
+            raise ConfigError(f"{name} must be a number of seconds, or of minutes, hours or days (90, 30m, 1h, 2d)")
+        return int(number) * (unit or 1)
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         raw = (self.get(name) or default).lower()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 from flask import Blueprint, current_app
 
+from chatgate.cache import BYPASS, response_cache
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
@@ -24,5 +26,11 @@ def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""
     offered_model(body.model, "embeddings")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    cached = response_cache()
+    lookup = cached.lookup("embeddings", payload) if cached else BYPASS
+    if lookup.found:  # answered again: no upstream, no budget
+        return current_app.json.response(orjson.loads(lookup.found.body)), lookup.headers()
     answer = upstream_client().embed(payload, credentials().upstream_key())
-    return current_app.json.response(answer.body), answer.headers
+    if cached:
+        cached.keep(lookup, orjson.dumps(answer.body))
+    return current_app.json.response(answer.body), {**answer.headers, **(lookup.headers() if cached else {})}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import orjson
 from flask import Blueprint, current_app
 
+from chatgate.cache import BYPASS, response_cache
+from chatgate.cache.replay import Gathered, as_chunks, fresh
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
@@ -20,7 +25,7 @@ from chatgate.routes.schemas.openai import (
 from chatgate.upstream import EventStream, upstream_client
 from chatgate.web import sse
 from chatgate.web.openapi import documented
-from chatgate.web.streaming import stream_answer
+from chatgate.web.streaming import stream_answer, streamed_response, wants_resumable
 from chatgate.web.validation import json_body
 
 bp = Blueprint("openai_compat", __name__)
@@ -33,13 +38,24 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def _relayed_events(upstream: EventStream, client_wants_usage: bool):
+def _relayed_events(upstream: EventStream, client_wants_usage: bool, kept: Callable[[dict], None] | None = None):
+    gathered = Gathered() if kept else None
     for event in upstream:
+        if gathered:
+            gathered.add(event.chunk)
         # The upstream is always asked for usage (the ledger counts it); a client that did
         # not ask must not get the extra usage-only chunk it would not expect.
         if not client_wants_usage and not event.chunk.get("choices") and event.usage:
             continue
         yield sse.raw_event(event.raw)
+    if kept and gathered and (answer := gathered.answer()) is not None:  # a whole answer: kept for the next asker
+        kept(answer)
+    yield sse.DONE
+
+
+def _replayed(answer: dict, client_wants_usage: bool):
+    for chunk in as_chunks(fresh(answer), client_wants_usage):
+        yield sse.event(chunk)
     yield sse.DONE
 
 
@@ -57,12 +73,24 @@ def chat_completions(body: ChatCompletionRequest):
     # An explicit null means "the default", which is what leaving it out says to every upstream.
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
+    client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+    cached = response_cache()
+    lookup = cached.lookup("chat", payload) if cached and not wants_resumable() else BYPASS
+    if lookup.found:  # answered again: no upstream, no budget
+        answer = orjson.loads(lookup.found.body)
+        if body.stream:
+            return streamed_response(_replayed(answer, client_wants_usage), "text/event-stream", lookup.headers())
+        return current_app.json.response(fresh(answer)), lookup.headers()
+    cache_headers = lookup.headers() if cached else {}
     if not body.stream:
         answer = upstream_client().complete(payload, key)
-        return current_app.json.response(answer.body), answer.headers
-    client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+        if cached:
+            cached.keep(lookup, orjson.dumps(answer.body))
+        return current_app.json.response(answer.body), {**answer.headers, **cache_headers}
     upstream = upstream_client().stream(payload, key)
-    return stream_answer(upstream, _relayed_events(upstream, client_wants_usage), _error_event, "text/event-stream")
+    kept = (lambda whole: cached.keep(lookup, orjson.dumps(whole))) if cached and lookup.key else None
+    frames = _relayed_events(upstream, client_wants_usage, kept)
+    return stream_answer(upstream, frames, _error_event, "text/event-stream", cache_headers)
 
 
 @bp.get("/models")

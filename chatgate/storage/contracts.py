@@ -11,7 +11,7 @@ from typing import Protocol
 
 from limits.storage import Storage
 
-from chatgate.storage.records import Batch, Session, StoredToken, Totals
+from chatgate.storage.records import Batch, CachedAnswer, Session, StoredToken, Totals
 
 State = tuple[float, int]  # an upstream's (or a model's) rest: (resting until, failures in a row)
 
@@ -79,6 +79,13 @@ class TokenBackend(Protocol):
     def remove(self, names: list[str]) -> None: ...
 
 
+class ResponseCache(Protocol):
+    """Answers kept for a time, by the key of the request that got them."""
+
+    def get(self, key: str) -> CachedAnswer | None: ...
+    def put(self, key: str, body: bytes, ttl: int) -> None: ...
+
+
 class Rests(Protocol):
     """Where upstreams (and models on an upstream) rest, for every worker."""
 
@@ -121,6 +128,7 @@ class Backend(Protocol):
     def tokens(self) -> TokenBackend: ...
     def rests(self) -> Rests: ...
     def counters(self) -> Counters: ...
+    def response_cache(self, max_bytes: int) -> ResponseCache: ...
     def together(self) -> contextlib.AbstractContextManager[None]:
         """The writes in the block may travel together (one round trip on Redis)."""
 

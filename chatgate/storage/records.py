@@ -83,3 +83,11 @@ Totals = dict[str, dict[str, dict[str, int]]]  # caller -> model -> sums of FIEL
 
 # The most a resumable stream can run; it expires STREAM_RETENTION seconds after it finishes.
 RUNNING_FOR = 24 * 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedAnswer:
+    """An upstream's answer kept by the response cache: its body, and when it was stored (seconds since the epoch)."""
+
+    body: bytes
+    stored_at: float

@@ -22,6 +22,8 @@ EXPOSED_HEADERS = [
     "X-Fallback-Model",
     "Retry-After",
     "x-should-retry",
+    "X-Cache",
+    "Age",
 ]
 
 

@@ -12,6 +12,7 @@ LAYERS = {
     "routes": 8,
     "web": 7,
     "telemetry": 6,
+    "cache": 6,
     "guard": 5,
     "alerts": 5,
     "upstream": 4,

@@ -10,6 +10,7 @@ from chatgate.storage.outage import STORAGE_ERRORS
 from chatgate.storage.redis.counters import BudgetRedisStorage
 from chatgate.storage.redis.ledger import RedisLedger
 from chatgate.storage.redis.ownership import RedisOwnership
+from chatgate.storage.redis.response_cache import RedisResponseCache
 from chatgate.storage.redis.rests import RedisRests
 from chatgate.storage.redis.sessions import RedisSessionStore
 from chatgate.storage.redis.streams import RedisStreamBuffer
@@ -54,6 +55,9 @@ class RedisBackend:
 
     def counters(self) -> BudgetRedisStorage:
         return BudgetRedisStorage(self.url, connection_pool=self.pool)
+
+    def response_cache(self, max_bytes: int) -> RedisResponseCache:
+        return RedisResponseCache(self.client)  # Redis expires entries by their TTL; max_bytes is SQLite's
 
     def together(self) -> contextlib.AbstractContextManager[None]:
         """A block whose writes (a call's settlements and usage) go to Redis together, in one round trip."""

@@ -10,6 +10,7 @@ from chatgate.storage.sqlite.counters import SQLiteStorage as SQLiteCounters
 from chatgate.storage.sqlite.database import Database, close_all
 from chatgate.storage.sqlite.ledger import SQLiteLedger
 from chatgate.storage.sqlite.ownership import SQLiteOwnership
+from chatgate.storage.sqlite.response_cache import SQLiteResponseCache
 from chatgate.storage.sqlite.rests import SQLiteRests
 from chatgate.storage.sqlite.sessions import SQLiteSessionStore
 from chatgate.storage.sqlite.streams import SQLiteStreamBuffer
@@ -48,6 +49,9 @@ class SQLiteBackend:
 
     def counters(self) -> SQLiteCounters:
         return SQLiteCounters(f"sqlite:///{self.path}")
+
+    def response_cache(self, max_bytes: int) -> SQLiteResponseCache:
+        return SQLiteResponseCache(self.path, max_bytes)
 
     def together(self) -> contextlib.AbstractContextManager[None]:
         """Writes on one machine's file cost no round trip: each goes at once."""

@@ -1,0 +1,84 @@
+"""The response cache: the same question is paid once. Off without CACHE_TTL. An answer is kept by the key of the
+request that got it (`cache.keys`), per caller unless CACHE_SCOPE=shared, in the storage the service uses; a
+request answered from it never reaches the upstream, nor its caller's token or spend budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from typing import Any, cast
+
+from flask import Flask, current_app, request
+
+from chatgate.cache.keys import request_key
+from chatgate.config import Settings
+from chatgate.guard.access import current_caller
+from chatgate.guard.credentials import credentials
+from chatgate.storage.contracts import Backend, ResponseCache
+from chatgate.storage.outage import outage_noted
+from chatgate.storage.records import CachedAnswer
+
+_KEY = "response_cache"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookup:
+    """What the cache said of one request: its key (None: not cached at all), the entry found, and the verdict."""
+
+    key: str | None
+    found: CachedAnswer | None
+    verdict: str  # "HIT", "MISS" or "BYPASS"
+
+    def headers(self) -> dict[str, str]:
+        """`X-Cache`, and `Age` (seconds since the entry was stored: 0 for a fresh answer)."""
+        age = int(time.time() - self.found.stored_at) if self.found else 0
+        return {"X-Cache": self.verdict, "Age": str(max(0, age))}
+
+
+BYPASS = Lookup(None, None, "BYPASS")
+
+
+class Cache:
+    def __init__(self, store: ResponseCache, settings: Settings):
+        self.store, self.ttl, self.shared = store, settings.cache_ttl, settings.cache_scope == "shared"
+        self.most = settings.cache_max_entry_bytes
+
+    def lookup(self, kind: str, payload: dict[str, Any]) -> Lookup:
+        """Look for the answer to this request: not at all with `Cache-Control: no-store` (nor, in a shared cache,
+        for a caller's own key); without reading with `no-cache`."""
+        directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
+        own_key = credentials().upstream_key(
+            payload.get("api_key") if isinstance(payload.get("api_key"), str) else None
+        )
+        if "no-store" in directives or (self.shared and own_key):
+            return BYPASS
+        scope = "shared" if self.shared else _caller_scope(own_key)
+        key = f"{scope}:{request_key(kind, payload)}"
+        found = None if "no-cache" in directives else self.store.get(key)
+        return Lookup(key, found, "HIT" if found else "MISS")
+
+    def keep(self, lookup: Lookup, body: bytes) -> None:
+        """Keep a complete answer to a request that missed (one too big is not kept)."""
+        if lookup.key is None or lookup.found is not None or len(body) > self.most:
+            return
+        with outage_noted(f"cache entry {lookup.key}"):  # the answer has gone already: never lose it for this
+            self.store.put(lookup.key, body, self.ttl)
+
+
+def _caller_scope(own_key: str | None) -> str:
+    """Whose entries: the caller's, and, with its own key, that key's (never the server key's answers)."""
+    caller = current_caller()
+    return f"{caller}:key:{hashlib.sha256(own_key.encode()).hexdigest()[:32]}" if own_key else caller
+
+
+def init_app(app: Flask, settings: Settings, backend: Backend) -> Cache | None:
+    """The app's cache, in `backend`, when CACHE_TTL is set."""
+    on = settings.cache_ttl > 0
+    cache = app.extensions[_KEY] = Cache(backend.response_cache(settings.cache_max_bytes), settings) if on else None
+    return cache
+
+
+def response_cache() -> Cache | None:
+    """The current app's cache (None: caching is off)."""
+    return cast("Cache | None", current_app.extensions.get(_KEY))

@@ -1,0 +1,142 @@
+"""The response cache: a repeat is answered from storage (plain or streamed, whichever stored it) without the
+upstream or the budgets; per caller or shared; a caller's own key apart; Cache-Control; only whole answers."""
+
+import json
+
+import pytest
+
+from tests.support.keys import client_key
+
+BODY = {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def cached(make_app):
+    return make_app(cache_ttl=3600)
+
+
+def ask(client, body=BODY, **headers):
+    return client.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def text_of_stream(response) -> str:
+    chunks = [json.loads(line[6:]) for line in response.get_data(as_text=True).splitlines() if line[6:7] == "{"]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def test_a_repeat_is_answered_from_the_cache_with_a_fresh_id(cached, upstream):
+    client = cached.test_client()
+    first, second = ask(client), ask(client, {**BODY, "messages": BODY["messages"], "max_tokens": 50})
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert first.headers["Age"] == "0" and int(second.headers["Age"]) >= 0
+    assert len(upstream.chat_requests()) == 1
+    one, two = first.get_json(), second.get_json()
+    assert two["choices"] == one["choices"] and two["usage"] == one["usage"]
+    assert two["id"] != one["id"] and two["id"].startswith("chatcmpl-")
+
+
+def test_the_order_of_keys_and_the_delivery_fields_do_not_change_the_key(cached, upstream):
+    client = cached.test_client()
+    ask(client)
+    reordered = {"messages": BODY["messages"], "max_tokens": 50, "user": "u-1", "model": "gpt-4o-mini"}
+    assert ask(client, reordered).headers["X-Cache"] == "HIT"
+    assert ask(client, {**BODY, "temperature": 0.5}).headers["X-Cache"] == "MISS"  # a parameter is the question
+    assert len(upstream.chat_requests()) == 2
+
+
+def test_a_stream_is_served_from_what_a_plain_call_stored_and_the_reverse(cached, upstream):
+    client = cached.test_client()
+    plain = ask(client).get_json()
+    streamed = ask(client, {**BODY, "stream": True, "stream_options": {"include_usage": True}})
+    assert streamed.headers["X-Cache"] == "HIT" and streamed.mimetype == "text/event-stream"
+    assert text_of_stream(streamed) == plain["choices"][0]["message"]["content"]
+    lines = streamed.get_data(as_text=True).splitlines()
+    assert lines[-2] == "data: [DONE]" or lines[-1] == "data: [DONE]"
+    usage = [json.loads(line[6:]) for line in lines if '"usage"' in line]
+    assert usage and usage[-1]["usage"] == plain["usage"]
+    other = {**BODY, "messages": [{"role": "user", "content": "tell me more"}]}
+    first = ask(client, {**other, "stream": True})
+    assert first.headers["X-Cache"] == "MISS" and text_of_stream(first)
+    again = ask(client, other)
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.get_json()["choices"][0]["message"]["content"] == text_of_stream(first)
+    assert len(upstream.chat_requests()) == 2
+
+
+def test_a_hit_costs_nothing_of_the_token_budget(make_app, upstream):
+    client = make_app(cache_ttl=3600, token_limit="1000/hour").test_client()
+    spent = ask(client).get_json()["usage"]["total_tokens"]
+    hit = ask(client)
+    assert hit.headers["X-Cache"] == "HIT" and "X-RateLimit-Remaining-Tokens" not in hit.headers
+    after = ask(client, {**BODY, "max_tokens": 7})
+    assert int(after.headers["X-RateLimit-Remaining-Tokens"]) == 1000 - spent - (1 + 7)  # the hit took nothing
+    assert hit.get_json()["usage"]["total_tokens"] == spent
+
+
+def test_each_caller_has_its_own_entries_unless_shared(make_app, upstream):
+    apart = make_app(cache_ttl=3600).test_client()
+    assert ask(apart).headers["X-Cache"] == "MISS"
+    other = apart.post("/v1/chat/completions", json=BODY, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert other.headers["X-Cache"] == "MISS"
+    shared = make_app(cache_ttl=3600, cache_scope="shared").test_client()
+    ask(shared)
+    other = shared.post("/v1/chat/completions", json=BODY, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert other.headers["X-Cache"] == "HIT"
+
+
+def test_a_callers_own_key_has_entries_apart_and_never_touches_a_shared_cache(make_app, upstream):
+    own = {"X-OpenAI-Key": client_key()}
+    apart = make_app(cache_ttl=3600).test_client()
+    ask(apart)
+    assert ask(apart, **own).headers["X-Cache"] == "MISS"  # the server key's answer is not the caller key's
+    assert ask(apart, **own).headers["X-Cache"] == "HIT"
+    shared = make_app(cache_ttl=3600, cache_scope="shared").test_client()
+    ask(shared)
+    assert [ask(shared, **own).headers["X-Cache"] for _ in range(2)] == ["BYPASS", "BYPASS"]
+
+
+def test_no_cache_skips_the_read_and_no_store_skips_both(cached, upstream):
+    client = cached.test_client()
+    ask(client)
+    assert ask(client, **{"Cache-Control": "no-cache"}).headers["X-Cache"] == "MISS"
+    assert ask(client, **{"Cache-Control": "no-store"}).headers["X-Cache"] == "BYPASS"
+    assert len(upstream.chat_requests()) == 3
+    fresh = {**BODY, "seed": 7}
+    ask(client, fresh, **{"Cache-Control": "no-store"})
+    assert ask(client, fresh).headers["X-Cache"] == "MISS"  # no-store kept nothing
+
+
+def test_errors_and_cut_streams_are_not_kept(cached, upstream):
+    client = cached.test_client()
+    upstream.queue(status=500)
+    assert ask(client).status_code == 502
+    upstream.queue(cut_after=2)
+    ask(client, {**BODY, "stream": True}).get_data()
+    assert ask(client).headers["X-Cache"] == "MISS"
+    assert ask(client).headers["X-Cache"] == "HIT"
+
+
+def test_an_answer_over_the_entry_bound_is_not_kept(make_app, upstream):
+    client = make_app(cache_ttl=3600, cache_max_entry_bytes=100).test_client()
+    assert [ask(client).headers["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
+
+
+def test_the_sqlite_cache_keeps_at_most_its_bound_oldest_out_first(tmp_path):
+    from chatgate.storage.sqlite import SQLiteBackend
+
+    store = SQLiteBackend(str(tmp_path / "cache.sqlite3")).response_cache(max_bytes=2500)
+    for index in range(5):
+        store.put(f"k{index}", bytes(1000), 3600)
+    assert [store.get(f"k{index}") is not None for index in range(5)] == [False, False, False, True, True]
+
+
+def test_embeddings_are_cached(cached, upstream):
+    client = cached.test_client()
+    body = {"model": "text-embedding-3-small", "input": "hello"}
+    first, second = (client.post("/v1/embeddings", json=body) for _ in range(2))
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert second.get_json() == first.get_json()
+
+
+def test_off_there_is_no_cache_header(client, upstream):
+    assert "X-Cache" not in ask(client).headers
