@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from typing import Any, cast
 
+import orjson
 from flask import Flask, current_app, request
 
 from chatgate.cache.keys import request_key
+from chatgate.cache.replay import Gathered
 from chatgate.config import Settings
 from chatgate.guard.access import current_caller
 from chatgate.guard.credentials import credentials
-from chatgate.storage.contracts import Backend, ResponseCache
+from chatgate.storage.contracts import Backend, Counters, ResponseCache
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
 
@@ -24,11 +27,13 @@ _KEY = "response_cache"
 
 @dataclasses.dataclass(frozen=True)
 class Lookup:
-    """What the cache said of one request: its key (None: not cached at all), the entry found, and the verdict."""
+    """What the cache said of one request: its key (None: not cached at all), the entry found, the verdict, and
+    whether this request leads the identical ones that arrive while it is asked (it must `land`)."""
 
     key: str | None
     found: CachedAnswer | None
     verdict: str  # "HIT", "MISS" or "BYPASS"
+    leads: bool = False
 
     def headers(self) -> dict[str, str]:
         """`X-Cache`, and `Age` (seconds since the entry was stored: 0 for a fresh answer)."""
@@ -39,10 +44,15 @@ class Lookup:
 BYPASS = Lookup(None, None, "BYPASS")
 
 
+WAIT_STEP = 0.02  # seconds between looks for the answer an identical request in flight is getting
+
+
 class Cache:
-    def __init__(self, store: ResponseCache, settings: Settings):
+    def __init__(self, store: ResponseCache, flights: Counters, settings: Settings):
         self.store, self.ttl, self.shared = store, settings.cache_ttl, settings.cache_scope == "shared"
         self.most = settings.cache_max_entry_bytes
+        self.flights = flights  # one counter per request in flight: who asks the upstream, on every instance
+        self.longest_wait = settings.upstream_timeout
 
     def lookup(self, kind: str, payload: dict[str, Any]) -> Lookup:
         """Look for the answer to this request: not at all with `Cache-Control: no-store` (nor, in a shared cache,
@@ -55,8 +65,30 @@ class Cache:
             return BYPASS
         scope = "shared" if self.shared else _caller_scope(own_key)
         key = f"{scope}:{request_key(kind, payload)}"
-        found = None if "no-cache" in directives else self.store.get(key)
+        if "no-cache" in directives:
+            return Lookup(key, None, "MISS")
+        found = self.store.get(key)
+        return Lookup(key, found, "HIT") if found else self._in_flight(key)
+
+    def _in_flight(self, key: str) -> Lookup:
+        """Single flight: the first of identical requests leads (it asks the upstream); the others wait for its
+        answer, until it lands or the upstream's timeout passes, then ask themselves."""
+        flight = f"flight:{key}"
+        if self.flights.count(flight, math.ceil(self.longest_wait) + 1)[0] == 1:
+            return Lookup(key, None, "MISS", leads=True)
+        deadline = time.monotonic() + self.longest_wait
+        while time.monotonic() < deadline and self.flights.get(flight):
+            time.sleep(WAIT_STEP)
+            if found := self.store.get(key):
+                return Lookup(key, found, "HIT")
+        found = self.store.get(key)  # it landed: with an answer kept, or with nothing (then asked anew)
         return Lookup(key, found, "HIT" if found else "MISS")
+
+    def land(self, lookup: Lookup) -> None:
+        """The leading request is done, answered or not: those waiting stop waiting."""
+        if lookup.leads and lookup.key is not None:
+            with outage_noted(f"end of flight {lookup.key}"):
+                self.flights.clear(f"flight:{lookup.key}")
 
     def keep(self, lookup: Lookup, body: bytes) -> None:
         """Keep a complete answer to a request that missed (one too big is not kept)."""
@@ -64,6 +96,24 @@ class Cache:
             return
         with outage_noted(f"cache entry {lookup.key}"):  # the answer has gone already: never lose it for this
             self.store.put(lookup.key, body, self.ttl)
+
+
+class StreamKeeper:
+    """A streamed answer on its way: gathered chunk by chunk, kept once whole, and its flight landed however the
+    stream ends."""
+
+    def __init__(self, cache: Cache, lookup: Lookup):
+        self.cache, self.lookup, self.gathered = cache, lookup, Gathered()
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        self.gathered.add(chunk)
+
+    def finish(self) -> None:
+        if (answer := self.gathered.answer()) is not None:
+            self.cache.keep(self.lookup, orjson.dumps(answer))
+
+    def land(self) -> None:
+        self.cache.land(self.lookup)
 
 
 def _caller_scope(own_key: str | None) -> str:
@@ -75,7 +125,8 @@ def _caller_scope(own_key: str | None) -> str:
 def init_app(app: Flask, settings: Settings, backend: Backend) -> Cache | None:
     """The app's cache, in `backend`, when CACHE_TTL is set."""
     on = settings.cache_ttl > 0
-    cache = app.extensions[_KEY] = Cache(backend.response_cache(settings.cache_max_bytes), settings) if on else None
+    store = backend.response_cache(settings.cache_max_bytes) if on else None
+    cache = app.extensions[_KEY] = Cache(store, backend.counters(), settings) if store is not None else None
     return cache
 
 

@@ -30,7 +30,11 @@ def create_embeddings(body: EmbeddingRequest):
     lookup = cached.lookup("embeddings", payload) if cached else BYPASS
     if lookup.found:  # answered again: no upstream, no budget
         return current_app.json.response(orjson.loads(lookup.found.body)), lookup.headers()
-    answer = upstream_client().embed(payload, credentials().upstream_key())
-    if cached:
-        cached.keep(lookup, orjson.dumps(answer.body))
+    try:
+        answer = upstream_client().embed(payload, credentials().upstream_key())
+        if cached:
+            cached.keep(lookup, orjson.dumps(answer.body))
+    finally:
+        if cached:
+            cached.land(lookup)
     return current_app.json.response(answer.body), {**answer.headers, **(lookup.headers() if cached else {})}

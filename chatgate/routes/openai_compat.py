@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import orjson
 from flask import Blueprint, current_app
 
-from chatgate.cache import BYPASS, response_cache
-from chatgate.cache.replay import Gathered, as_chunks, fresh
+from chatgate.cache import BYPASS, StreamKeeper, response_cache
+from chatgate.cache.replay import as_chunks, fresh
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
@@ -38,19 +36,22 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def _relayed_events(upstream: EventStream, client_wants_usage: bool, kept: Callable[[dict], None] | None = None):
-    gathered = Gathered() if kept else None
-    for event in upstream:
-        if gathered:
-            gathered.add(event.chunk)
-        # The upstream is always asked for usage (the ledger counts it); a client that did
-        # not ask must not get the extra usage-only chunk it would not expect.
-        if not client_wants_usage and not event.chunk.get("choices") and event.usage:
-            continue
-        yield sse.raw_event(event.raw)
-    if kept and gathered and (answer := gathered.answer()) is not None:  # a whole answer: kept for the next asker
-        kept(answer)
-    yield sse.DONE
+def _relayed_events(upstream: EventStream, client_wants_usage: bool, keeper: StreamKeeper | None = None):
+    try:
+        for event in upstream:
+            if keeper:
+                keeper.add(event.chunk)
+            # The upstream is always asked for usage (the ledger counts it); a client that did
+            # not ask must not get the extra usage-only chunk it would not expect.
+            if not client_wants_usage and not event.chunk.get("choices") and event.usage:
+                continue
+            yield sse.raw_event(event.raw)
+        if keeper:
+            keeper.finish()  # a whole answer: kept for the next asker
+        yield sse.DONE
+    finally:
+        if keeper:
+            keeper.land()
 
 
 def _replayed(answer: dict, client_wants_usage: bool):
@@ -83,13 +84,22 @@ def chat_completions(body: ChatCompletionRequest):
         return current_app.json.response(fresh(answer)), lookup.headers()
     cache_headers = lookup.headers() if cached else {}
     if not body.stream:
-        answer = upstream_client().complete(payload, key)
-        if cached:
-            cached.keep(lookup, orjson.dumps(answer.body))
+        try:
+            answer = upstream_client().complete(payload, key)
+            if cached:
+                cached.keep(lookup, orjson.dumps(answer.body))
+        finally:
+            if cached:
+                cached.land(lookup)
         return current_app.json.response(answer.body), {**answer.headers, **cache_headers}
-    upstream = upstream_client().stream(payload, key)
-    kept = (lambda whole: cached.keep(lookup, orjson.dumps(whole))) if cached and lookup.key else None
-    frames = _relayed_events(upstream, client_wants_usage, kept)
+    keeper = StreamKeeper(cached, lookup) if cached and lookup.key else None
+    try:
+        upstream = upstream_client().stream(payload, key)
+    except BaseException:
+        if keeper:
+            keeper.land()
+        raise
+    frames = _relayed_events(upstream, client_wants_usage, keeper)
     return stream_answer(upstream, frames, _error_event, "text/event-stream", cache_headers)
 
 

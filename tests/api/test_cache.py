@@ -2,9 +2,13 @@
 upstream or the budgets; per caller or shared; a caller's own key apart; Cache-Control; only whole answers."""
 
 import json
+import threading
+import time
 
 import pytest
 
+from chatgate.cache.keys import request_key
+from chatgate.storage import current_storage
 from tests.support.keys import client_key
 
 BODY = {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
@@ -20,7 +24,8 @@ def ask(client, body=BODY, **headers):
 
 
 def text_of_stream(response) -> str:
-    chunks = [json.loads(line[6:]) for line in response.get_data(as_text=True).splitlines() if line[6:7] == "{"]
+    body = response if isinstance(response, str) else response.get_data(as_text=True)
+    chunks = [json.loads(line[6:]) for line in body.splitlines() if line[6:7] == "{"]
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
@@ -140,3 +145,47 @@ def test_embeddings_are_cached(cached, upstream):
 
 def test_off_there_is_no_cache_header(client, upstream):
     assert "X-Cache" not in ask(client).headers
+
+
+def burst(apps, upstream, body, count):
+    """`count` identical requests at once, spread over `apps`, while the upstream holds its answer until every one
+    of them has arrived (each counts itself in the flight of its request): then the answers."""
+    release, answers = threading.Event(), []
+    upstream.queue(hold_answer=release)
+    flight = f"flight:ip:127.0.0.1:{request_key('chat', {k: v for k, v in body.items() if k != 'stream'})}"
+
+    def one(app):
+        answer = app.test_client().post("/v1/chat/completions", json=body)
+        answers.append((answer.headers["X-Cache"], answer.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=one, args=(apps[i % len(apps)],)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    with apps[0].app_context():
+        counters, deadline = current_storage().counters(), time.monotonic() + 10
+        while counters.get(flight) < count:
+            assert time.monotonic() < deadline, f"{counters.get(flight)} of {count} requests arrived"
+            time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(15)
+    return answers
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_twenty_identical_requests_at_once_make_one_upstream_call(cached, upstream, stream):
+    answers = burst([cached], upstream, {**BODY, "stream": stream}, 20)
+    assert len(upstream.chat_requests()) == 1
+    assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 19 + ["MISS"]
+    if stream:
+        texts = {text_of_stream(body) for _, body in answers}
+    else:
+        texts = {json.loads(body)["choices"][0]["message"]["content"] for _, body in answers}
+    assert len(texts) == 1 and texts.pop()
+
+
+def test_identical_requests_on_two_instances_sharing_redis_make_one_upstream_call(make_app, upstream, redis_url):
+    apps = [make_app(cache_ttl=3600, redis_url=redis_url) for _ in range(2)]
+    answers = burst(apps, upstream, {**BODY, "seed": int(time.time())}, 10)
+    assert len(upstream.chat_requests()) == 1
+    assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 9 + ["MISS"]

@@ -49,6 +49,7 @@ class Behaviour:
     cut_after: int | None = None  # close the socket after this many content chunks
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
     garbage: bool = False  # a 200 whose body is not JSON
+    hold_answer: threading.Event | None = None  # hold the whole answer (plain or streamed) until the test sets it
     wait_for: threading.Event | None = None  # hold each chunk until the test sets it...
     hold_after: int = 0  # ...from this one on
     tool_calls: list | None = None  # chat: answer with these tool calls instead of text
@@ -305,6 +306,8 @@ def _make_handler(fake: FakeUpstream):
                 return self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
             behaviour = fake._next_behaviour()
             if behaviour.delay and fake._stopping.wait(behaviour.delay):
+                return
+            if behaviour.hold_answer is not None and not self._hold(behaviour.hold_answer):
                 return
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
