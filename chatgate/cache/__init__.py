@@ -8,19 +8,22 @@ import dataclasses
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
 from flask import Flask, current_app, request
 
 from chatgate.cache.keys import request_key
-from chatgate.cache.replay import Gathered
+from chatgate.cache.replay import Gathered, fresh
 from chatgate.config import Settings
 from chatgate.guard.access import current_caller
 from chatgate.guard.credentials import credentials
+from chatgate.guard.metrics import count_cache_lookup
 from chatgate.storage.contracts import Backend, Counters, ResponseCache
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
+from chatgate.upstream import Answer
 
 _KEY = "response_cache"
 
@@ -62,13 +65,18 @@ class Cache:
             payload.get("api_key") if isinstance(payload.get("api_key"), str) else None
         )
         if "no-store" in directives or (self.shared and own_key):
+            count_cache_lookup("bypass")
             return BYPASS
         scope = "shared" if self.shared else _caller_scope(own_key)
         key = f"{scope}:{request_key(kind, payload)}"
         if "no-cache" in directives:
-            return Lookup(key, None, "MISS")
-        found = self.store.get(key)
-        return Lookup(key, found, "HIT") if found else self._in_flight(key)
+            lookup = Lookup(key, None, "MISS")
+        elif found := self.store.get(key):
+            lookup = Lookup(key, found, "HIT")
+        else:
+            lookup = self._in_flight(key)
+        count_cache_lookup(lookup.verdict)
+        return lookup
 
     def _in_flight(self, key: str) -> Lookup:
         """Single flight: the first of identical requests leads (it asks the upstream); the others wait for its
@@ -76,6 +84,7 @@ class Cache:
         flight = f"flight:{key}"
         if self.flights.count(flight, math.ceil(self.longest_wait) + 1)[0] == 1:
             return Lookup(key, None, "MISS", leads=True)
+        count_cache_lookup("waited")
         deadline = time.monotonic() + self.longest_wait
         while time.monotonic() < deadline and self.flights.get(flight):
             time.sleep(WAIT_STEP)
@@ -114,6 +123,25 @@ class StreamKeeper:
 
     def land(self) -> None:
         self.cache.land(self.lookup)
+
+
+def answered(kind: str, payload: dict[str, Any], ask: Callable[[], Answer]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The answer to a plain request and the headers it adds: from the cache when it has it (a chat completion with
+    a fresh id), else `ask`ed of the upstream and kept for the next asker."""
+    cache = response_cache()
+    if cache is None:
+        answer = ask()
+        return answer.body, answer.headers
+    lookup = cache.lookup(kind, payload)
+    if lookup.found:  # answered again: no upstream, no budget
+        body = orjson.loads(lookup.found.body)
+        return (fresh(body) if kind == "chat" else body), lookup.headers()
+    try:
+        answer = ask()
+        cache.keep(lookup, orjson.dumps(answer.body))
+    finally:
+        cache.land(lookup)
+    return answer.body, {**answer.headers, **lookup.headers()}
 
 
 def _caller_scope(own_key: str | None) -> str:

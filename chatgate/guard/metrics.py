@@ -41,6 +41,12 @@ UPSTREAM_ATTEMPTS = Counter(
 UPSTREAM_ATTEMPT_SECONDS = Histogram(
     "chat_api_upstream_attempt_seconds", "Time until an upstream answered (or failed) an attempt", ["upstream"]
 )
+CACHE_LOOKUPS = Counter(
+    "chat_api_cache_lookups_total",
+    "Response cache lookups by surface and how they ended: hit, miss, bypass; waited counts those that waited for an "
+    "identical request in flight",
+    ["surface", "verdict"],
+)
 STREAM_OUTCOMES = Counter(
     "chat_api_stream_outcomes_total",
     "Streams that ended, by how: finished, client_left, upstream_failed, stopped",
@@ -83,6 +89,12 @@ def exposition(settings: Settings) -> bytes:
 def count_stream_end(outcome: str) -> None:
     """A stream to a client ended."""
     STREAM_OUTCOMES.labels(outcome.replace(" ", "_")).inc()
+
+
+def count_cache_lookup(verdict: str) -> None:
+    """The response cache answered a lookup of this request's surface."""
+    surface = request.url_rule.rule if request.url_rule else request.path
+    CACHE_LOOKUPS.labels(surface, verdict.lower()).inc()
 
 
 def count_refusal(limit: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from chatgate.cache import answered
 from chatgate.errors import UpstreamFailed
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
@@ -43,8 +44,9 @@ def _usage(usage: dict | None) -> dict:
 def chat(body: ChatRequest):
     """Create chat completion."""
     payload = upstream_payload(body)
-    answered = upstream_client().complete(payload, credentials().upstream_key())
-    answer = answered.body
+    answer, headers = answered(
+        "chat", payload, lambda: upstream_client().complete(payload, credentials().upstream_key())
+    )
     try:
         reply = text_of(answer["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
@@ -56,7 +58,7 @@ def chat(body: ChatRequest):
         "model": answer.get("model") or payload["model"],
         "conversation": payload["messages"] + [{"role": "assistant", "content": reply}],
         "usage": _usage(answer.get("usage")),
-    }, answered.headers
+    }, headers
 
 
 def _content_frames(upstream: EventStream):

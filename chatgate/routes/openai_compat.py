@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, current_app
 
-from chatgate.cache import BYPASS, StreamKeeper, response_cache
+from chatgate.cache import BYPASS, StreamKeeper, answered, response_cache
 from chatgate.cache.replay import as_chunks, fresh
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
@@ -75,23 +75,15 @@ def chat_completions(body: ChatCompletionRequest):
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key = credentials().upstream_key()
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if not body.stream:
+        answer, headers = answered("chat", payload, lambda: upstream_client().complete(payload, key))
+        return current_app.json.response(answer), headers
     cached = response_cache()
     lookup = cached.lookup("chat", payload) if cached and not wants_resumable() else BYPASS
     if lookup.found:  # answered again: no upstream, no budget
-        answer = orjson.loads(lookup.found.body)
-        if body.stream:
-            return streamed_response(_replayed(answer, client_wants_usage), "text/event-stream", lookup.headers())
-        return current_app.json.response(fresh(answer)), lookup.headers()
+        replayed = _replayed(orjson.loads(lookup.found.body), client_wants_usage)
+        return streamed_response(replayed, "text/event-stream", lookup.headers())
     cache_headers = lookup.headers() if cached else {}
-    if not body.stream:
-        try:
-            answer = upstream_client().complete(payload, key)
-            if cached:
-                cached.keep(lookup, orjson.dumps(answer.body))
-        finally:
-            if cached:
-                cached.land(lookup)
-        return current_app.json.response(answer.body), {**answer.headers, **cache_headers}
     keeper = StreamKeeper(cached, lookup) if cached and lookup.key else None
     try:
         upstream = upstream_client().stream(payload, key)

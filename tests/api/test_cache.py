@@ -189,3 +189,23 @@ def test_identical_requests_on_two_instances_sharing_redis_make_one_upstream_cal
     answers = burst(apps, upstream, {**BODY, "seed": int(time.time())}, 10)
     assert len(upstream.chat_requests()) == 1
     assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 9 + ["MISS"]
+
+
+def test_metrics_count_hits_misses_and_bypasses_by_surface(cached, upstream):
+    client = cached.test_client()
+
+    def count(verdict):
+        text = client.get("/metrics").get_data(as_text=True)
+        line = f'chat_api_cache_lookups_total{{surface="/v1/chat/completions",verdict="{verdict}"}} '
+        return float(next((row[len(line) :] for row in text.splitlines() if row.startswith(line)), 0))
+
+    before = {verdict: count(verdict) for verdict in ("hit", "miss", "bypass")}
+    ask(client, {**BODY, "seed": 99}), ask(client, {**BODY, "seed": 99}), ask(client, **{"Cache-Control": "no-store"})
+    assert {verdict: count(verdict) - before[verdict] for verdict in before} == {"hit": 1, "miss": 1, "bypass": 1}
+
+
+def test_the_core_chat_is_answered_from_the_entry_of_the_same_request(cached, upstream):
+    client = cached.test_client()
+    first, second = (client.post("/chat", json={"message": "hi"}) for _ in range(2))
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert second.get_json() == first.get_json() and len(upstream.chat_requests()) == 1
