@@ -43,7 +43,7 @@ TEST_FILES = {
     ],
     "identity": ["signed_in_users"],
     "model_policy": ["stored_tokens", "fallbacks_and_client_keys"],
-    "ownership": ["security", "responses_api", "resumable_streams", "sessions_api", "access"],
+    "ownership": ["security", "responses_api", "resumable_streams", "sessions_api", "access", "traces"],
     "rate_limits": ["token_budget", "budget_accounting", "limits_and_usage", "security", "stored_tokens", "alerts"],
     "spend_limits": ["spend", "budget_accounting", "fallbacks_and_client_keys", "alerts"],
     "routing": [
