@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 
 from dotenv import dotenv_values
@@ -94,6 +95,7 @@ class Settings:
     # Traces (OpenTelemetry): off without an OTLP endpoint; the SDK reads its other OTEL_* variables itself.
     otlp_traces_endpoint: str | None = None  # where spans go
     otlp_protocol: str = "http/protobuf"  # or "grpc", with opentelemetry-exporter-otlp-proto-grpc installed
+    otlp_headers: tuple[tuple[str, str], ...] = ()  # sent with each export (an API key, say): never logged
     otel_service_name: str = "chatgate"
     capture_message_content: bool = False  # prompts and replies in spans: opt-in, as the GenAI conventions say
 
@@ -287,6 +289,7 @@ class Settings:
             log_format=env.choice("LOG_FORMAT", ("text", "json"), cls.log_format),
             log_message_contents=env.flag("LOG_MESSAGE_CONTENTS", False),
             otlp_protocol=_traces_protocol(env),
+            otlp_headers=_otlp_headers(env),
             otlp_traces_endpoint=_traces_endpoint(env, _traces_protocol(env)),
             otel_service_name=env.get("OTEL_SERVICE_NAME") or cls.otel_service_name,
             capture_message_content=env.flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False),
@@ -326,6 +329,16 @@ _HTTP = ("http://", "https://")
 def _traces_protocol(env: _Env) -> str:
     protocol = env.first_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or ""
     return env.choice(protocol, ("http/protobuf", "grpc"), "http/protobuf")
+
+
+def _otlp_headers(env: _Env) -> tuple[tuple[str, str], ...]:
+    """OTEL_EXPORTER_OTLP_TRACES_HEADERS, else OTEL_EXPORTER_OTLP_HEADERS: `key=value,key2=value2`, values
+    URL-encoded (OpenTelemetry's own format)."""
+    raw = env.get(env.first_set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or "") or ""
+    pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise ConfigError("OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs separated by commas")
+    return tuple((key.strip(), urllib.parse.unquote(value.strip())) for key, value in pairs)
 
 
 def _traces_endpoint(env: _Env, protocol: str) -> str | None:

@@ -8,7 +8,6 @@ from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from opentelemetry import propagate, trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -18,6 +17,7 @@ from chatgate import __version__
 from chatgate.config import ConfigError, Settings
 from chatgate.guard.access import current_caller
 from chatgate.guard.pricing import Prices
+from chatgate.telemetry.exporter import OtlpHttpExporter
 from chatgate.telemetry.genai_spans import GenAiSpans
 from chatgate.telemetry.request_span import SPAN, current_span
 
@@ -63,7 +63,7 @@ def install(app: Flask, settings: Settings, prices: Prices) -> GenAiSpans:
 def _exporter(settings: Settings) -> SpanExporter:
     """OTLP over HTTP (protobuf); over gRPC when asked, if its exporter is installed."""
     if settings.otlp_protocol != "grpc":
-        return OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint)
+        return OtlpHttpExporter(settings.otlp_traces_endpoint or "", dict(settings.otlp_headers))
     try:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
     except ImportError:
@@ -71,7 +71,7 @@ def _exporter(settings: Settings) -> SpanExporter:
             "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: pip install it, "
             "or use http/protobuf (the default)"
         ) from None
-    return cast(SpanExporter, GrpcExporter(endpoint=settings.otlp_traces_endpoint))
+    return cast(SpanExporter, GrpcExporter(endpoint=settings.otlp_traces_endpoint, headers=settings.otlp_headers))
 
 
 def _request_attributes(route: str | None) -> dict[str, Any]:

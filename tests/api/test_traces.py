@@ -51,7 +51,7 @@ def one(spans, kind):
 
 
 def test_a_call_is_a_server_span_with_a_genai_client_span_under_it(traced, receiver, upstream):
-    app = traced(api_tokens=(TOKEN,))
+    app = traced(api_tokens=(TOKEN,), otlp_headers=(("Authorization", "Bearer collector-key"),))
     answer = app.test_client().post("/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 200
     spans = spans_of(app, receiver, 2)
@@ -80,6 +80,7 @@ def test_a_call_is_a_server_span_with_a_genai_client_span_under_it(traced, recei
     assert client.attributes["chatgate.cost.usd"] > 0
     assert "gen_ai.input.messages" not in client.attributes and "gen_ai.output.messages" not in client.attributes
     assert server.start_ns <= client.start_ns <= client.end_ns <= server.end_ns
+    assert receiver.headers_seen[-1]["Authorization"] == "Bearer collector-key"  # OTEL_EXPORTER_OTLP_HEADERS
 
 
 def test_a_stream_says_its_time_to_first_chunk_and_how_it_finished(traced, receiver, upstream):
@@ -255,3 +256,10 @@ def test_grpc_without_its_exporter_is_a_configuration_error_naming_it(make_app):
 )
 def test_the_traces_endpoint_follows_opentelemetrys_rules(environment, endpoint):
     assert Settings.from_env(environment, dotenv=False).otlp_traces_endpoint == endpoint
+
+
+def test_otlp_headers_are_read_in_opentelemetrys_format():
+    environment = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=a%20b, x-team=ml"}
+    assert Settings.from_env(environment, dotenv=False).otlp_headers == (("api-key", "a b"), ("x-team", "ml"))
+    with pytest.raises(ConfigError, match="key=value"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_HEADERS": "no-equals-sign"}, dotenv=False)

@@ -42,6 +42,7 @@ class Span:
 
 class OtlpReceiver(LoopbackReceiver):
     def __init__(self):
+        self.headers_seen: list[dict[str, str]] = []
         super().__init__()
         self.url = self.base_url
 
@@ -54,6 +55,7 @@ class OtlpReceiver(LoopbackReceiver):
         return status, "application/x-protobuf", ExportTraceServiceResponse().SerializeToString()
 
     def keep(self, path: str, headers: dict[str, str], body: bytes) -> list[Span]:
+        self.headers_seen.append(headers)
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         spans = []
