@@ -61,9 +61,7 @@ class Cache:
         """Look for the answer to this request: not at all with `Cache-Control: no-store` (nor, in a shared cache,
         for a caller's own key); without reading with `no-cache`."""
         directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
-        own_key = credentials().upstream_key(
-            payload.get("api_key") if isinstance(payload.get("api_key"), str) else None
-        )
+        own_key = credentials().upstream_key()  # the key the call itself will use
         if "no-store" in directives or (self.shared and own_key):
             count_cache_lookup("bypass")
             return BYPASS
