@@ -26,8 +26,8 @@ from chatgate.telemetry.request_span import SPAN, current_span
 def install(app: Flask, settings: Settings, prices: Prices) -> GenAiSpans:
     """Trace the app's requests; the returned call hook traces its upstream attempts."""
     # The provider registers an at-fork hook; under gevent, a process forked while serving then runs that hook, and
-    # with it this worker's greenlets, in the child, which can take a client's request and exit with it. The one
-    # fork a worker makes is the `uname -p` behind the OpenAI SDK's platform headers, on its first call: done now.
+    # with it this worker's greenlets, in the child, which can take a client's request and exit with it. The fork we
+    # know a worker makes is the `uname -p` behind the OpenAI SDK's platform headers, on its first call: done now.
     platform.platform()
     provider = TracerProvider(resource=Resource.create({"service.name": settings.otel_service_name}))
     provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
