@@ -5,7 +5,6 @@ request answered from it never reaches the upstream, nor its caller's token or s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -15,15 +14,17 @@ import orjson
 from flask import Flask, current_app, request
 
 from chatgate.cache.keys import request_key
-from chatgate.cache.replay import Gathered, fresh
+from chatgate.cache.replay import CompletedResponse, Gathered, as_events, fresh
 from chatgate.config import Settings
 from chatgate.guard.access import current_caller
-from chatgate.guard.credentials import credentials
 from chatgate.guard.metrics import count_cache_lookup
+from chatgate.guard.ownership import key_identity
 from chatgate.storage.contracts import Backend, Counters, ResponseCache
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
-from chatgate.upstream import Answer
+from chatgate.streams.resumable import wants_resumable
+from chatgate.upstream import Answer, Call, EventStream
+from chatgate.upstream.event_stream import ChatEvents, ResponseEvents
 
 _KEY = "response_cache"
 
@@ -57,11 +58,11 @@ class Cache:
         self.flights = flights  # one counter per request in flight: who asks the upstream, on every instance
         self.longest_wait = settings.upstream_timeout
 
-    def lookup(self, kind: str, payload: dict[str, Any]) -> Lookup:
-        """Look for the answer to this request: not at all with `Cache-Control: no-store` (nor, in a shared cache,
-        for a caller's own key); without reading with `no-cache`."""
+    def lookup(self, kind: str, payload: dict[str, Any], own_key: str | None) -> Lookup:
+        """Look for the answer to this request, which the upstream would be sent with `own_key` (None: the
+        server's): not at all with `Cache-Control: no-store` (nor, in a shared cache, for a caller's own key);
+        without reading with `no-cache`."""
         directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
-        own_key = credentials().upstream_key()  # the key the call itself will use
         if "no-store" in directives or (self.shared and own_key):
             count_cache_lookup("bypass")
             return BYPASS
@@ -106,34 +107,36 @@ class Cache:
 
 
 class StreamKeeper:
-    """A streamed answer on its way: gathered chunk by chunk, kept once whole, and its flight landed however the
-    stream ends."""
+    """Watches a streamed answer on its way (`EventStream.watch`): gathered chunk by chunk, kept once whole, and its
+    flight landed however the stream ends."""
 
-    def __init__(self, cache: Cache, lookup: Lookup):
-        self.cache, self.lookup, self.gathered = cache, lookup, Gathered()
+    def __init__(self, cache: Cache, lookup: Lookup, kind: str):
+        self.cache, self.lookup = cache, lookup
+        self.gathered = CompletedResponse() if kind == "responses" else Gathered()
 
     def add(self, chunk: dict[str, Any]) -> None:
         self.gathered.add(chunk)
 
-    def finish(self) -> None:
-        if (answer := self.gathered.answer()) is not None:
-            self.cache.keep(self.lookup, orjson.dumps(answer))
+    def ended(self, whole: bool) -> None:
+        try:
+            if whole and (answer := self.gathered.answer()) is not None:
+                self.cache.keep(self.lookup, orjson.dumps(answer))
+        finally:
+            self.cache.land(self.lookup)
 
-    def land(self) -> None:
-        self.cache.land(self.lookup)
 
-
-def answered(kind: str, payload: dict[str, Any], ask: Callable[[], Answer]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The answer to a plain request and the headers it adds: from the cache when it has it (a chat completion with
-    a fresh id), else `ask`ed of the upstream and kept for the next asker."""
+def answered(
+    kind: str, payload: dict[str, Any], own_key: str | None, ask: Callable[[], Answer]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The answer to a plain request and the headers it adds: from the cache when it has it (with a fresh id),
+    else `ask`ed of the upstream and kept for the next asker."""
     cache = response_cache()
     if cache is None:
         answer = ask()
         return answer.body, answer.headers
-    lookup = cache.lookup(kind, payload)
+    lookup = cache.lookup(kind, payload, own_key)
     if lookup.found:  # answered again: no upstream, no budget
-        body = orjson.loads(lookup.found.body)
-        return (fresh(body) if kind == "chat" else body), lookup.headers()
+        return fresh(kind, orjson.loads(lookup.found.body)), lookup.headers()
     try:
         answer = ask()
         cache.keep(lookup, orjson.dumps(answer.body))
@@ -142,10 +145,34 @@ def answered(kind: str, payload: dict[str, Any], ask: Callable[[], Answer]) -> t
     return answer.body, {**answer.headers, **lookup.headers()}
 
 
+def streamed(
+    kind: str, payload: dict[str, Any], own_key: str | None, start: Callable[[], EventStream]
+) -> tuple[EventStream, dict[str, str]]:
+    """The stream answering a streamed request, and the headers it adds: the cached answer said again in the
+    stream's own events, or the upstream's stream `start`ed and watched, to be kept when it ends whole. A resumable
+    stream is not looked up: it has a life of its own, readers who come back, a stop."""
+    cache = response_cache()
+    if cache is None:
+        return start(), {}
+    lookup = BYPASS if wants_resumable() else cache.lookup(kind, payload, own_key)
+    if lookup.found:  # answered again: no upstream, no budget
+        events = as_events(kind, fresh(kind, orjson.loads(lookup.found.body)))
+        speaks = ResponseEvents if kind == "responses" else ChatEvents
+        return EventStream.replayed(events, Call(payload, kind, current_caller()), speaks), lookup.headers()
+    try:
+        upstream = start()
+    except BaseException:
+        cache.land(lookup)
+        raise
+    if lookup.key is not None:
+        upstream.watch(StreamKeeper(cache, lookup, kind))
+    return upstream, lookup.headers()
+
+
 def _caller_scope(own_key: str | None) -> str:
     """Whose entries: the caller's, and, with its own key, that key's (never the server key's answers)."""
     caller = current_caller()
-    return f"{caller}:key:{hashlib.sha256(own_key.encode()).hexdigest()[:32]}" if own_key else caller
+    return f"{caller}:{key_identity(own_key)}" if own_key else caller
 
 
 def init_app(app: Flask, settings: Settings, backend: Backend) -> Cache | None:

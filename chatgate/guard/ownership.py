@@ -35,7 +35,7 @@ class Ownership:
         if self.tokens.access_control():
             return frozenset({caller})
         key = self.keys.client_key(body_key)
-        return frozenset({caller, "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]} if key else {caller})
+        return frozenset({caller, key_identity(key)} if key else {caller})
 
     def claim(self, kind: str, item_id: object, identities: frozenset[str], ttl: int) -> None:
         if isinstance(item_id, str) and item_id:
@@ -74,3 +74,8 @@ def init_app(app: Flask, store: OwnershipStore, tokens: TokenRegistry, keys: Cre
 def ownership() -> Ownership:
     """The current app's claims."""
     return cast(Ownership, current_app.extensions[_KEY])
+
+
+def key_identity(key: str) -> str:
+    """Who holds an upstream key of their own, named without the key."""
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from chatgate.cache import streamed
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
@@ -48,5 +49,7 @@ def _error_line(error: ApiError) -> bytes:
 def ask(body: AskRequest):
     """Stream the assistant's reply to a conversation as plain text."""
     payload = {"model": catalogue().default, "messages": [turn.model_dump() for turn in body.messages]}
-    upstream = upstream_client().stream(payload, credentials().upstream_key())
-    return stream_answer(upstream, _text(upstream), _error_line, "text/plain", {"x-vercel-ai-data-stream": "v1"})
+    key = credentials().upstream_key()
+    upstream, headers = streamed("chat", payload, key, lambda: upstream_client().stream(payload, key))
+    headers = {"x-vercel-ai-data-stream": "v1", **headers}
+    return stream_answer(upstream, _text(upstream), _error_line, "text/plain", headers)

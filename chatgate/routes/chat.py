@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from chatgate.cache import answered
-from chatgate.errors import UpstreamFailed
+from chatgate.cache import answered, streamed
+from chatgate.errors import ApiError, UpstreamFailed
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
@@ -43,10 +43,8 @@ def _usage(usage: dict | None) -> dict:
 @json_body(ChatRequest)
 def chat(body: ChatRequest):
     """Create chat completion."""
-    payload = upstream_payload(body)
-    answer, headers = answered(
-        "chat", payload, lambda: upstream_client().complete(payload, credentials().upstream_key())
-    )
+    payload, key = upstream_payload(body), credentials().upstream_key()
+    answer, headers = answered("chat", payload, key, lambda: upstream_client().complete(payload, key))
     try:
         reply = text_of(answer["choices"][0]["message"].get("content") or "")
     except (KeyError, IndexError, TypeError, AttributeError):
@@ -68,13 +66,16 @@ def _content_frames(upstream: EventStream):
     yield sse.event({"done": True, "usage": _usage(upstream.usage)})
 
 
+def _error_frame(error: ApiError) -> bytes:
+    return sse.event({"error": error.message})
+
+
 @bp.post("/chat/stream")
 @spends_key
 @documented(responses=CORE_ERRORS, streams="text/event-stream", frames=CHAT_STREAM_FRAMES)
 @json_body(ChatRequest)
 def chat_stream(body: ChatRequest):
     """Create streaming chat completion."""
-    upstream = upstream_client().stream(upstream_payload(body), credentials().upstream_key())
-    return stream_answer(
-        upstream, _content_frames(upstream), lambda error: sse.event({"error": error.message}), "text/event-stream"
-    )
+    payload, key = upstream_payload(body), credentials().upstream_key()
+    upstream, headers = streamed("chat", payload, key, lambda: upstream_client().stream(payload, key))
+    return stream_answer(upstream, _content_frames(upstream), _error_frame, "text/event-stream", headers)

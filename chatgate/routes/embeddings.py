@@ -25,7 +25,6 @@ def create_embeddings(body: EmbeddingRequest):
     """Create embeddings for a text or a list of texts."""
     offered_model(body.model, "embeddings")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
-    answer, headers = answered(
-        "embeddings", payload, lambda: upstream_client().embed(payload, credentials().upstream_key())
-    )
+    key = credentials().upstream_key()
+    answer, headers = answered("embeddings", payload, key, lambda: upstream_client().embed(payload, key))
     return current_app.json.response(answer), headers

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
 from flask import Blueprint, current_app
 
-from chatgate.cache import BYPASS, StreamKeeper, answered, response_cache
-from chatgate.cache.replay import as_chunks, fresh
+from chatgate.cache import answered, streamed
 from chatgate.errors import ApiError
 from chatgate.guard.credentials import credentials
 from chatgate.guard.rate_limits import spends_key
@@ -23,7 +21,7 @@ from chatgate.routes.schemas.openai import (
 from chatgate.upstream import EventStream, upstream_client
 from chatgate.web import sse
 from chatgate.web.openapi import documented
-from chatgate.web.streaming import stream_answer, streamed_response, wants_resumable
+from chatgate.web.streaming import stream_answer
 from chatgate.web.validation import json_body
 
 bp = Blueprint("openai_compat", __name__)
@@ -36,27 +34,13 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
-def _relayed_events(upstream: EventStream, client_wants_usage: bool, keeper: StreamKeeper | None = None):
-    try:
-        for event in upstream:
-            if keeper:
-                keeper.add(event.chunk)
-            # The upstream is always asked for usage (the ledger counts it); a client that did
-            # not ask must not get the extra usage-only chunk it would not expect.
-            if not client_wants_usage and not event.chunk.get("choices") and event.usage:
-                continue
-            yield sse.raw_event(event.raw)
-        if keeper:
-            keeper.finish()  # a whole answer: kept for the next asker
-        yield sse.DONE
-    finally:
-        if keeper:
-            keeper.land()
-
-
-def _replayed(answer: dict, client_wants_usage: bool):
-    for chunk in as_chunks(fresh(answer), client_wants_usage):
-        yield sse.event(chunk)
+def _relayed_events(upstream: EventStream, client_wants_usage: bool):
+    for event in upstream:
+        # The upstream is always asked for usage (the ledger counts it); a client that did
+        # not ask must not get the extra usage-only chunk it would not expect.
+        if not client_wants_usage and not event.chunk.get("choices") and event.usage:
+            continue
+        yield sse.raw_event(event.raw)
     yield sse.DONE
 
 
@@ -76,23 +60,11 @@ def chat_completions(body: ChatCompletionRequest):
     key = credentials().upstream_key()
     client_wants_usage = bool(body.stream_options and body.stream_options.include_usage)
     if not body.stream:
-        answer, headers = answered("chat", payload, lambda: upstream_client().complete(payload, key))
+        answer, headers = answered("chat", payload, key, lambda: upstream_client().complete(payload, key))
         return current_app.json.response(answer), headers
-    cached = response_cache()
-    lookup = cached.lookup("chat", payload) if cached and not wants_resumable() else BYPASS
-    if lookup.found:  # answered again: no upstream, no budget
-        replayed = _replayed(orjson.loads(lookup.found.body), client_wants_usage)
-        return streamed_response(replayed, "text/event-stream", lookup.headers())
-    cache_headers = lookup.headers() if cached else {}
-    keeper = StreamKeeper(cached, lookup) if cached and lookup.key else None
-    try:
-        upstream = upstream_client().stream(payload, key)
-    except BaseException:
-        if keeper:
-            keeper.land()
-        raise
-    frames = _relayed_events(upstream, client_wants_usage, keeper)
-    return stream_answer(upstream, frames, _error_event, "text/event-stream", cache_headers)
+    upstream, headers = streamed("chat", payload, key, lambda: upstream_client().stream(payload, key))
+    frames = _relayed_events(upstream, client_wants_usage)
+    return stream_answer(upstream, frames, _error_event, "text/event-stream", headers)
 
 
 @bp.get("/models")

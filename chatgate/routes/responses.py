@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, current_app, request
 
+from chatgate.cache import answered, streamed
 from chatgate.errors import ApiError, NotFound
 from chatgate.guard.credentials import credentials
 from chatgate.guard.ownership import ownership
@@ -63,6 +64,8 @@ def create_response(body: ResponseRequest):
     def completed(response: dict) -> None:
         claims.record_tokens(response.get("id"), response.get("usage"), KEPT_FOR)
 
+    if payload.get("store") is False and not payload.get("background"):  # nothing kept upstream: cacheable
+        return _uncommitted(payload, key, carried, body.stream)
     if not body.stream:
         answer = upstream_client().respond(payload, key, carried)
         claims.claim("response", answer.body.get("id"), owners, KEPT_FOR)
@@ -70,10 +73,24 @@ def create_response(body: ResponseRequest):
         return current_app.json.response(answer.body), answer.headers
     upstream = upstream_client().stream_response(payload, key, carried)
     claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
+    return _streamed(upstream, completed)
+
+
+def _uncommitted(payload: dict, key: str | None, carried: int, stream: bool | None):
+    """A response the upstream does not store: nothing to own, and the same question answered again from the
+    cache."""
+    if not stream:
+        answer, headers = answered("responses", payload, key, lambda: upstream_client().respond(payload, key, carried))
+        return current_app.json.response(answer), headers
+    start = lambda: upstream_client().stream_response(payload, key, carried)  # noqa: E731
+    upstream, headers = streamed("responses", payload, key, start)
+    return _streamed(upstream, lambda response: None, headers)
+
+
+def _streamed(upstream: EventStream, on_completed: Callable[[dict], None], headers: dict | None = None):
     seen = {"sequence": -1}
-    return stream_answer(
-        upstream, _relayed(upstream, seen, completed), lambda error: _error_event(error, seen), "text/event-stream"
-    )
+    frames = _relayed(upstream, seen, on_completed)
+    return stream_answer(upstream, frames, lambda error: _error_event(error, seen), "text/event-stream", headers)
 
 
 def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:

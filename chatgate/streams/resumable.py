@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from flask import copy_current_request_context
+from flask import copy_current_request_context, request
 
 from chatgate.config import current_settings
 from chatgate.streams import StreamBuffer, stream_buffer
@@ -99,3 +99,10 @@ def read_text_from(stream_id: str, offset: int) -> Iterator[bytes]:
             continue
         yield frame[max(0, offset - skipped) :]
         skipped = offset
+
+
+def wants_resumable() -> bool:
+    """Whether this answer goes through the shared buffer: RESUMABLE_STREAMS=always, or `X-Resumable: true`."""
+    return current_settings().resumable_streams == "always" or request.headers.get(
+        "X-Resumable", ""
+    ).strip().lower() in ("1", "true", "yes")

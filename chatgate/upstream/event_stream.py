@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 import orjson
@@ -188,6 +188,14 @@ class StreamEvent:
         return self.kind.finished(self.chunk)
 
 
+class StreamWatcher(Protocol):
+    """Shown each chunk of a stream as it is read, then told, once, whether the stream came to its end whole."""
+
+    def add(self, chunk: dict[str, Any]) -> None: ...
+
+    def ended(self, whole: bool) -> None: ...
+
+
 class EventStream:
     """An open upstream stream whose first event has already been read.
 
@@ -222,6 +230,8 @@ class EventStream:
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self._cause: str | None = None  # how the upstream failed it, if it did
         self._answer: dict[str, Any] | None = None  # what it said of its answer: id, model, finishing choices
+        self._watcher: StreamWatcher | None = None
+        self._whole = False  # read to its end, finished
         self.headers = response.headers
         self._started = started  # when the call was sent: its first event says how long the upstream took
         self._first = self._next_event()
@@ -243,7 +253,19 @@ class EventStream:
         if not self.finished and self.stopped_as is None:
             self._failed("unfinished")
             raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+        self._whole = self.finished and self.stopped_as is None
         self._report_usage()  # on file before the surface sends its last frame
+
+    @classmethod
+    def replayed(cls, events: bytes, call: Call, kind: EventKind = ChatEvents) -> EventStream:
+        """A stream that says again what was said before (`events`, as SSE): no upstream, no hook told."""
+        return cls(httpx2.Response(200, content=events), 0, call, kind=kind)
+
+    def watch(self, watcher: StreamWatcher) -> None:
+        """Show `watcher` every chunk from the first, and tell it how the stream ended when it closes."""
+        self._watcher = watcher
+        if self._first is not None:
+            watcher.add(self._first.chunk)
 
     def stop(self, reason: str) -> None:
         """End the stream early, from another thread: its reader sees the end, not a failure."""
@@ -256,6 +278,8 @@ class EventStream:
         self._closed = True
         self._response.close()
         self._report_usage()  # once: a no-op when the end of the stream reported it already
+        if self._watcher is not None:
+            self._watcher.ended(self._whole)
 
     @property
     def model(self) -> str:
@@ -316,6 +340,8 @@ class EventStream:
             self._call.answered_after, self._started = time.perf_counter() - self._started, None
         if event.usage:
             self.usage = event.usage
+        if self._watcher is not None:
+            self._watcher.add(event.chunk)
         if self._answer is None:
             self._answer = {"id": event.chunk.get("id"), "model": event.chunk.get("model")}
         if event.finished:

@@ -15,6 +15,7 @@ from chatgate.guard.metrics import count_stream_end
 from chatgate.guard.ownership import ownership
 from chatgate.storage.records import RUNNING_FOR
 from chatgate.streams import resumable
+from chatgate.streams.resumable import wants_resumable
 from chatgate.telemetry import current_traceparent
 from chatgate.upstream import EventStream
 from chatgate.web.request_log import loggable_path
@@ -105,13 +106,6 @@ def stream_answer(
     # The generation counts against its caller's concurrency until it ends.
     stream_id = resumable.start(upstream, body, kind, claim, hand_over_slot())
     return streamed_response(resumable.read(stream_id, 0, kind), mimetype, {**headers, "X-Stream-ID": stream_id})
-
-
-def wants_resumable() -> bool:
-    """Whether this answer goes through the shared buffer: RESUMABLE_STREAMS=always, or `X-Resumable: true`."""
-    return current_settings().resumable_streams == "always" or request.headers.get(
-        "X-Resumable", ""
-    ).strip().lower() in ("1", "true", "yes")
 
 
 def streamed_response(body: Iterator[bytes], mimetype: str, headers: dict | None = None) -> Response:

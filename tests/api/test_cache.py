@@ -5,6 +5,8 @@ import json
 import threading
 import time
 
+import httpx2
+import openai
 import pytest
 
 from chatgate.cache.keys import request_key
@@ -209,3 +211,86 @@ def test_the_core_chat_is_answered_from_the_entry_of_the_same_request(cached, up
     first, second = (client.post("/chat", json={"message": "hi"}) for _ in range(2))
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
     assert second.get_json() == first.get_json() and len(upstream.chat_requests()) == 1
+
+
+def core_stream_frames(response) -> list[dict]:
+    return [json.loads(line[6:]) for line in response.get_data(as_text=True).splitlines() if line.startswith("data:")]
+
+
+def test_the_core_stream_is_served_from_what_the_core_chat_stored_and_the_reverse(cached, upstream):
+    client = cached.test_client()
+    plain = client.post("/chat", json={"message": "hi"}).get_json()
+    replayed = client.post("/chat/stream", json={"message": "hi"})
+    assert replayed.headers["X-Cache"] == "HIT" and replayed.mimetype == "text/event-stream"
+    frames = core_stream_frames(replayed)
+    assert "".join(f.get("content", "") for f in frames) == plain["response"]
+    assert frames[-1] == {"done": True, "usage": plain["usage"]}  # the whole usage frame, as the upstream counted
+    first = client.post("/chat/stream", json={"message": "and again"})
+    assert first.headers["X-Cache"] == "MISS"
+    said = "".join(f.get("content", "") for f in core_stream_frames(first))
+    again = client.post("/chat", json={"message": "and again"})
+    assert again.headers["X-Cache"] == "HIT" and again.get_json()["response"] == said
+    assert len(upstream.chat_requests()) == 2
+
+
+def test_ask_is_answered_from_the_cache_as_plain_text(cached, upstream):
+    client = cached.test_client()
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    first = client.post("/ask", json=body)
+    said = first.get_data(as_text=True)  # read whole, so that it was kept before the second asks
+    second = client.post("/ask", json=body)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert second.mimetype == "text/plain" and second.headers["x-vercel-ai-data-stream"] == "v1"
+    assert second.get_data(as_text=True) == said != ""
+    assert len(upstream.chat_requests()) == 1
+
+
+def test_a_resumable_stream_is_never_cached(cached, upstream):
+    client = cached.test_client()
+    for _ in range(2):
+        answer = ask(client, {**BODY, "stream": True}, **{"X-Resumable": "true"})
+        assert answer.headers["X-Cache"] == "BYPASS" and text_of_stream(answer)
+    assert len(upstream.chat_requests()) == 2
+
+
+UNSTORED = {"model": "gpt-4o-mini", "input": "hi", "store": False}
+
+
+def sdk_on(app) -> openai.OpenAI:
+    """The official SDK, talking to `app` in this process."""
+    transport = httpx2.WSGITransport(app=app)
+    return openai.OpenAI(
+        base_url="http://service/v1", api_key="unused", max_retries=0, http_client=httpx2.Client(transport=transport)
+    )
+
+
+def test_a_response_the_upstream_does_not_store_is_cached_plain_and_streamed(cached, upstream):
+    client = cached.test_client()
+    first, second = (client.post("/v1/responses", json=UNSTORED) for _ in range(2))
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    one, two = first.get_json(), second.get_json()
+    assert two["output"] == one["output"] and two["usage"] == one["usage"]
+    assert two["id"] != one["id"] and two["id"].startswith("resp_")
+    # A stream from the plain call's entry, read by the SDK's own event accumulator.
+    with sdk_on(cached).responses.stream(**UNSTORED) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert final.output_text == one["output"][0]["content"][0]["text"]
+    assert final.usage.total_tokens == one["usage"]["total_tokens"]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == final.output_text
+    # And the reverse: a plain call from what a stream stored.
+    other = {**UNSTORED, "input": "tell me more"}
+    with sdk_on(cached).responses.stream(**other) as stream:
+        said = stream.get_final_response().output_text
+    again = client.post("/v1/responses", json=other)
+    assert again.headers["X-Cache"] == "HIT" and again.get_json()["output"][0]["content"][0]["text"] == said
+    assert len(upstream.requests_to("POST", "/responses")) == 2
+
+
+def test_a_response_the_upstream_stores_is_never_cached(cached, upstream):
+    client = cached.test_client()
+    answers = [client.post("/v1/responses", json={**UNSTORED, "store": True}) for _ in range(2)]
+    answers.append(client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi"}))  # stored by default
+    assert ["X-Cache" in a.headers for a in answers] == [False, False, False]
+    assert len(upstream.requests_to("POST", "/responses")) == 3
