@@ -19,12 +19,13 @@ from chatgate.config import Settings
 from chatgate.guard.access import current_caller
 from chatgate.guard.metrics import count_cache_lookup
 from chatgate.guard.ownership import key_identity
+from chatgate.guard.usage_ledger import usage_ledger
 from chatgate.storage.contracts import Backend, Counters, ResponseCache
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
 from chatgate.streams.resumable import wants_resumable
 from chatgate.upstream import Answer, Call, EventStream
-from chatgate.upstream.event_stream import ChatEvents, ResponseEvents
+from chatgate.upstream.event_stream import ChatEvents, ResponseEvents, response_usage
 
 _KEY = "response_cache"
 
@@ -136,7 +137,7 @@ def answered(
         return answer.body, answer.headers
     lookup = cache.lookup(kind, payload, own_key)
     if lookup.found:  # answered again: no upstream, no budget
-        return fresh(kind, orjson.loads(lookup.found.body)), lookup.headers()
+        return fresh(kind, _hit(kind, payload, lookup.found)), lookup.headers()
     try:
         answer = ask()
         cache.keep(lookup, orjson.dumps(answer.body))
@@ -156,7 +157,7 @@ def streamed(
         return start(), {}
     lookup = BYPASS if wants_resumable() else cache.lookup(kind, payload, own_key)
     if lookup.found:  # answered again: no upstream, no budget
-        events = as_events(kind, fresh(kind, orjson.loads(lookup.found.body)))
+        events = as_events(kind, fresh(kind, _hit(kind, payload, lookup.found)))
         speaks = ResponseEvents if kind == "responses" else ChatEvents
         return EventStream.replayed(events, Call(payload, kind, current_caller()), speaks), lookup.headers()
     try:
@@ -167,6 +168,16 @@ def streamed(
     if lookup.key is not None:
         upstream.watch(StreamKeeper(cache, lookup, kind))
     return upstream, lookup.headers()
+
+
+def _hit(kind: str, payload: dict[str, Any], found: CachedAnswer) -> dict[str, Any]:
+    """The stored answer, its hit written in the ledger with the tokens it saved."""
+    answer = cast("dict[str, Any]", orjson.loads(found.body))
+    usage = response_usage(answer) if kind == "responses" else answer.get("usage")
+    caller, model = current_caller(), str(payload.get("model"))
+    with outage_noted(f"cache hit of {caller} on {model}"):  # held by the ledger, written with its next call
+        usage_ledger().record_hit(caller, model, usage if isinstance(usage, dict) else {})
+    return answer
 
 
 def _caller_scope(own_key: str | None) -> str:

@@ -52,6 +52,13 @@ class Prices:
         )
         return self.by_model.get(family) if family else None
 
+    def saved(self, model: str, sums: dict[str, Any]) -> float | None:
+        """What the tokens of these sums' cache hits would have cost; None for a model with no price."""
+        price = self.of(model)
+        if price is None:
+            return None
+        return price.cost(sums.get("saved_prompt_tokens", 0), sums.get("saved_completion_tokens", 0))
+
     def cost(self, model: str, sums: dict[str, Any]) -> float | None:
         """What these usage sums cost; None for a model with no price."""
         price = self.of(model)

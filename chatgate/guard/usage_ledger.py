@@ -1,4 +1,5 @@
-"""The usage ledger: prompt and completion tokens of every finished call, by caller and model."""
+"""The usage ledger: prompt and completion tokens of every finished call, by caller and model, and the answers the
+response cache gave instead, with the tokens they saved."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from flask import Flask, current_app
 from chatgate.guard.pricing import Prices
 from chatgate.storage.contracts import LedgerStore
 from chatgate.storage.outage import STORAGE_ERRORS, outage_noted
-from chatgate.storage.records import FIELDS, Batch, Totals
+from chatgate.storage.records import FIELDS, SAVED, Batch, Totals
 from chatgate.upstream import Call, CallHook, Outcome
-from chatgate.upstream.hooks import cached_tokens
+from chatgate.upstream.hooks import bounded_usage, cached_tokens
 
 _KEY = "usage_ledger"
 _PRICES = "prices"
@@ -50,9 +51,17 @@ class UsageLedger:
         self._exit_flush = False
 
     def record(self, caller: str, model: str, usage: dict[str, Any], estimated: bool) -> None:
+        self._add(caller, model, _increments(usage, estimated))
+
+    def record_hit(self, caller: str, model: str, usage: dict[str, Any]) -> None:
+        """An answer given again from the cache: one hit, and the tokens its first asking cost."""
+        usage = bounded_usage(usage)
+        self._add(caller, model, {"cache_hits": 1, **{SAVED[field]: usage[field] for field in SAVED}})
+
+    def _add(self, caller: str, model: str, amounts: dict[str, int]) -> None:
         with self._lock:
             hour = int(time.time()) // 3600 * 3600
-            _add_into(self._held, (caller, model, hour), _increments(usage, estimated))
+            _add_into(self._held, (caller, model, hour), amounts)
             if not self._exit_flush:  # registered in the worker that records, after the fork
                 self._exit_flush = True
                 atexit.register(self._flush_at_exit)

@@ -27,14 +27,23 @@ LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z: the last instant a date can na
 INSTANT = {"type": "string", "description": "A Unix time in seconds, or an ISO 8601 date (UTC unless it says)"}
 
 
-def _priced(models: dict[str, dict]) -> tuple[dict[str, dict], float]:
-    """Each model's sums with its `cost_usd` (None without a price), and what the priced ones cost together."""
-    table, total, entries = prices(), 0.0, {}
+def _priced(models: dict[str, dict]) -> tuple[dict[str, dict], float, float]:
+    """Each model's sums with its `cost_usd` and the `saved_usd` of its cache hits (None without a price), and what
+    the priced ones cost and saved together."""
+    entries, total, saved = {}, 0.0, 0.0
     for model, sums in models.items():
-        cost = table.cost(model, sums)
-        entries[model] = {**sums, "cost_usd": None if cost is None else round(cost, 10)}
-        total += cost or 0.0
-    return entries, round(total, 10)
+        entries[model] = {**sums, **_money(model, sums)}
+        total += entries[model]["cost_usd"] or 0.0
+        saved += entries[model]["saved_usd"] or 0.0
+    return entries, round(total, 10), round(saved, 10)
+
+
+def _money(model: str, sums: dict) -> dict[str, float | None]:
+    cost, saved = prices().cost(model, sums), prices().saved(model, sums)
+    return {
+        "cost_usd": None if cost is None else round(cost, 10),
+        "saved_usd": None if saved is None else round(saved, 10),
+    }
 
 
 def _instant(name: str, default: float) -> int:
@@ -77,22 +86,15 @@ def _buckets(by: str, caller: str | None) -> tuple[int, int, list[dict]]:
                     bucket[field] += sums.get(field, 0)
     rows = []
     for (start, who, model), sums in sorted(merged.items()):
-        cost = prices().cost(model, sums)
-        rows.append(
-            {
-                "start": _iso(start),
-                "caller": who,
-                "model": model,
-                **sums,
-                "cost_usd": None if cost is None else round(cost, 10),
-            }
-        )
+        rows.append({"start": _iso(start), "caller": who, "model": model, **sums, **_money(model, sums)})
     return since, until, rows
 
 
 def _csv(rows: list[dict]) -> Response:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["caller", "model", *FIELDS, "cost_usd"])
+    writer = csv.DictWriter(
+        out, fieldnames=list(rows[0]) if rows else ["caller", "model", *FIELDS, "cost_usd", "saved_usd"]
+    )
     writer.writeheader()
     writer.writerows({k: visible(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     return Response(out.getvalue(), mimetype="text/csv")
@@ -100,9 +102,9 @@ def _csv(rows: list[dict]) -> Response:
 
 def _total_rows(totals: Totals) -> list[dict]:
     return [
-        {"caller": who, "model": model, **sums}
+        {"caller": who, "model": model, **sums, **_money(model, sums)}
         for who, models in totals.items()
-        for model, sums in ((model, _priced({model: sums})[0][model]) for model, sums in models.items())
+        for model, sums in models.items()
     ]
 
 
@@ -137,8 +139,9 @@ def usage():
         priced = {who: _priced(models) for who, models in totals.items()}
         return {
             "scope": "all",
-            "usage": {who: entries for who, (entries, _) in priced.items()},
-            "cost_usd": {who: total for who, (_, total) in priced.items()},
+            "usage": {who: entries for who, (entries, _, _) in priced.items()},
+            "cost_usd": {who: total for who, (_, total, _) in priced.items()},
+            "saved_usd": {who: saved for who, (_, _, saved) in priced.items()},
         }
-    entries, total = _priced(totals.get(caller, {}))
-    return {"scope": "caller", "caller": caller, "usage": entries, "cost_usd": total}
+    entries, total, saved = _priced(totals.get(caller, {}))
+    return {"scope": "caller", "caller": caller, "usage": entries, "cost_usd": total, "saved_usd": saved}

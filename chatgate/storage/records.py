@@ -77,7 +77,19 @@ class StoredToken:
 
 
 # The usage ledger's sums, per caller, model and hour (UTC, as a Unix time): totals, and buckets over time.
-FIELDS = ("prompt_tokens", "cached_prompt_tokens", "completion_tokens", "total_tokens", "calls", "estimated_calls")
+FIELDS = (
+    "prompt_tokens",
+    "cached_prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "calls",
+    "estimated_calls",
+    # Answers the response cache gave instead of the upstream, and the tokens they would have cost.
+    "cache_hits",
+    "saved_prompt_tokens",
+    "saved_completion_tokens",
+)
+SAVED = {"prompt_tokens": "saved_prompt_tokens", "completion_tokens": "saved_completion_tokens"}
 Batch = dict[tuple[str, str, int], dict[str, int]]  # (caller, model, hour) -> sums of FIELDS
 Totals = dict[str, dict[str, dict[str, int]]]  # caller -> model -> sums of FIELDS
 

@@ -294,3 +294,22 @@ def test_a_response_the_upstream_stores_is_never_cached(cached, upstream):
     answers.append(client.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi"}))  # stored by default
     assert ["X-Cache" in a.headers for a in answers] == [False, False, False]
     assert len(upstream.requests_to("POST", "/responses")) == 3
+
+
+def test_hits_cost_nothing_under_a_spend_limit_and_their_savings_show_in_usage(make_app, upstream):
+    client = make_app(cache_ttl=3600, spend_limit="0.0005/day").test_client()
+    body = {**BODY, "max_tokens": 400}  # reserves $0.000241 of the $0.0005
+    upstream.queue(usage={"prompt_tokens": 1000, "completion_tokens": 400, "total_tokens": 1400})  # costs $0.00039
+    assert ask(client, body).headers["X-Cache"] == "MISS"
+    assert ask(client, {**body, "seed": 1}).status_code == 429  # the budget has no room for another call...
+    hits = [ask(client, body) for _ in range(3)]  # ...but a hit is no call
+    assert [(h.status_code, h.headers["X-Cache"]) for h in hits] == [(200, "HIT")] * 3
+    assert all("X-RateLimit-Remaining-Spend" not in h.headers for h in hits)
+    assert len(upstream.chat_requests()) == 1
+    mine = client.get("/usage").get_json()
+    entry = mine["usage"]["gpt-4o-mini"]
+    assert (entry["calls"], entry["cache_hits"]) == (1, 3)
+    assert (entry["saved_prompt_tokens"], entry["saved_completion_tokens"]) == (3000, 1200)
+    assert mine["cost_usd"] == 0.00039 and mine["saved_usd"] == entry["saved_usd"] == 0.00117
+    by_day = client.get("/usage?by=day").get_json()["buckets"]
+    assert [(row["cache_hits"], row["saved_usd"]) for row in by_day] == [(3, 0.00117)]

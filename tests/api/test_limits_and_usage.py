@@ -103,7 +103,11 @@ def test_ledger_records_plain_streamed_and_abandoned_calls(make_app, upstream):
         "total_tokens": 7,
         "calls": 1,
         "estimated_calls": 0,
+        "cache_hits": 0,
+        "saved_prompt_tokens": 0,
+        "saved_completion_tokens": 0,
         "cost_usd": 0.0000033,  # 2 x $0.15 + 5 x $0.60 per 1M
+        "saved_usd": 0.0,
     }
     # the streamed call counted the upstream's real usage; the abandoned one an estimate (40 chars ~ 10 tokens)
     assert mine["usage"]["gpt-4o"] == {
@@ -113,7 +117,11 @@ def test_ledger_records_plain_streamed_and_abandoned_calls(make_app, upstream):
         "total_tokens": 16,
         "calls": 2,
         "estimated_calls": 1,
+        "cache_hits": 0,
+        "saved_prompt_tokens": 0,
+        "saved_completion_tokens": 0,
         "cost_usd": 0.0000775,  # 11 x $2.50 + 5 x $10 per 1M
+        "saved_usd": 0.0,
     }
     assert mine["cost_usd"] == round(0.0000033 + 0.0000775, 10)
     everyone = client.get("/usage", headers=auth(ADMIN)).get_json()

@@ -94,7 +94,11 @@ def test_usage_goes_to_the_ledger_and_the_token_limit(make_app, upstream):
         "total_tokens": 14,
         "calls": 2,
         "estimated_calls": 0,
+        "cache_hits": 0,
+        "saved_prompt_tokens": 0,
+        "saved_completion_tokens": 0,
         "cost_usd": 0.00011,  # 4 x $2.50 + 10 x $10 per 1M
+        "saved_usd": 0.0,
     }
     assert usage["text-embedding-3-small"] == {
         "prompt_tokens": 3,
@@ -103,7 +107,11 @@ def test_usage_goes_to_the_ledger_and_the_token_limit(make_app, upstream):
         "total_tokens": 3,
         "calls": 1,
         "estimated_calls": 0,
+        "cache_hits": 0,
+        "saved_prompt_tokens": 0,
+        "saved_completion_tokens": 0,
         "cost_usd": 0.00000006,  # 3 x $0.02 per 1M
+        "saved_usd": 0.0,
     }
     last = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"}, headers=auth(TOKEN_A))
     assert last.headers["X-RateLimit-Remaining-Tokens"] == str(1000 - 17 - 1)  # what was spent, then this call

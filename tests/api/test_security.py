@@ -135,7 +135,11 @@ def test_a_timeout_is_sent_once_answered_504_and_metered(make_app, upstream):
         "total_tokens": 100,
         "calls": 1,
         "estimated_calls": 1,
+        "cache_hits": 0,
+        "saved_prompt_tokens": 0,
+        "saved_completion_tokens": 0,
         "cost_usd": 0.000015,  # 100 x $0.15 per 1M
+        "saved_usd": 0.0,
     }
     budget = client.post("/chat", json={"message": "hi"}, headers=auth(TOKEN_A))
     assert budget.headers["X-RateLimit-Remaining-Tokens"] == str(5000 - 100 - (1 + 1024))  # the timeout counted

@@ -1,5 +1,6 @@
-"""The dashboard in Chromium: it draws real usage (tokens and spend per day per model, totals), a caller's own or
-everyone's for an admin, in light and dark, on a desktop and a phone, and asks no other host for anything."""
+"""The dashboard in Chromium: it draws real usage (tokens and spend per day per model, totals, the cache's hits and
+savings), a caller's own or everyone's for an admin, in light and dark, on a desktop and a phone, and asks no other
+host for anything."""
 
 import json
 import urllib.parse
@@ -17,7 +18,8 @@ ADMIN = secret("adm-dashboard-" + "a" * 24)
 
 @pytest.fixture(scope="module")
 def server(fake_upstream, tmp_path_factory):
-    env = service_env(fake_upstream.base_url, API_TOKENS=TOKEN, ADMIN_TOKENS=ADMIN)
+    # With the cache on, the caller's second identical question is answered from it.
+    env = service_env(fake_upstream.base_url, API_TOKENS=TOKEN, ADMIN_TOKENS=ADMIN, CACHE_TTL="1h")
     with gunicorn(tmp_path_factory.mktemp("dashboard"), env) as live:
         for model, token in (("gpt-4o-mini", TOKEN), ("gpt-4o-mini", TOKEN), ("gpt-4o", TOKEN), ("gpt-4o", ADMIN)):
             body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hello there"}]}).encode()
@@ -50,6 +52,8 @@ def test_a_caller_sees_its_own_usage_drawn(page, server):
     assert "gpt-4o-mini" in legend and "gpt-4o" in legend
     for total in ("#today", "#week", "#month"):
         assert page.locator(total).text_content().startswith("$0.0")  # a few tokens: fractions of a cent
+    assert page.locator("#cache-hits").text_content() == "1"
+    assert page.locator("#cache-saved").text_content().startswith("$0.0")
     assert page.locator("#callers-section").is_hidden()
     assert elsewhere == []
 

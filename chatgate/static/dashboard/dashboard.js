@@ -50,8 +50,8 @@ function draw(id, days, { models, data }, format) {
   }, [days, ...data], element);
 }
 
-function totalsSince(buckets, since) {
-  return buckets.filter((b) => Date.parse(b.start) / 1000 >= since).reduce((sum, b) => sum + (b.cost_usd ?? 0), 0);
+function totalsSince(buckets, since, field = "cost_usd") {
+  return buckets.filter((b) => Date.parse(b.start) / 1000 >= since).reduce((sum, b) => sum + (b[field] ?? 0), 0);
 }
 
 function startOfWeek(now) {
@@ -79,6 +79,8 @@ async function load() {
   $("today").textContent = money(totalsSince(buckets, today));
   $("week").textContent = money(totalsSince(buckets, startOfWeek(now)));
   $("month").textContent = money(totalsSince(buckets, monthStart));
+  $("cache-hits").textContent = totalsSince(buckets, monthStart, "cache_hits").toLocaleString();
+  $("cache-saved").textContent = money(totalsSince(buckets, monthStart, "saved_usd"));
   const days = [];
   for (let day = today - 30 * DAY; day <= today; day += DAY) days.push(day);
   draw("spend-chart", days, series(buckets, "cost_usd", days), money);

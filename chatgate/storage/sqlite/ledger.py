@@ -14,8 +14,15 @@ _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS usage_hours (caller TEXT NOT NULL, model TEXT NOT NULL, hour INTEGER NOT NULL, "
     f"{_COLUMNS}, PRIMARY KEY (hour, caller, model))",
 )
-# Files from before cached prompt tokens were counted gain the column.
-_UPGRADES = ("ALTER TABLE usage ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0",)
+# Files from before cached prompt tokens, and then the response cache's hits, were counted gain the columns.
+_UPGRADES = (
+    "ALTER TABLE usage ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0",
+    *(
+        f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+        for table in ("usage", "usage_hours")
+        for column in ("cache_hits", "saved_prompt_tokens", "saved_completion_tokens")
+    ),
+)
 
 
 class SQLiteLedger:
