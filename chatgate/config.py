@@ -68,6 +68,7 @@ class Settings:
     upstreams_file: str | None = None  # several upstreams, from a TOML file: then the whole list
     upstreams: tuple[UpstreamSpec, ...] = ()  # read from it
     fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # model -> the models to try when all of its fail
+    uncached_models: tuple[str, ...] = ()  # UPSTREAMS_FILE's [models."<name>"] with cache = false
 
     # The model catalogue; None keeps the hardcoded list in models.py, models_auto asks the upstream.
     models: tuple[str, ...] | None = None
@@ -571,7 +572,20 @@ def _upstreams_of(env: _Env) -> dict:
         "upstreams_file": path,
         "upstreams": upstreams,
         "fallbacks": tuple((model, tuple(chain)) for model, chain in fallbacks.items()),
+        "uncached_models": _uncached_models(path, document.get("models", {})),
     }
+
+
+def _uncached_models(path: str, models: object) -> tuple[str, ...]:
+    """The models whose `[models."<name>"]` table in UPSTREAMS_FILE says `cache = false`."""
+    if not isinstance(models, dict) or not all(isinstance(table, dict) for table in models.values()):
+        raise ConfigError(f'UPSTREAMS_FILE {path}: [models."<name>"] tables hold a model\'s settings')
+    for name, table in models.items():
+        if unknown := sorted(set(table) - {"cache"}):
+            raise ConfigError(f'UPSTREAMS_FILE {path}: [models."{name}"]: unknown field {unknown[0]!r}')
+        if not isinstance(table.get("cache", True), bool):
+            raise ConfigError(f'UPSTREAMS_FILE {path}: [models."{name}"]: cache must be true or false')
+    return tuple(name for name, table in models.items() if table.get("cache", True) is False)
 
 
 def _upstream(path: str, number: int, table: object, env: _Env) -> UpstreamSpec:

@@ -16,7 +16,7 @@ from flask import Flask, current_app, request
 from chatgate.cache.keys import request_key
 from chatgate.cache.replay import CompletedResponse, Gathered, as_events, fresh
 from chatgate.config import Settings
-from chatgate.guard.access import current_caller
+from chatgate.guard.access import current_caller, current_policy
 from chatgate.guard.metrics import count_cache_lookup
 from chatgate.guard.ownership import key_identity
 from chatgate.guard.usage_ledger import usage_ledger
@@ -58,13 +58,14 @@ class Cache:
         self.most = settings.cache_max_entry_bytes
         self.flights = flights  # one counter per request in flight: who asks the upstream, on every instance
         self.longest_wait = settings.upstream_timeout
+        self.uncached_models = frozenset(settings.uncached_models)
 
     def lookup(self, kind: str, payload: dict[str, Any], own_key: str | None) -> Lookup:
         """Look for the answer to this request, which the upstream would be sent with `own_key` (None: the
-        server's): not at all with `Cache-Control: no-store` (nor, in a shared cache, for a caller's own key);
-        without reading with `no-cache`."""
+        server's): not at all with `Cache-Control: no-store`, for a stored token or a model that turned caching off,
+        nor, in a shared cache, for a caller's own key; without reading with `no-cache`."""
         directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
-        if "no-store" in directives or (self.shared and own_key):
+        if "no-store" in directives or (self.shared and own_key) or not self._wanted(payload):
             count_cache_lookup("bypass")
             return BYPASS
         scope = "shared" if self.shared else _caller_scope(own_key)
@@ -77,6 +78,11 @@ class Cache:
             lookup = self._in_flight(key)
         count_cache_lookup(lookup.verdict)
         return lookup
+
+    def _wanted(self, payload: dict[str, Any]) -> bool:
+        """Whether neither the caller's stored token nor the model turned caching off."""
+        policy = current_policy()
+        return (policy is None or policy.cache) and payload.get("model") not in self.uncached_models
 
     def _in_flight(self, key: str) -> Lookup:
         """Single flight: the first of identical requests leads (it asks the upstream); the others wait for its

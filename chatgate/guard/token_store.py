@@ -40,6 +40,7 @@ def new_token(
     token_limit: str | None = None,
     models: tuple[str, ...] | None = None,
     spend_limit: str | None = None,
+    cache: bool = True,
 ) -> tuple[str, StoredToken]:
     """A fresh token (shown once) and what is kept of it."""
     if not NAME.match(name):
@@ -48,7 +49,7 @@ def new_token(
     now = time.time()
     expires_at = now + expires_in if expires_in else None
     return token, StoredToken(
-        name, digest(token), now, expires_at, rate_limit, token_limit, models, spend_limit=spend_limit
+        name, digest(token), now, expires_at, rate_limit, token_limit, models, spend_limit=spend_limit, cache=cache
     )
 
 

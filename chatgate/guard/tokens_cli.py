@@ -49,6 +49,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--token-limit", callback=_limit, help="Its own token budget, e.g. 100000/day (else TOKEN_LIMIT).")
 @click.option("--spend-limit", callback=_spend, help="Its own budget in US dollars, e.g. 5/day (else SPEND_LIMIT).")
 @click.option("--models", help="The only models it may use, comma-separated (else all).")
+@click.option("--no-cache", is_flag=True, help="Its requests never read nor write the response cache.")
 def create(
     name: str,
     expires: int | None,
@@ -56,6 +57,7 @@ def create(
     token_limit: str | None,
     spend_limit: str | None,
     models: str | None,
+    no_cache: bool,
 ) -> None:
     """Make a token called NAME and print it, once: only its hash is kept."""
     chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
@@ -67,6 +69,7 @@ def create(
             token_limit=token_limit,
             models=chosen,
             spend_limit=spend_limit,
+            cache=not no_cache,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
@@ -86,7 +89,7 @@ def list_tokens() -> None:
         click.echo(
             f"{stored.name}\t{state}\texpires {expires}\trate {stored.rate_limit or '-'}\t"
             f"tokens {stored.token_limit or '-'}\tspend {stored.spend_limit or '-'}\t"
-            f"models {','.join(stored.models or ()) or 'all'}"
+            f"models {','.join(stored.models or ()) or 'all'}" + ("" if stored.cache else "\tcache off")
         )
 
 

@@ -61,6 +61,7 @@ class StoredToken:
     models: tuple[str, ...] | None = None
     revoked_at: float | None = None
     spend_limit: str | None = None  # its own SPEND_LIMIT, e.g. 5/day
+    cache: bool = True  # False: its requests never read nor write the response cache
 
     @property
     def active(self) -> bool:

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from chatgate.cache.keys import request_key
+from chatgate.config import Settings
 from chatgate.storage import current_storage
 from tests.support.keys import client_key
 
@@ -313,3 +314,31 @@ def test_hits_cost_nothing_under_a_spend_limit_and_their_savings_show_in_usage(m
     assert mine["cost_usd"] == 0.00039 and mine["saved_usd"] == entry["saved_usd"] == 0.00117
     by_day = client.get("/usage?by=day").get_json()["buckets"]
     assert [(row["cache_hits"], row["saved_usd"]) for row in by_day] == [(3, 0.00117)]
+
+
+def test_a_stored_token_may_turn_caching_off_for_itself(make_app, upstream):
+    app = make_app(cache_ttl=3600)
+    runner = app.test_cli_runner()
+    private = runner.invoke(args=["tokens", "create", "private", "--no-cache"]).output.strip()
+    public = runner.invoke(args=["tokens", "create", "public"]).output.strip()
+    listed = runner.invoke(args=["tokens", "list"]).output.splitlines()
+    assert [line.endswith("cache off") for line in listed] == [True, False]
+    client = app.test_client()
+    verdicts = [ask(client, Authorization=f"Bearer {token}").headers["X-Cache"] for token in (private,) * 2]
+    assert verdicts == ["BYPASS", "BYPASS"]
+    verdicts = [ask(client, Authorization=f"Bearer {token}").headers["X-Cache"] for token in (public,) * 2]
+    assert verdicts == ["MISS", "HIT"]
+    assert len(upstream.chat_requests()) == 3
+
+
+def test_an_upstreams_file_model_entry_may_turn_caching_off_for_itself(tmp_path, make_app, upstream):
+    path = tmp_path / "upstreams.toml"
+    path.write_text(
+        f'[[upstreams]]\nname = "one"\nbase_url = "{upstream.base_url}/v1"\nmodels = ["gpt-4o", "gpt-4o-mini"]\n'
+        '[models."gpt-4o"]\ncache = false\n[models."gpt-4o-mini"]\ncache = true\n'
+    )
+    settings = Settings.from_env({"UPSTREAMS_FILE": str(path)})
+    assert settings.uncached_models == ("gpt-4o",)
+    client = make_app(cache_ttl=3600, uncached_models=settings.uncached_models).test_client()
+    assert [ask(client, {**BODY, "model": "gpt-4o"}).headers["X-Cache"] for _ in range(2)] == ["BYPASS"] * 2
+    assert [ask(client).headers["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]

@@ -160,6 +160,9 @@ def test_a_single_upstream_setting_keeps_working_as_before(make_app, upstream):
         ('[[upstreams]]\nname = "x"\nmodels = ["m"]\nkind = "azure"\n', "base_url"),
         ('[[upstreams]]\nname = "x"\nmodels = ["m"]\nsurprise = 1\n', "surprise"),
         ("[[upstreams]\n", "UPSTREAMS_FILE"),
+        ('[[upstreams]]\nname = "x"\nmodels = ["m"]\n[models."m"]\ncache = "no"\n', "cache"),
+        ('[[upstreams]]\nname = "x"\nmodels = ["m"]\n[models."m"]\ncolour = 1\n', "colour"),
+        ('[[upstreams]]\nname = "x"\nmodels = ["m"]\n[models]\nm = 1\n', "[models"),
     ],
 )
 def test_a_bad_file_is_one_line_naming_the_file_the_table_and_the_field(tmp_path, text, named):
@@ -194,6 +197,7 @@ def test_the_readmes_example_file_is_read_as_it_says(tmp_path):
     assert by_name["openai-1"].weight == 2 and by_name["openai-1"].api_key == "k1"
     assert by_name["azure-eu"].deployment("gpt-4.1-mini") == "my-41-mini" and by_name["ollama"].api_key is None
     assert dict(settings.fallbacks) == {"gpt-4o": ("gpt-4o-mini",)}
+    assert settings.uncached_models == ("gpt-4.1-mini",)
 
 
 def test_metrics_count_attempts_per_upstream(serve, a, b):
