@@ -53,9 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         together=store.together,
     )
     models.init_app(app, settings, fetch_upstream_models=client.model_ids)
-    cache.init_app(app, settings, store)
+    buffer = streams.init_app(app, store.stream_buffer(settings.stream_retention))
+    cache.init_app(app, settings, store, buffer)  # identical streams in flight follow the first through the buffer
     sessions.init_app(app, store.sessions(settings.session_ttl, settings.session_max_messages))
-    streams.init_app(app, store.stream_buffer(settings.stream_retention))
     routes.init_app(app)
     if not os.environ.get("CHAT_API_WARNED"):  # under gunicorn the master has said them, once
         for warning in settings.warnings(storage.token_counts(store)):

@@ -13,6 +13,7 @@ from typing import Any, cast
 import orjson
 from flask import Flask, current_app, request
 
+from chatgate.cache.following import Publisher, followed, publication, published
 from chatgate.cache.keys import request_key
 from chatgate.cache.replay import CompletedResponse, Gathered, as_events, fresh
 from chatgate.config import Settings
@@ -20,11 +21,11 @@ from chatgate.guard.access import current_caller, current_policy
 from chatgate.guard.metrics import count_cache_lookup
 from chatgate.guard.ownership import key_identity
 from chatgate.guard.usage_ledger import usage_ledger
-from chatgate.storage.contracts import Backend, Counters, ResponseCache
+from chatgate.storage.contracts import Backend, Counters, ResponseCache, StreamBuffer
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
 from chatgate.streams.resumable import wants_resumable
-from chatgate.upstream import Answer, Call, EventStream
+from chatgate.upstream import Answer, Call, EventStream, StreamEvent
 from chatgate.upstream.event_stream import ChatEvents, ResponseEvents, response_usage
 
 _KEY = "response_cache"
@@ -39,6 +40,7 @@ class Lookup:
     found: CachedAnswer | None
     verdict: str  # "HIT", "MISS" or "BYPASS"
     leads: bool = False
+    follows: str | None = None  # the buffer where the identical stream in flight publishes its events
 
     def headers(self) -> dict[str, str]:
         """`X-Cache`, and `Age` (seconds since the entry was stored: 0 for a fresh answer)."""
@@ -49,21 +51,24 @@ class Lookup:
 BYPASS = Lookup(None, None, "BYPASS")
 
 
+DONE = b"data: [DONE]\n\n"  # how a chat completion stream ends (a Responses stream ends with its last event)
 WAIT_STEP = 0.02  # seconds between looks for the answer an identical request in flight is getting
 
 
 class Cache:
-    def __init__(self, store: ResponseCache, flights: Counters, settings: Settings):
+    def __init__(self, store: ResponseCache, flights: Counters, buffer: StreamBuffer, settings: Settings):
         self.store, self.ttl, self.shared = store, settings.cache_ttl, settings.cache_scope == "shared"
+        self.buffer = buffer  # where a leading stream publishes its events to those waiting on it
         self.most = settings.cache_max_entry_bytes
         self.flights = flights  # one counter per request in flight: who asks the upstream, on every instance
         self.longest_wait = settings.upstream_timeout
         self.uncached_models = frozenset(settings.uncached_models)
 
-    def lookup(self, kind: str, payload: dict[str, Any], own_key: str | None) -> Lookup:
+    def lookup(self, kind: str, payload: dict[str, Any], own_key: str | None, stream: bool = False) -> Lookup:
         """Look for the answer to this request, which the upstream would be sent with `own_key` (None: the
         server's): not at all with `Cache-Control: no-store`, for a stored token or a model that turned caching off,
-        nor, in a shared cache, for a caller's own key; without reading with `no-cache`."""
+        nor, in a shared cache, for a caller's own key; without reading with `no-cache`. A `stream` may follow an
+        identical stream in flight."""
         directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
         if "no-store" in directives or (self.shared and own_key) or not self._wanted(payload):
             count_cache_lookup("bypass")
@@ -75,7 +80,7 @@ class Cache:
         elif found := self.store.get(key):
             lookup = Lookup(key, found, "HIT")
         else:
-            lookup = self._in_flight(key)
+            lookup = self._in_flight(key, stream)
         count_cache_lookup(lookup.verdict)
         return lookup
 
@@ -84,18 +89,21 @@ class Cache:
         policy = current_policy()
         return (policy is None or policy.cache) and payload.get("model") not in self.uncached_models
 
-    def _in_flight(self, key: str) -> Lookup:
+    def _in_flight(self, key: str, stream: bool) -> Lookup:
         """Single flight: the first of identical requests leads (it asks the upstream); the others wait for its
-        answer, until it lands or the upstream's timeout passes, then ask themselves."""
+        answer, until it lands or the upstream's timeout passes, then ask themselves. A waiting stream follows the
+        leading one's events as soon as it publishes them."""
         flight = f"flight:{key}"
         if self.flights.count(flight, math.ceil(self.longest_wait) + 1)[0] == 1:
             return Lookup(key, None, "MISS", leads=True)
         count_cache_lookup("waited")
-        deadline = time.monotonic() + self.longest_wait
+        deadline, name = time.monotonic() + self.longest_wait, publication(key)
         while time.monotonic() < deadline and self.flights.get(flight):
             time.sleep(WAIT_STEP)
             if found := self.store.get(key):
                 return Lookup(key, found, "HIT")
+            if stream and (stream_id := published(self.buffer, name)):
+                return Lookup(key, None, "HIT", follows=stream_id)
         found = self.store.get(key)  # it landed: with an answer kept, or with nothing (then asked anew)
         return Lookup(key, found, "HIT" if found else "MISS")
 
@@ -104,6 +112,10 @@ class Cache:
         if lookup.leads and lookup.key is not None:
             with outage_noted(f"end of flight {lookup.key}"):
                 self.flights.clear(f"flight:{lookup.key}")
+
+    def followed(self, lookup: Lookup) -> bool:
+        """Whether an identical request waits on this leading one."""
+        return lookup.key is not None and self.flights.get(f"flight:{lookup.key}") > 1
 
     def keep(self, lookup: Lookup, body: bytes) -> None:
         """Keep a complete answer to a request that missed (one too big is not kept)."""
@@ -114,22 +126,42 @@ class Cache:
 
 
 class StreamKeeper:
-    """Watches a streamed answer on its way (`EventStream.watch`): gathered chunk by chunk, kept once whole, and its
-    flight landed however the stream ends."""
+    """Watches a leading stream on its way (`EventStream.watch`): gathered event by event and kept once whole, its
+    events published to the identical streams that wait on it, and its flight landed however it ends."""
 
     def __init__(self, cache: Cache, lookup: Lookup, kind: str):
-        self.cache, self.lookup = cache, lookup
+        self.cache, self.lookup, self.kind = cache, lookup, kind
         self.gathered = CompletedResponse() if kind == "responses" else Gathered()
+        name = publication(str(lookup.key))
+        self.publisher = Publisher(cache.buffer, name, cache.longest_wait + 1, lambda: cache.followed(lookup))
 
-    def add(self, chunk: dict[str, Any]) -> None:
-        self.gathered.add(chunk)
+    def add(self, event: StreamEvent) -> None:
+        self.gathered.add(event.chunk)
+        self.publisher.add(event.block)
 
     def ended(self, whole: bool) -> None:
         try:
             if whole and (answer := self.gathered.answer()) is not None:
                 self.cache.keep(self.lookup, orjson.dumps(answer))
         finally:
-            self.cache.land(self.lookup)
+            try:
+                self.publisher.end(closing=DONE if whole and self.kind == "chat" else None)
+            finally:
+                self.cache.land(self.lookup)
+
+
+class FollowedHit:
+    """Watches a stream that follows an identical one: when it ends whole, a hit in the ledger, with its usage."""
+
+    def __init__(self, kind: str, payload: dict[str, Any]):
+        self.kind, self.payload, self.usage = kind, payload, {}
+
+    def add(self, event: StreamEvent) -> None:
+        self.usage = event.usage or self.usage
+
+    def ended(self, whole: bool) -> None:
+        if whole:
+            _note_hit(self.payload, self.usage)
 
 
 def answered(
@@ -161,11 +193,16 @@ def streamed(
     cache = response_cache()
     if cache is None:
         return start(), {}
-    lookup = BYPASS if wants_resumable() else cache.lookup(kind, payload, own_key)
+    lookup = BYPASS if wants_resumable() else cache.lookup(kind, payload, own_key, stream=True)
+    speaks = ResponseEvents if kind == "responses" else ChatEvents
     if lookup.found:  # answered again: no upstream, no budget
         events = as_events(kind, fresh(kind, _hit(kind, payload, lookup.found)))
-        speaks = ResponseEvents if kind == "responses" else ChatEvents
         return EventStream.replayed(events, Call(payload, kind, current_caller()), speaks), lookup.headers()
+    if lookup.follows:  # the identical stream in flight, as it comes: no upstream, no budget
+        events = followed(cache.buffer, lookup.follows, cache.longest_wait)
+        stream = EventStream.replayed(events, Call(payload, kind, current_caller()), speaks)
+        stream.watch(FollowedHit(kind, payload))
+        return stream, lookup.headers()
     try:
         upstream = start()
     except BaseException:
@@ -180,10 +217,14 @@ def _hit(kind: str, payload: dict[str, Any], found: CachedAnswer) -> dict[str, A
     """The stored answer, its hit written in the ledger with the tokens it saved."""
     answer = cast("dict[str, Any]", orjson.loads(found.body))
     usage = response_usage(answer) if kind == "responses" else answer.get("usage")
+    _note_hit(payload, usage if isinstance(usage, dict) else {})
+    return answer
+
+
+def _note_hit(payload: dict[str, Any], usage: dict[str, Any]) -> None:
     caller, model = current_caller(), str(payload.get("model"))
     with outage_noted(f"cache hit of {caller} on {model}"):  # held by the ledger, written with its next call
-        usage_ledger().record_hit(caller, model, usage if isinstance(usage, dict) else {})
-    return answer
+        usage_ledger().record_hit(caller, model, usage)
 
 
 def _caller_scope(own_key: str | None) -> str:
@@ -192,11 +233,11 @@ def _caller_scope(own_key: str | None) -> str:
     return f"{caller}:{key_identity(own_key)}" if own_key else caller
 
 
-def init_app(app: Flask, settings: Settings, backend: Backend) -> Cache | None:
-    """The app's cache, in `backend`, when CACHE_TTL is set."""
+def init_app(app: Flask, settings: Settings, backend: Backend, buffer: StreamBuffer) -> Cache | None:
+    """The app's cache, in `backend`, when CACHE_TTL is set; identical streams follow the first through `buffer`."""
     on = settings.cache_ttl > 0
     store = backend.response_cache(settings.cache_max_bytes) if on else None
-    cache = app.extensions[_KEY] = Cache(store, backend.counters(), settings) if store is not None else None
+    cache = app.extensions[_KEY] = Cache(store, backend.counters(), buffer, settings) if store is not None else None
     return cache
 
 

@@ -189,9 +189,9 @@ class StreamEvent:
 
 
 class StreamWatcher(Protocol):
-    """Shown each chunk of a stream as it is read, then told, once, whether the stream came to its end whole."""
+    """Shown each event of a stream as it is read, then told, once, whether the stream came to its end whole."""
 
-    def add(self, chunk: dict[str, Any]) -> None: ...
+    def add(self, event: StreamEvent) -> None: ...
 
     def ended(self, whole: bool) -> None: ...
 
@@ -257,15 +257,16 @@ class EventStream:
         self._report_usage()  # on file before the surface sends its last frame
 
     @classmethod
-    def replayed(cls, events: bytes, call: Call, kind: EventKind = ChatEvents) -> EventStream:
-        """A stream that says again what was said before (`events`, as SSE): no upstream, no hook told."""
+    def replayed(cls, events: bytes | Iterator[bytes], call: Call, kind: EventKind = ChatEvents) -> EventStream:
+        """A stream that says again what was said (`events`, as SSE, whole or as they come): no upstream, no hook
+        told."""
         return cls(httpx2.Response(200, content=events), 0, call, kind=kind)
 
     def watch(self, watcher: StreamWatcher) -> None:
         """Show `watcher` every chunk from the first, and tell it how the stream ended when it closes."""
         self._watcher = watcher
         if self._first is not None:
-            watcher.add(self._first.chunk)
+            watcher.add(self._first)
 
     def stop(self, reason: str) -> None:
         """End the stream early, from another thread: its reader sees the end, not a failure."""
@@ -341,7 +342,7 @@ class EventStream:
         if event.usage:
             self.usage = event.usage
         if self._watcher is not None:
-            self._watcher.add(event.chunk)
+            self._watcher.add(event)
         if self._answer is None:
             self._answer = {"id": event.chunk.get("id"), "model": event.chunk.get("model")}
         if event.finished:

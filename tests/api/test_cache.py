@@ -9,6 +9,7 @@ import httpx2
 import openai
 import pytest
 
+from chatgate.cache.following import LOOK_EVERY
 from chatgate.cache.keys import request_key
 from chatgate.config import Settings
 from chatgate.storage import current_storage
@@ -150,11 +151,15 @@ def test_off_there_is_no_cache_header(client, upstream):
     assert "X-Cache" not in ask(client).headers
 
 
-def burst(apps, upstream, body, count):
+def burst(apps, upstream, body, count, held_after=None, **behaviour):
     """`count` identical requests at once, spread over `apps`, while the upstream holds its answer until every one
-    of them has arrived (each counts itself in the flight of its request): then the answers."""
+    of them has arrived (each counts itself in the flight of its request): then the answers. With `held_after`,
+    a stream is held after that many chunks instead (its first ones are on their way while the others arrive)."""
     release, answers = threading.Event(), []
-    upstream.queue(hold_answer=release)
+    if held_after is None:
+        upstream.queue(hold_answer=release, **behaviour)
+    else:
+        upstream.queue(wait_for=release, hold_after=held_after, **behaviour)
     flight = f"flight:ip:127.0.0.1:{request_key('chat', {k: v for k, v in body.items() if k != 'stream'})}"
 
     def one(app):
@@ -173,6 +178,13 @@ def burst(apps, upstream, body, count):
     for thread in threads:
         thread.join(15)
     return answers
+
+
+def content_chunks(body: str) -> list[str]:
+    chunks = [json.loads(line[6:]) for line in body.splitlines() if line[6:7] == "{"]
+    return [
+        c["choices"][0]["delta"]["content"] for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")
+    ]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -342,3 +354,49 @@ def test_an_upstreams_file_model_entry_may_turn_caching_off_for_itself(tmp_path,
     client = make_app(cache_ttl=3600, uncached_models=settings.uncached_models).test_client()
     assert [ask(client, {**BODY, "model": "gpt-4o"}).headers["X-Cache"] for _ in range(2)] == ["BYPASS"] * 2
     assert [ask(client).headers["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+
+
+# After the hold, the upstream paces its chunks more slowly than the leading stream looks for followers, so that it
+# looks (and publishes) at its next chunk.
+PACED = {"chunk_delay": 2 * LOOK_EVERY}
+
+
+def test_identical_streams_follow_the_first_chunk_by_chunk(cached, upstream):
+    answers = burst([cached], upstream, {**BODY, "stream": True}, 6, held_after=1, **PACED)
+    assert len(upstream.chat_requests()) == 1
+    assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 5 + ["MISS"]
+    chunkings = {tuple(content_chunks(body)) for _, body in answers}
+    assert len(chunkings) == 1  # every one the upstream's own chunks, not the stored answer said in one
+    assert len(chunkings.pop()) == len(upstream_words()) > 1
+    assert all(body.rstrip().endswith("data: [DONE]") for _, body in answers)
+
+
+def test_a_followed_stream_that_cannot_be_kept_is_still_shared(cached, upstream):
+    calls = [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "hi"}'}}]
+    answers = burst([cached], upstream, {**BODY, "stream": True}, 4, held_after=1, tool_calls=calls, **PACED)
+    assert len(upstream.chat_requests()) == 1  # one upstream call, though a tool call is never kept
+    assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 3 + ["MISS"]
+    assert all('"tool_calls"' in body and body.rstrip().endswith("data: [DONE]") for _, body in answers)
+    assert ask(cached.test_client(), {**BODY, "stream": True}).headers["X-Cache"] == "MISS"  # and was not kept
+
+
+def test_followers_of_a_cut_stream_end_as_it_did_and_nothing_is_kept(cached, upstream):
+    answers = burst([cached], upstream, {**BODY, "stream": True}, 4, held_after=1, cut_after=3, **PACED)
+    assert len(upstream.chat_requests()) == 1
+    assert all('"error"' in body and "[DONE]" not in body for _, body in answers)
+    assert ask(cached.test_client()).headers["X-Cache"] == "MISS"
+
+
+def test_identical_streams_on_two_instances_sharing_redis_follow_the_first(make_app, upstream, redis_url):
+    apps = [make_app(cache_ttl=3600, redis_url=redis_url) for _ in range(2)]
+    body = {**BODY, "seed": int(time.time() * 1000) % 2**31, "stream": True}
+    answers = burst(apps, upstream, body, 6, held_after=1, **PACED)
+    assert len(upstream.chat_requests()) == 1
+    assert sorted(verdict for verdict, _ in answers) == ["HIT"] * 5 + ["MISS"]
+    assert {len(content_chunks(body)) for _, body in answers} == {len(upstream_words())}
+
+
+def upstream_words() -> list[str]:
+    from chatgate.upstream.wire import words_of
+
+    return words_of("Hello from the fake upstream.")

@@ -45,7 +45,7 @@ class Behaviour:
     error_type: str = "server_error"
     retry_after: str | None = None
     delay: float = 0.0  # before the status line, to provoke timeouts
-    chunk_delay: float = 0.0  # between streamed chunks
+    chunk_delay: float = 0.0  # between streamed chunks (and after a held one is let go)
     cut_after: int | None = None  # close the socket after this many content chunks
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
     garbage: bool = False  # a 200 whose body is not JSON
@@ -397,7 +397,7 @@ def _make_handler(fake: FakeUpstream):
                         if behaviour.wait_for is not None and sent >= behaviour.hold_after:
                             if not self._hold(behaviour.wait_for):
                                 raise ConnectionResetError("the client closed the stream while it was held")
-                        elif behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
+                        if behaviour.chunk_delay and fake._stopping.wait(behaviour.chunk_delay):
                             return
                         sent += 1
                     self._write_event(name, payload, last=index == len(frames) - 1)
