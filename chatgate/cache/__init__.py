@@ -4,6 +4,7 @@ request answered from it never reaches the upstream, nor its caller's token or s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -21,7 +22,7 @@ from chatgate.guard.access import current_caller, current_policy
 from chatgate.guard.metrics import count_cache_lookup
 from chatgate.guard.ownership import key_identity
 from chatgate.guard.usage_ledger import usage_ledger
-from chatgate.storage.contracts import Backend, Counters, ResponseCache, StreamBuffer
+from chatgate.storage.contracts import Backend, ResponseCache, StreamBuffer
 from chatgate.storage.outage import outage_noted
 from chatgate.storage.records import CachedAnswer
 from chatgate.streams.resumable import wants_resumable
@@ -56,11 +57,17 @@ WAIT_STEP = 0.02  # seconds between looks for the answer an identical request in
 
 
 class Cache:
-    def __init__(self, store: ResponseCache, flights: Counters, buffer: StreamBuffer, settings: Settings):
+    def __init__(
+        self,
+        store: ResponseCache,
+        buffer: StreamBuffer,
+        together: Callable[[], contextlib.AbstractContextManager[None]],
+        settings: Settings,
+    ):
         self.store, self.ttl, self.shared = store, settings.cache_ttl, settings.cache_scope == "shared"
         self.buffer = buffer  # where a leading stream publishes its events to those waiting on it
+        self.together = together  # a block whose storage writes travel together (a call's end, and its entry)
         self.most = settings.cache_max_entry_bytes
-        self.flights = flights  # one counter per request in flight: who asks the upstream, on every instance
         self.longest_wait = settings.upstream_timeout
         self.uncached_models = frozenset(settings.uncached_models)
 
@@ -75,12 +82,7 @@ class Cache:
             return BYPASS
         scope = "shared" if self.shared else _caller_scope(own_key)
         key = f"{scope}:{request_key(kind, payload)}"
-        if "no-cache" in directives:
-            lookup = Lookup(key, None, "MISS")
-        elif found := self.store.get(key):
-            lookup = Lookup(key, found, "HIT")
-        else:
-            lookup = self._in_flight(key, stream)
+        lookup = Lookup(key, None, "MISS") if "no-cache" in directives else self._in_flight(key, stream)
         count_cache_lookup(lookup.verdict)
         return lookup
 
@@ -90,39 +92,36 @@ class Cache:
         return (policy is None or policy.cache) and payload.get("model") not in self.uncached_models
 
     def _in_flight(self, key: str, stream: bool) -> Lookup:
-        """Single flight: the first of identical requests leads (it asks the upstream); the others wait for its
-        answer, until it lands or the upstream's timeout passes, then ask themselves. A waiting stream follows the
-        leading one's events as soon as it publishes them."""
-        flight = f"flight:{key}"
-        if self.flights.count(flight, math.ceil(self.longest_wait) + 1)[0] == 1:
-            return Lookup(key, None, "MISS", leads=True)
+        """The entry, or single flight: the first of identical requests leads (it asks the upstream); the others
+        wait for its answer, until it lands or the upstream's timeout passes, then ask themselves. A waiting stream
+        follows the leading one's events as soon as it publishes them."""
+        found, count = self.store.join(key, math.ceil(self.longest_wait) + 1)  # one round trip, hit or miss
+        if found or count == 1:
+            return Lookup(key, found, "HIT") if found else Lookup(key, None, "MISS", leads=True)
         count_cache_lookup("waited")
         deadline, name = time.monotonic() + self.longest_wait, publication(key)
-        while time.monotonic() < deadline and self.flights.get(flight):
+        while time.monotonic() < deadline:
             time.sleep(WAIT_STEP)
-            if found := self.store.get(key):
-                return Lookup(key, found, "HIT")
+            found, count = self.store.look(key)
+            if found or not count:  # it landed: with an answer kept, or with nothing (then asked anew)
+                break
             if stream and (stream_id := published(self.buffer, name)):
                 return Lookup(key, None, "HIT", follows=stream_id)
-        found = self.store.get(key)  # it landed: with an answer kept, or with nothing (then asked anew)
         return Lookup(key, found, "HIT" if found else "MISS")
-
-    def land(self, lookup: Lookup) -> None:
-        """The leading request is done, answered or not: those waiting stop waiting."""
-        if lookup.leads and lookup.key is not None:
-            with outage_noted(f"end of flight {lookup.key}"):
-                self.flights.clear(f"flight:{lookup.key}")
 
     def followed(self, lookup: Lookup) -> bool:
         """Whether an identical request waits on this leading one."""
-        return lookup.key is not None and self.flights.get(f"flight:{lookup.key}") > 1
+        return lookup.key is not None and self.store.look(lookup.key)[1] > 1
 
-    def keep(self, lookup: Lookup, body: bytes) -> None:
-        """Keep a complete answer to a request that missed (one too big is not kept)."""
-        if lookup.key is None or lookup.found is not None or len(body) > self.most:
+    def land(self, lookup: Lookup, body: bytes | None) -> None:
+        """The request that missed is done: its complete answer kept (`body`; None: nothing to keep, and one too
+        big is not kept), and, when it leads, those waiting stop waiting. The answer has gone already: a storage
+        failure loses only the entry."""
+        if lookup.key is None or lookup.found is not None:
             return
-        with outage_noted(f"cache entry {lookup.key}"):  # the answer has gone already: never lose it for this
-            self.store.put(lookup.key, body, self.ttl)
+        kept = body if body is not None and len(body) <= self.most else None
+        with outage_noted(f"cache entry {lookup.key}"):
+            self.store.land(lookup.key, kept, self.ttl, lookup.leads)
 
 
 class StreamKeeper:
@@ -140,21 +139,19 @@ class StreamKeeper:
         self.publisher.add(event.block)
 
     def ended(self, whole: bool) -> None:
+        answer = self.gathered.answer() if whole else None
         try:
-            if whole and (answer := self.gathered.answer()) is not None:
-                self.cache.keep(self.lookup, orjson.dumps(answer))
+            self.publisher.end(closing=DONE if whole and self.kind == "chat" else None)
         finally:
-            try:
-                self.publisher.end(closing=DONE if whole and self.kind == "chat" else None)
-            finally:
-                self.cache.land(self.lookup)
+            self.cache.land(self.lookup, None if answer is None else orjson.dumps(answer))
 
 
 class FollowedHit:
     """Watches a stream that follows an identical one: when it ends whole, a hit in the ledger, with its usage."""
 
     def __init__(self, kind: str, payload: dict[str, Any]):
-        self.kind, self.payload, self.usage = kind, payload, {}
+        self.kind, self.payload = kind, payload
+        self.usage: dict[str, Any] = {}
 
     def add(self, event: StreamEvent) -> None:
         self.usage = event.usage or self.usage
@@ -176,11 +173,13 @@ def answered(
     lookup = cache.lookup(kind, payload, own_key)
     if lookup.found:  # answered again: no upstream, no budget
         return fresh(kind, _hit(kind, payload, lookup.found)), lookup.headers()
-    try:
-        answer = ask()
-        cache.keep(lookup, orjson.dumps(answer.body))
-    finally:
-        cache.land(lookup)
+    kept = None
+    with cache.together():  # the entry travels with the call's own end-of-call writes
+        try:
+            answer = ask()
+            kept = orjson.dumps(answer.body)
+        finally:
+            cache.land(lookup, kept)
     return answer.body, {**answer.headers, **lookup.headers()}
 
 
@@ -199,14 +198,14 @@ def streamed(
         events = as_events(kind, fresh(kind, _hit(kind, payload, lookup.found)))
         return EventStream.replayed(events, Call(payload, kind, current_caller()), speaks), lookup.headers()
     if lookup.follows:  # the identical stream in flight, as it comes: no upstream, no budget
-        events = followed(cache.buffer, lookup.follows, cache.longest_wait)
-        stream = EventStream.replayed(events, Call(payload, kind, current_caller()), speaks)
+        arriving = followed(cache.buffer, lookup.follows, cache.longest_wait)
+        stream = EventStream.replayed(arriving, Call(payload, kind, current_caller()), speaks)
         stream.watch(FollowedHit(kind, payload))
         return stream, lookup.headers()
     try:
         upstream = start()
     except BaseException:
-        cache.land(lookup)
+        cache.land(lookup, None)
         raise
     if lookup.key is not None:
         upstream.watch(StreamKeeper(cache, lookup, kind))
@@ -237,7 +236,8 @@ def init_app(app: Flask, settings: Settings, backend: Backend, buffer: StreamBuf
     """The app's cache, in `backend`, when CACHE_TTL is set; identical streams follow the first through `buffer`."""
     on = settings.cache_ttl > 0
     store = backend.response_cache(settings.cache_max_bytes) if on else None
-    cache = app.extensions[_KEY] = Cache(store, backend.counters(), buffer, settings) if store is not None else None
+    cache = Cache(store, buffer, backend.together, settings) if store is not None else None
+    app.extensions[_KEY] = cache
     return cache
 
 

@@ -80,10 +80,21 @@ class TokenBackend(Protocol):
 
 
 class ResponseCache(Protocol):
-    """Answers kept for a time, by the key of the request that got them."""
+    """Answers kept for a time, by the key of the request that got them; and, for each key, how many identical
+    requests are in flight (the first asks the upstream, the others wait for its answer)."""
 
-    def get(self, key: str) -> CachedAnswer | None: ...
-    def put(self, key: str, body: bytes, ttl: int) -> None: ...
+    def join(self, key: str, flight_ttl: int) -> tuple[CachedAnswer | None, int]:
+        """The entry of `key`; without one, join its flight: (None, how many are in it now, this one counted)."""
+        ...
+
+    def look(self, key: str) -> tuple[CachedAnswer | None, int]:
+        """The entry of `key`, and how many are in its flight."""
+        ...
+
+    def land(self, key: str, body: bytes | None, ttl: int, leads: bool) -> None:
+        """Keep `body` (when given) as the entry of `key` for `ttl` seconds, and when this request `leads` its
+        flight, end it: one write, that travels with the call's other end-of-call writes."""
+        ...
 
 
 class Rests(Protocol):

@@ -70,7 +70,9 @@ def _exporter(settings: Settings) -> SpanExporter:
     if settings.otlp_protocol != "grpc":
         return OtlpHttpExporter(settings.otlp_traces_endpoint or "", dict(settings.otlp_headers))
     try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
+            OTLPSpanExporter as GrpcExporter,
+        )
     except ImportError:
         raise ConfigError(
             "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: pip install it, "

@@ -279,8 +279,13 @@ class EventStream:
         self._closed = True
         self._response.close()
         self._report_usage()  # once: a no-op when the end of the stream reported it already
-        if self._watcher is not None:
-            self._watcher.ended(self._whole)
+        self._tell_watcher(self._whole)
+
+    def _tell_watcher(self, whole: bool) -> None:
+        """Tell the watcher, once, how the stream ended."""
+        if (watcher := self._watcher) is not None:
+            self._watcher = None
+            watcher.ended(whole)
 
     @property
     def model(self) -> str:
@@ -313,7 +318,9 @@ class EventStream:
         self.reported_usage = usage
         ended = "answered" if self.finished and self._cause is None else "cut"
         outcome = Outcome(ended, usage, estimated=estimated, cause=self._cause, answer=self._answer)
-        self._hooks.finish(self._call, outcome)
+        with self._hooks.together():  # the watcher's writes (a cache entry) travel with the hooks'
+            self._hooks.finish(self._call, outcome)
+            self._tell_watcher(ended == "answered" and (self.usage is not None or self._whole))
 
     def _next_event(self) -> StreamEvent | None:
         if self.stopped_as is not None:

@@ -207,7 +207,7 @@ class Hooks:
         together: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ):
         self.hooks = hooks
-        self._together = together
+        self.together = together  # a block whose storage writes travel together
 
     def __bool__(self) -> bool:
         return bool(self.hooks)
@@ -230,7 +230,7 @@ class Hooks:
         if not call.admitted:
             return
         call.admitted = False
-        with self._together():
+        with self.together():
             for hook in self.hooks:
                 hook.after(call, outcome)
         call.attempts, call.answered_after = [], None  # a call moved to a fallback model starts afresh

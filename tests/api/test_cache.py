@@ -9,10 +9,10 @@ import httpx2
 import openai
 import pytest
 
+from chatgate.cache import response_cache
 from chatgate.cache.following import LOOK_EVERY
 from chatgate.cache.keys import request_key
 from chatgate.config import Settings
-from chatgate.storage import current_storage
 from tests.support.keys import client_key
 
 BODY = {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
@@ -135,8 +135,8 @@ def test_the_sqlite_cache_keeps_at_most_its_bound_oldest_out_first(tmp_path):
 
     store = SQLiteBackend(str(tmp_path / "cache.sqlite3")).response_cache(max_bytes=2500)
     for index in range(5):
-        store.put(f"k{index}", bytes(1000), 3600)
-    assert [store.get(f"k{index}") is not None for index in range(5)] == [False, False, False, True, True]
+        store.land(f"k{index}", bytes(1000), 3600, leads=False)
+    assert [store.look(f"k{index}")[0] is not None for index in range(5)] == [False, False, False, True, True]
 
 
 def test_embeddings_are_cached(cached, upstream):
@@ -160,7 +160,7 @@ def burst(apps, upstream, body, count, held_after=None, **behaviour):
         upstream.queue(hold_answer=release, **behaviour)
     else:
         upstream.queue(wait_for=release, hold_after=held_after, **behaviour)
-    flight = f"flight:ip:127.0.0.1:{request_key('chat', {k: v for k, v in body.items() if k != 'stream'})}"
+    key = f"ip:127.0.0.1:{request_key('chat', {k: v for k, v in body.items() if k != 'stream'})}"
 
     def one(app):
         answer = app.test_client().post("/v1/chat/completions", json=body)
@@ -170,9 +170,9 @@ def burst(apps, upstream, body, count, held_after=None, **behaviour):
     for thread in threads:
         thread.start()
     with apps[0].app_context():
-        counters, deadline = current_storage().counters(), time.monotonic() + 10
-        while counters.get(flight) < count:
-            assert time.monotonic() < deadline, f"{counters.get(flight)} of {count} requests arrived"
+        store, deadline = response_cache().store, time.monotonic() + 10
+        while (arrived := store.look(key)[1]) < count:
+            assert time.monotonic() < deadline, f"{arrived} of {count} requests arrived"
             time.sleep(0.01)
     release.set()
     for thread in threads:

@@ -50,3 +50,27 @@ def test_writes_that_travel_together_and_are_lost_say_so_each_in_its_own_way(cap
     assert "storage unavailable, not recorded: a budget's settlement" in caplog.text
     with pytest.raises(redis.exceptions.ConnectionError):  # alone, a write fails where it is made
         send_or_queue(down, lambda pipe: pipe.incr("usage"), "a call's usage")
+
+
+@pytest.mark.parametrize("path", ["/chat", "/chat/stream"])
+def test_a_cache_miss_costs_at_most_one_round_trip_more_than_caching_off(make_app, relay, path):
+    limits = {
+        "redis_url": relay.url,
+        "api_tokens": (TOKEN,),
+        "rate_limit": "100/minute",
+        "token_limit": "100000/minute",
+    }
+
+    def trips_per_call(app, label: str) -> float:
+        client = app.test_client()
+        assert client.post(path, json={"message": f"{label} warm"}, headers=AUTH).status_code == 200
+        before = relay.round_trips
+        for number in range(CALLS):  # each a question not asked before: a miss
+            answer = client.post(path, json={"message": f"{label} {number}"}, headers=AUTH)
+            assert answer.status_code == 200 and answer.get_data()
+            assert answer.headers.get("X-Cache", "MISS") == "MISS"
+        return (relay.round_trips - before) / CALLS
+
+    off = trips_per_call(make_app(**limits), f"off {path}")
+    on = trips_per_call(make_app(**limits, cache_ttl=3600), f"on {path}")
+    assert on <= off + 1, f"{on} round trips a call with the cache, {off} without"
