@@ -3,8 +3,9 @@
 Starts a fast fake upstream; the service under the shipped gunicorn config; and two floors under the same config
 (`bench/floor.py`: one Flask route and one bare WSGI function that forward the body to the same upstream). Each
 figure is measured for the service and for the floor in the same run and reported as a ratio, which stays
-meaningful on a noisy machine. Then: what a resumable stream's buffer costs, and how many round trips a call
-makes to a Redis one delayed round trip away. Prints markdown tables; `--quick` is the smoke-test size.
+meaningful on a noisy machine. Then: what a resumable stream's buffer costs, how many round trips a call makes to
+a Redis one delayed round trip away, what traces cost, and what the response cache costs and saves. Prints
+markdown tables; `--quick` is the smoke-test size.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import sys
 import tempfile
 import time
 
+import orjson
 import uvloop
 
+from bench.client import Connection
 from bench.fast_upstream import WORDS
 from bench.load import Target, concurrent_rate, sequential, streams
 from bench.processes import PeakRss, cpu_seconds, process_tree, rss_mb, time_until_ready, wait_for_workers
@@ -305,6 +308,58 @@ async def redis_round_trips(args, env: dict[str, str], workdir: pathlib.Path) ->
     ]
 
 
+async def cache_figures(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
+    """The response cache, on Redis behind a counting relay: the round trips of a /chat miss with caching on beside
+    off (each call a new question), and a streamed /v1 hit's time beside the upstream's answer (a miss)."""
+    if not shutil.which("redis-server") and not os.path.exists("/usr/bin/redis-server"):
+        return [("Response cache", "not measured: no redis-server on this machine", "", "", "")]
+    redis_server = RedisServer(workdir)
+    trips: dict[str, float] = {}
+    try:
+        relay = DelayingRelay(redis_server.port, 0.0)
+        for name, extra in (("off", {}), ("on", {"CACHE_TTL": "1h"})):
+            settings = {"REDIS_URL": relay.url, "API_TOKENS": BENCH_TOKEN, "RATE_LIMIT": "100000000/minute", **extra}
+            with gunicorn("main:app", {**env, **settings}, workdir / f"service-cache-{name}.log") as (server, _):
+                connection = await Connection.open(server.port)
+                try:
+                    auth = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+                    for number in range(20):  # connections open, scripts loaded
+                        await connection.request("POST", "/chat", orjson.dumps({"message": f"warm {number}"}), auth)
+                    before = relay.round_trips
+                    for number in range(args.redis_calls):  # a new question each time: misses
+                        body = orjson.dumps({"message": f"question {number}"})
+                        status, *_ = await connection.request("POST", "/chat", body, auth)
+                        assert status == 200, status
+                    trips[name] = (relay.round_trips - before) / args.redis_calls
+                    if name == "on":
+                        streamed = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}
+                        hit = Target(server.port, V1, streamed, b"[DONE]", auth)
+                        miss = Target(server.port, V1, streamed, b"[DONE]", {**auth, "Cache-Control": "no-cache"})
+                        missed = statistics.median(await sequential(miss, args.cache_misses))
+                        hits = statistics.median(await sequential(hit, args.redis_calls))
+                finally:
+                    connection.close()
+    finally:
+        redis_server.stop()
+    extra_trips = trips["on"] - trips["off"]
+    return [
+        (
+            "Redis round trips per /chat miss with CACHE_TTL / off",
+            f"{trips['on']:.1f} / {trips['off']:.1f}",
+            f"+{extra_trips:.1f}: the lookup (the entry travels with the call's end)",
+            "≤ +1",
+            verdict(extra_trips <= 1.05),
+        ),
+        (
+            "streamed /v1 p50: a hit / the upstream's answer (a miss)",
+            f"{ms(hits)} / {ms(missed)}",
+            f"{missed / hits:.0f}× faster",
+            "≥ 5×",
+            verdict(missed / hits >= 5),
+        ),
+    ]
+
+
 async def tracing_cost(args, env: dict[str, str], workdir: pathlib.Path, ours: Server) -> list[tuple]:
     """CPU per /v1 call with traces on (to a local OTLP receiver) beside off, in alternated rounds."""
     receiver = OtlpReceiver()
@@ -385,7 +440,7 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--redis-delay", type=float, default=0.002, help="the round trip the Redis relay adds")
     args = parser.parse_args()
-    sizes = (30, 240, 20, 8, 10, 3, 20) if args.quick else (1000, 12000, 1000, 32, 200, 3, 300)
+    sizes = (30, 240, 20, 8, 10, 3, 20, 2) if args.quick else (1000, 12000, 1000, 32, 200, 3, 300, 5)
     (
         args.sequential,
         args.requests,
@@ -394,6 +449,7 @@ def arguments() -> argparse.Namespace:
         args.resumable_streams,
         args.rounds,
         args.redis_calls,
+        args.cache_misses,
     ) = sizes
     return args
 
@@ -422,6 +478,7 @@ def main() -> None:
         other_rows = uvloop.run(other_figures(args, ours, ready, idle_rss))
         other_rows += uvloop.run(redis_round_trips(args, env, workdir))
         other_rows += uvloop.run(tracing_cost(args, env, workdir, ours))
+        other_rows += uvloop.run(cache_figures(args, env, workdir))
     output = (
         f"Measured {datetime.date.today().isoformat()} on {machine()}; gunicorn with gevent, "
         f"{Settings.web_concurrency} workers each; the fake upstream streams {len(WORDS)} chunks "

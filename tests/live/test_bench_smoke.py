@@ -32,6 +32,9 @@ def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):
         "ready after start",
         "concurrent resumable /chat/stream",
         "server CPU per stream, resumable / plain",
+        "CPU per /v1/chat/completions with traces on / off",
+        "Redis round trips per /chat miss with CACHE_TTL / off",
+        "streamed /v1 p50: a hit / the upstream's answer (a miss)",
     ):
         assert figure in table, figure
     assert table.count("| 20 / 0 | 20 / 0 |  | 20 / 0 |") == 2  # every stream completed, ours and the floors'
