@@ -110,6 +110,7 @@ class Settings:
     cache_scope: str = "caller"  # or "shared": every caller reads what any caller's call stored
     cache_max_entry_bytes: int = 1_000_000  # a bigger answer is not kept
     cache_max_bytes: int = 256_000_000  # all entries at most (SQLite; Redis expires them by their TTL)
+    recent_calls: int = 1000  # the calls the admin page lists, across instances (0: none kept)
 
     # Resumable streams.
     resumable_streams: str = "on-request"  # or "always": every stream can be resumed
@@ -149,6 +150,8 @@ class Settings:
     jwt_leeway: float = 30.0
     jwt_refetch_seconds: float = 5.0  # the least time between two fetches of the provider's keys
     jwt_fetch_timeout: float = 5.0  # the most a discovery or key-set fetch may take
+    jwt_admin_claim: str | None = None  # a claim that makes a signed-in user an admin...
+    jwt_admin_values: tuple[str, ...] = ("admin",)  # ...when it is (or, a list, holds) one of these
     metrics_dir: str | None = None  # prometheus multiprocess directory
 
     @property
@@ -307,6 +310,7 @@ class Settings:
             cache_scope=env.choice("CACHE_SCOPE", ("caller", "shared"), cls.cache_scope),
             cache_max_entry_bytes=env.number("CACHE_MAX_ENTRY_BYTES", cls.cache_max_entry_bytes, int),
             cache_max_bytes=env.number("CACHE_MAX_BYTES", cls.cache_max_bytes, int),
+            recent_calls=env.number("RECENT_CALLS", cls.recent_calls, int),
             session_max_messages=env.number("SESSION_MAX_MESSAGES", cls.session_max_messages, int),
             api_tokens=env.csv("API_TOKENS") + env.lines_of_file("API_TOKENS_FILE"),
             admin_tokens=env.csv("ADMIN_TOKENS"),
@@ -523,6 +527,8 @@ def _jwt_settings(env: _Env) -> dict:
         "jwt_leeway": env.number("JWT_LEEWAY", 30.0, float),
         "jwt_refetch_seconds": env.number("JWT_REFETCH_SECONDS", 5.0, float),
         "jwt_fetch_timeout": env.number("JWT_FETCH_TIMEOUT", 5.0, float),
+        "jwt_admin_claim": env.get("JWT_ADMIN_CLAIM"),
+        "jwt_admin_values": tuple(v.strip() for v in env.csv("JWT_ADMIN_VALUES")) or ("admin",),
     }
     if bool(issuer) != bool(audience):
         raise ConfigError("JWT_ISSUER and JWT_AUDIENCE go together: set both to accept signed-in users")

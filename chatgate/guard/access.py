@@ -95,7 +95,10 @@ class TokenRegistry:
         )
 
     def is_admin(self, token: str | None) -> bool:
-        return bool(token) and self._matches(_digest(token or ""), self._admins)
+        """Whether `token` is an admin token: ADMIN_TOKENS, or a stored one made with --admin."""
+        if not token:
+            return False
+        return self._matches(_digest(token), self._admins) or bool((stored := self.stored(token)) and stored.admin)
 
 
 def caller_of(token: str | None, registry: TokenRegistry) -> str:
@@ -129,7 +132,7 @@ def calling() -> tuple[str, StoredToken | None]:
 
 
 def caller_is_admin() -> bool:
-    """Whether the caller presented an admin token."""
+    """Whether the caller is an admin: an admin token, or a signed-in user with the admin claim."""
     return bool(g.is_admin)
 
 
@@ -143,7 +146,7 @@ def identify(registry: TokenRegistry) -> None:
     if registry.verifier and (sign_in := bearer_value()) and registry.verifier.takes(sign_in):  # only a sign-in
         g.caller, g.is_admin = f"ip:{request.remote_addr or 'unknown'}", False
         try:
-            g.caller = registry.verifier.user(sign_in)
+            g.caller, g.is_admin = registry.verifier.user(sign_in)
         except ApiError as refusal:
             g.sign_in_refused = refusal  # said by admit, which counts it as a failed authentication
         return

@@ -94,6 +94,7 @@ class JwtVerifier:
         self.secret = settings.jwt_secret
         self.algorithms = settings.jwt_algorithms or (("HS256",) if self.secret else ASYMMETRIC)
         self.user_claim, self.leeway = settings.jwt_user_claim, settings.jwt_leeway
+        self.admin_claim, self.admin_values = settings.jwt_admin_claim, frozenset(settings.jwt_admin_values)
         self._jwks_url = settings.jwt_jwks_url
         self._discovered_at = float("-inf")
         self._refetch_after, self._timeout = settings.jwt_refetch_seconds, settings.jwt_fetch_timeout
@@ -104,8 +105,9 @@ class JwtVerifier:
         """Whether `token` is a sign-in to verify here: shaped like a JWT (never a service token)."""
         return looks_like_jwt(token)
 
-    def user(self, token: str) -> str:
-        """The caller a valid token names (`user:<claim>`); else Unauthorized, or 503 for a provider away."""
+    def user(self, token: str) -> tuple[str, bool]:
+        """The caller a valid token names (`user:<claim>`), and whether its admin claim makes it an admin; else
+        Unauthorized, or 503 for a provider away."""
         if len(token) > MOST_BYTES:
             raise _refused("it is larger than 16 KB")
         try:
@@ -138,7 +140,15 @@ class JwtVerifier:
         user = claims.get(self.user_claim)
         if not isinstance(user, str | int) or isinstance(user, bool) or not str(user):
             raise _refused(f"it has no {self.user_claim!r} claim")
-        return f"user:{user}"
+        return f"user:{user}", self._is_admin(claims)
+
+    def _is_admin(self, claims: dict[str, object]) -> bool:
+        """Whether the admin claim (JWT_ADMIN_CLAIM) is one of JWT_ADMIN_VALUES, or a list that holds one."""
+        if not self.admin_claim:
+            return False
+        value = claims.get(self.admin_claim)
+        held = value if isinstance(value, list) else [value]
+        return any(isinstance(item, str) and item in self.admin_values for item in held)
 
     def _key_set_url(self) -> str:
         if self._jwks_url:

@@ -6,7 +6,6 @@ its caller), and may have an expiry, its own request and token limits, and a lis
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import secrets
@@ -41,6 +40,7 @@ def new_token(
     models: tuple[str, ...] | None = None,
     spend_limit: str | None = None,
     cache: bool = True,
+    admin: bool = False,
 ) -> tuple[str, StoredToken]:
     """A fresh token (shown once) and what is kept of it."""
     if not NAME.match(name):
@@ -49,7 +49,16 @@ def new_token(
     now = time.time()
     expires_at = now + expires_in if expires_in else None
     return token, StoredToken(
-        name, digest(token), now, expires_at, rate_limit, token_limit, models, spend_limit=spend_limit, cache=cache
+        name,
+        digest(token),
+        now,
+        expires_at,
+        rate_limit,
+        token_limit,
+        models,
+        spend_limit=spend_limit,
+        cache=cache,
+        admin=admin,
     )
 
 
@@ -71,13 +80,11 @@ class TokenStore:
         self._read_at = float("-inf")
         return token
 
-    def revoke(self, name: str) -> bool:
-        stored = next((t for t in self.backend.all() if t.name == name and t.revoked_at is None), None)
-        if stored is None:
-            return False
-        self.backend.replace(dataclasses.replace(stored, revoked_at=time.time()))
+    def replace(self, stored: StoredToken) -> StoredToken:
+        """Keep `stored` in place of the token of its name: every instance uses it within a second."""
+        self.backend.replace(stored)
         self._read_at = float("-inf")
-        return True
+        return stored
 
     def forget_unusable(self) -> list[str]:
         """Forget every revoked or expired token (their names are returned): with none stored, and none in the

@@ -3,53 +3,42 @@ without a restart."""
 
 from __future__ import annotations
 
-import datetime
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from limits import parse
 
-from chatgate.config import ConfigError, spend_amount
+from chatgate.guard import token_admin
 from chatgate.guard.access import token_registry
-from chatgate.guard.token_store import seconds_of
 
 tokens = AppGroup("tokens", help="Service tokens kept in storage: create, list, revoke, reopen (no restart needed).")
 
 
-def _limit(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse(value)
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a limit such as 60/minute or 100000/day") from None
-    return value
+def _checked(check: Callable[[Any, str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback from one of token_admin's checks: its sentence, as a bad parameter."""
 
-
-def _spend(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         try:
-            spend_amount(value, "--spend-limit")
-        except ConfigError as error:
+            return check(value, f"--{(param.name or '').replace('_', '-')}")
+        except ValueError as error:
             raise click.BadParameter(str(error)) from None
-    return value
 
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    try:
-        return seconds_of(value) if value is not None else None
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+    return callback
 
 
 @tokens.command("create")
 @click.argument("name")
-@click.option("--expires", callback=_duration, help="How long it works: 30d, 12h, 90m or seconds.")
-@click.option("--rate-limit", callback=_limit, help="Its own request rate, e.g. 60/minute (else RATE_LIMIT).")
-@click.option("--token-limit", callback=_limit, help="Its own token budget, e.g. 100000/day (else TOKEN_LIMIT).")
-@click.option("--spend-limit", callback=_spend, help="Its own budget in US dollars, e.g. 5/day (else SPEND_LIMIT).")
+@click.option("--expires", callback=_checked(token_admin.checked_expiry), help="How long it works: 30d, 12h or 90m.")
+@click.option("--rate-limit", callback=_checked(token_admin.checked_limit), help="Its own request rate (60/minute).")
+@click.option("--token-limit", callback=_checked(token_admin.checked_limit), help="Its own token budget (100000/day).")
+@click.option(
+    "--spend-limit", callback=_checked(token_admin.checked_spend), help="Its own budget in US dollars (5/day)."
+)
 @click.option("--models", help="The only models it may use, comma-separated (else all).")
 @click.option("--no-cache", is_flag=True, help="Its requests never read nor write the response cache.")
+@click.option("--admin", is_flag=True, help="An admin token: the admin page and API, everyone's usage.")
 def create(
     name: str,
     expires: int | None,
@@ -58,17 +47,19 @@ def create(
     spend_limit: str | None,
     models: str | None,
     no_cache: bool,
+    admin: bool,
 ) -> None:
     """Make a token called NAME and print it, once: only its hash is kept."""
-    chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
-        token = token_registry().store.create(
+        token, _ = token_admin.create(
+            token_registry().store,
             name,
             expires_in=expires,
             rate_limit=rate_limit,
             token_limit=token_limit,
-            models=chosen,
             spend_limit=spend_limit,
+            models=models.split(",") if models else None,
+            admin=admin,
             cache=not no_cache,
         )
     except ValueError as error:
@@ -80,16 +71,13 @@ def create(
 def list_tokens() -> None:
     """List the stored tokens (names and policies, never the tokens)."""
     for stored in token_registry().store.listing():
-        state = "active" if stored.active else ("revoked" if stored.revoked_at else "expired")
-        expires = (
-            datetime.datetime.fromtimestamp(stored.expires_at, datetime.UTC).isoformat(timespec="seconds")
-            if stored.expires_at
-            else "never"
-        )
+        shown = token_admin.described(stored)
         click.echo(
-            f"{stored.name}\t{state}\texpires {expires}\trate {stored.rate_limit or '-'}\t"
-            f"tokens {stored.token_limit or '-'}\tspend {stored.spend_limit or '-'}\t"
-            f"models {','.join(stored.models or ()) or 'all'}" + ("" if stored.cache else "\tcache off")
+            f"{shown['name']}\t{shown['state']}\texpires {shown['expires_at'] or 'never'}\t"
+            f"rate {shown['rate_limit'] or '-'}\ttokens {shown['token_limit'] or '-'}\t"
+            f"spend {shown['spend_limit'] or '-'}\tmodels {','.join(shown['models'] or ()) or 'all'}"
+            + ("\tadmin" if shown["admin"] else "")
+            + ("" if shown["cache"] else "\tcache off")
         )
 
 
@@ -97,8 +85,10 @@ def list_tokens() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke the token called NAME: every instance refuses it within a second."""
-    if not token_registry().store.revoke(name):
-        raise click.ClickException(f"no active token named {name!r}")
+    try:
+        token_admin.revoke(token_registry().store, name)
+    except LookupError as error:
+        raise click.ClickException(str(error.args[0])) from None
     click.echo(f"revoked {name}")
 
 

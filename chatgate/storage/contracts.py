@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from limits.storage import Storage
 
@@ -97,6 +97,17 @@ class ResponseCache(Protocol):
         ...
 
 
+class Rings(Protocol):
+    """Bounded lists of records, newest first, shared by every worker and instance: the recent calls, the admin
+    audit lines. Each ring keeps at most its `size` newest."""
+
+    def add(self, ring: str, record: dict[str, Any], size: int) -> None:
+        """Add `record`: a write that travels with the call's other end-of-call writes."""
+        ...
+
+    def latest(self, ring: str, count: int) -> list[dict[str, Any]]: ...
+
+
 class Rests(Protocol):
     """Where upstreams (and models on an upstream) rest, for every worker."""
 
@@ -140,6 +151,7 @@ class Backend(Protocol):
     def rests(self) -> Rests: ...
     def counters(self) -> Counters: ...
     def response_cache(self, max_bytes: int) -> ResponseCache: ...
+    def rings(self) -> Rings: ...
     def together(self) -> contextlib.AbstractContextManager[None]:
         """The writes in the block may travel together (one round trip on Redis)."""
 

@@ -62,6 +62,7 @@ class StoredToken:
     revoked_at: float | None = None
     spend_limit: str | None = None  # its own SPEND_LIMIT, e.g. 5/day
     cache: bool = True  # False: its requests never read nor write the response cache
+    admin: bool = False  # an admin token: the admin API, everyone's usage
 
     @property
     def active(self) -> bool:

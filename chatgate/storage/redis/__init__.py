@@ -12,6 +12,7 @@ from chatgate.storage.redis.ledger import RedisLedger
 from chatgate.storage.redis.ownership import RedisOwnership
 from chatgate.storage.redis.response_cache import RedisResponseCache
 from chatgate.storage.redis.rests import RedisRests
+from chatgate.storage.redis.rings import RedisRings
 from chatgate.storage.redis.sessions import RedisSessionStore
 from chatgate.storage.redis.streams import RedisStreamBuffer
 from chatgate.storage.redis.tokens import RedisTokenStore
@@ -58,6 +59,9 @@ class RedisBackend:
 
     def response_cache(self, max_bytes: int) -> RedisResponseCache:
         return RedisResponseCache(self.client)  # Redis expires entries by their TTL; max_bytes is SQLite's
+
+    def rings(self) -> RedisRings:
+        return RedisRings(self.client)
 
     def together(self) -> contextlib.AbstractContextManager[None]:
         """A block whose writes (a call's settlements and usage) go to Redis together, in one round trip."""

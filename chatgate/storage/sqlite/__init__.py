@@ -12,6 +12,7 @@ from chatgate.storage.sqlite.ledger import SQLiteLedger
 from chatgate.storage.sqlite.ownership import SQLiteOwnership
 from chatgate.storage.sqlite.response_cache import SQLiteResponseCache
 from chatgate.storage.sqlite.rests import SQLiteRests
+from chatgate.storage.sqlite.rings import SQLiteRings
 from chatgate.storage.sqlite.sessions import SQLiteSessionStore
 from chatgate.storage.sqlite.streams import SQLiteStreamBuffer
 from chatgate.storage.sqlite.tokens import SQLiteTokenStore
@@ -52,6 +53,9 @@ class SQLiteBackend:
 
     def response_cache(self, max_bytes: int) -> SQLiteResponseCache:
         return SQLiteResponseCache(self.path, max_bytes)
+
+    def rings(self) -> SQLiteRings:
+        return SQLiteRings(self.path)
 
     def together(self) -> contextlib.AbstractContextManager[None]:
         """Writes on one machine's file cost no round trip: each goes at once."""
