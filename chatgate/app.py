@@ -25,6 +25,7 @@ from chatgate import (
 )
 from chatgate.config import ConfigError, Settings
 from chatgate.guard.pricing import Prices
+from chatgate.web import recent_calls
 
 log = logging.getLogger(__name__)
 WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     alerting = alerts.init_app(settings, store.counters())  # None without ALERT_WEBHOOK_URL
     call_hooks = guard.init_app(app, settings, store, prices, alerting.budget_used if alerting else None)
     call_hooks += alerts.hooks(alerting) + telemetry.init_app(app, settings, prices)
+    recent = recent_calls.init_app(app, store.rings(), settings.recent_calls, store.together)  # None: off
+    call_hooks += (recent_calls.CallNotes(prices),) if recent else ()
     client = upstream.init_app(
         app,
         settings,

@@ -6,7 +6,7 @@ imported: gunicorn.conf.py sets it for the workers, and removes each dead worker
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -92,9 +92,10 @@ def count_stream_end(outcome: str) -> None:
 
 
 def count_cache_lookup(verdict: str) -> None:
-    """The response cache answered a lookup of this request's surface."""
+    """The response cache answered a lookup of this request's surface (noted on the request for its record)."""
     surface = request.url_rule.rule if request.url_rule else request.path
     CACHE_LOOKUPS.labels(surface, verdict.lower()).inc()
+    g.cache_verdict = verdict
 
 
 def count_refusal(limit: str) -> None:

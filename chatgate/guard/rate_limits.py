@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.strategies import FixedWindowRateLimiter
 
@@ -42,6 +42,7 @@ def spends_key(view: View) -> View:
 
     @functools.wraps(view)
     def counted(*args: Any, **kwargs: Any) -> Response:
+        g.spends_key = True  # a call: the recent calls keep its record
         headers = cast(RequestRate, current_app.extensions[_KEY]).count_request()
         if not headers:  # no request rate: nothing to add
             return view(*args, **kwargs)  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from chatgate.guard import token_admin
+import chatgate.guard.token_admin as token_admin
 from chatgate.guard.access import token_registry
 
 tokens = AppGroup("tokens", help="Service tokens kept in storage: create, list, revoke, reopen (no restart needed).")

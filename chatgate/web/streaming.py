@@ -18,6 +18,7 @@ from chatgate.streams import resumable
 from chatgate.streams.resumable import wants_resumable
 from chatgate.telemetry import current_traceparent
 from chatgate.upstream import EventStream
+from chatgate.web.recent_calls import record_stream_end
 from chatgate.web.request_log import loggable_path
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def relay(
     finally:
         upstream.close()
         _log_end(upstream, outcome, surface, started)
+        record_stream_end(outcome)
 
 
 def _log_end(upstream: EventStream, outcome: str, surface: str, started: float) -> None:

@@ -6,7 +6,7 @@ import functools
 from typing import Annotated
 
 import orjson
-from flask import request
+from flask import g, request
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from chatgate.config import current_settings
@@ -87,7 +87,9 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
 
 
 def validated(model: type[BaseModel], data: dict) -> BaseModel:
-    """`data` as `model`, or the one error path of a bad body."""
+    """`data` as `model`, or the one error path of a bad body. The model it names is noted for the call's record."""
+    if isinstance(named := data.get("model"), str):
+        g.requested_model = named
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,132 @@
+"""The last RECENT_CALLS calls, across workers and instances: a ring in storage that the admin page reads. A record
+holds no content: when, which request (and trace), whose, which surface, which model (and the fallback that served)
+on which upstream, how it ended, tokens, cost, time to first byte, how long, streamed or not, from the cache or not.
+
+A plain call's record travels with the call's own end-of-call writes (one Redis round trip for all of them); a
+stream's is written when it ends."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from flask import Flask, Response, current_app, g, has_request_context, request
+
+from chatgate.guard.access import current_caller
+from chatgate.guard.pricing import Prices
+from chatgate.storage.contracts import Rings
+from chatgate.storage.outage import outage_noted
+from chatgate.telemetry import current_trace_id
+from chatgate.upstream import Call, CallHook, Outcome
+from chatgate.web.request_log import current_request_id
+
+RING = "calls"
+_KEY = "recent_calls"
+_NOTES = "call_notes"
+_TRIP = "storage_trip"
+
+
+class CallNotes(CallHook):
+    """Notes on the request what each of its upstream calls did, for the request's record."""
+
+    def __init__(self, prices: Prices):
+        self.prices = prices
+
+    def after(self, call: Call, outcome: Outcome) -> None:
+        if not has_request_context():
+            return
+        notes = g.setdefault(_NOTES, {"attempts": [], "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0})
+        requested = notes.setdefault("model", call.model)
+        notes["served_by"] = call.model if call.model != requested else None  # a fallback model
+        notes["upstream"] = call.upstream
+        notes["attempts"] += [[a.upstream, a.outcome, round(a.seconds * 1000, 1), a.began] for a in call.attempts]
+        if call.answered_after is not None and "ttfb_ms" not in notes:
+            notes["ttfb_ms"] = round(call.answered_after * 1000, 1)
+        if (usage := outcome.usage) is not None:
+            notes["prompt_tokens"] += usage.get("prompt_tokens", 0)
+            notes["completion_tokens"] += usage.get("completion_tokens", 0)
+            notes["cost_usd"] += self.prices.cost(call.model, usage) or 0.0
+
+
+class RecentCalls:
+    """The ring of recent calls: a record of each request to a surface that calls the upstream."""
+
+    def __init__(self, rings: Rings, size: int, together: Callable[[], contextlib.AbstractContextManager[None]]):
+        self.rings, self.size, self.together = rings, size, together
+
+    def record(self, status: int, stream: bool, ended: str | None = None) -> None:
+        """Keep this request's record (storage that is down loses it, said in one log line)."""
+        notes = g.get(_NOTES) or {}
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        record = {
+            "at": time.time(),
+            "request_id": current_request_id(),
+            "trace_id": current_trace_id(),
+            "caller": current_caller(),
+            "surface": request.url_rule.rule if request.url_rule else request.path,
+            "model": notes.get("model") or g.get("requested_model"),
+            "served_by": notes.get("served_by"),
+            "upstream": notes.get("upstream"),
+            "attempts": notes.get("attempts", []),
+            "status": status,
+            "ended": ended,
+            "prompt_tokens": notes.get("prompt_tokens", 0),
+            "completion_tokens": notes.get("completion_tokens", 0),
+            "cost_usd": round(notes.get("cost_usd", 0.0), 10),
+            "ttfb_ms": notes.get("ttfb_ms"),
+            "duration_ms": round(seconds * 1000, 1),
+            "stream": stream,
+            "cached": g.get("cache_verdict") == "HIT",
+        }
+        with outage_noted(f"recent call {record['request_id']}"):
+            self.rings.add(RING, record, self.size)
+
+    def latest(self) -> list[dict[str, Any]]:
+        """Every record kept, newest first."""
+        return self.rings.latest(RING, self.size)
+
+
+def init_app(
+    app: Flask, rings: Rings, size: int, together: Callable[[], contextlib.AbstractContextManager[None]]
+) -> RecentCalls | None:
+    """Record every call to a surface that spends the key (RECENT_CALLS=0: none). The writes a plain call makes
+    travel in one trip, its record with them."""
+    if size <= 0:
+        return None
+    recent = app.extensions[_KEY] = RecentCalls(rings, size, together)
+
+    @app.before_request
+    def open_trip() -> None:
+        trip = contextlib.ExitStack()
+        trip.enter_context(together())
+        g.setdefault(_TRIP, trip)
+
+    @app.after_request
+    def record_plain_call(response: Response) -> Response:
+        try:
+            if g.get("spends_key") and not response.is_streamed:
+                recent.record(response.status_code, stream=False)
+        finally:
+            _close_trip()
+        return response
+
+    app.teardown_request(lambda error: _close_trip())
+    return recent
+
+
+def record_stream_end(ended: str) -> None:
+    """A stream ended (`finished`, `client left`, `upstream failed`...): its record, if calls are kept."""
+    if has_request_context() and (recent := current_app.extensions.get(_KEY)) is not None:
+        cast(RecentCalls, recent).record(200, stream=True, ended=ended)
+
+
+def recent_calls() -> RecentCalls | None:
+    """The current app's ring of recent calls (None: RECENT_CALLS=0)."""
+    return cast("RecentCalls | None", current_app.extensions.get(_KEY))
+
+
+def _close_trip() -> None:
+    if (trip := g.pop(_TRIP, None)) is not None:
+        trip.close()
