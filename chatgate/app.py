@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     alerting = alerts.init_app(settings, store.counters())  # None without ALERT_WEBHOOK_URL
     call_hooks = guard.init_app(app, settings, store, prices, alerting.budget_used if alerting else None)
     call_hooks += alerts.hooks(alerting) + telemetry.init_app(app, settings, prices)
-    recent = recent_calls.init_app(app, store.rings(), settings.recent_calls, store.together)  # None: off
-    call_hooks += (recent_calls.CallNotes(prices),) if recent else ()
+    recent_calls.init_app(app, store.rings(), settings.recent_calls, store.together)
+    call_hooks += (recent_calls.CallNotes(prices),) if settings.recent_calls else ()
     client = upstream.init_app(
         app,
         settings,

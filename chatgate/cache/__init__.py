@@ -83,7 +83,7 @@ class Cache:
         scope = "shared" if self.shared else _caller_scope(own_key)
         key = f"{scope}:{request_key(kind, payload)}"
         lookup = Lookup(key, None, "MISS") if "no-cache" in directives else self._in_flight(key, stream)
-        count_cache_lookup(lookup.verdict)
+        count_cache_lookup(lookup.verdict, payload.get("model"))
         return lookup
 
     def _wanted(self, payload: dict[str, Any]) -> bool:

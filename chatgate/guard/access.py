@@ -25,11 +25,12 @@ PUBLIC_PATHS = frozenset(
         "/redoc",
         "/playground",
         "/dashboard",
+        "/admin",
         "/favicon.ico",
         "/favicon.svg",
     }
 )
-PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/dashboard/", "/static/")
+PUBLIC_PREFIXES = ("/docs/", "/redoc/", "/playground/", "/dashboard/", "/admin/static/", "/static/")
 CHALLENGE = {"WWW-Authenticate": f'Bearer realm="{SERVICE_NAME.lower().replace(" ", "-")}"'}
 _KEY = "token_registry"
 

@@ -91,11 +91,14 @@ def count_stream_end(outcome: str) -> None:
     STREAM_OUTCOMES.labels(outcome.replace(" ", "_")).inc()
 
 
-def count_cache_lookup(verdict: str) -> None:
-    """The response cache answered a lookup of this request's surface (noted on the request for its record)."""
+def count_cache_lookup(verdict: str, model: object = None) -> None:
+    """The response cache answered a lookup of this request's surface, on `model` (both noted on the request for
+    its record)."""
     surface = request.url_rule.rule if request.url_rule else request.path
     CACHE_LOOKUPS.labels(surface, verdict.lower()).inc()
     g.cache_verdict = verdict
+    if isinstance(model, str):
+        g.requested_model = model
 
 
 def count_refusal(limit: str) -> None:

@@ -136,9 +136,9 @@ def described(stored: StoredToken) -> dict[str, Any]:
     return {
         "name": stored.name,
         "state": state(stored),
-        "created_at": _iso(stored.created_at),
-        "expires_at": _iso(stored.expires_at),
-        "revoked_at": _iso(stored.revoked_at),
+        "created_at": iso(stored.created_at),
+        "expires_at": iso(stored.expires_at),
+        "revoked_at": iso(stored.revoked_at),
         "rate_limit": stored.rate_limit,
         "token_limit": stored.token_limit,
         "spend_limit": stored.spend_limit,
@@ -148,7 +148,8 @@ def described(stored: StoredToken) -> dict[str, Any]:
     }
 
 
-def _iso(seconds: float | None) -> str | None:
+def iso(seconds: float | None) -> str | None:
+    """A time as ISO 8601 in UTC (None stays None)."""
     if seconds is None:
         return None
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

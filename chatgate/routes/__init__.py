@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 
 from chatgate.errors import ErrorShape, ErrorShapes
 from chatgate.routes import (
+    admin,
     ask,
     chat,
     dashboard,
@@ -46,7 +47,12 @@ SURFACES = (
     Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp, ui_chat.bp)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
-    Surface("Service", "/", CORE_ERROR, (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp, dashboard.bp)),
+    Surface(
+        "Service",
+        "/",
+        CORE_ERROR,
+        (service_info.bp, usage.bp, metrics.bp, docs.bp, playground.bp, dashboard.bp, admin.bp),
+    ),
 )
 ERROR_SHAPES = ErrorShapes({surface.prefix: surface.error_shape for surface in SURFACES})
 

@@ -29,6 +29,7 @@ from chatgate.storage.keys import storage_key
 
 REFRESH = 0.5  # seconds a process trusts its copy of who is resting
 FIRST_REST = 5.0
+LONGEST_REST_BY_HAND = 24 * 3600.0  # an operator's rest (failures 0) may be longer than any the failures take
 _MODEL_SEPARATOR = "\x1f"  # between an upstream's name and a model in the name of a model's rest
 
 
@@ -107,6 +108,27 @@ class Router:
         if _failures(self._current(), upstream.name):
             self._set(upstream.name, 0.0, 0)
 
+    def rest_by_hand(self, upstream: UpstreamSpec, seconds: float) -> float:
+        """An operator rests `upstream` for `seconds` (at most a day), on every instance; when it ends. A rest by
+        hand counts no failure: that is how it is told from one the failures took."""
+        if self._rests is None:
+            raise ValueError("a single upstream never rests: several come from an UPSTREAMS_FILE")
+        until = time.time() + min(max(seconds, 0.0), LONGEST_REST_BY_HAND)
+        self._set(upstream.name, until, 0)
+        return until
+
+    def resume(self, upstream: UpstreamSpec) -> None:
+        """An operator brings `upstream` back now: its rest and its run of failures end."""
+        if self._rests is None:
+            raise ValueError("a single upstream never rests: several come from an UPSTREAMS_FILE")
+        self._set(upstream.name, 0.0, 0)
+
+    def rest_of(self, upstream: UpstreamSpec) -> State:
+        """Until when `upstream` rests (a time past: it serves), and its failures in a row (0 with a rest: by
+        hand), as storage says now (not this process's copy, which may be half a second old)."""
+        self._read_at = float("-inf")
+        return self._current().get(upstream.name, (0.0, 0))
+
     def state_of(self, upstream: UpstreamSpec) -> str:
         """`ok`, `failing` (it failed lately, but rests no more) or `resting until <time>`, for readiness; the
         models it is rate limited on follow."""
@@ -141,9 +163,11 @@ class Router:
             return {}
         now = time.monotonic()
         if now - self._read_at >= REFRESH:
-            # A rest written by an older version, or by hand, can hold anything: never beyond the longest rest.
-            latest, ceiling = time.time() + self.longest_rest, {}
+            # A rest written by an older version, or in storage by hand, can hold anything: never beyond the longest
+            # rest (an operator's, through the admin API, a day).
+            wall, ceiling = time.time(), {}
             for name, (until, failures) in self._rests.states().items():
+                latest = wall + (self.longest_rest if failures else max(self.longest_rest, LONGEST_REST_BY_HAND))
                 ceiling[name] = (min(until, latest) if math.isfinite(until) else 0.0, failures)
             with self._lock:
                 self._states, self._read_at = ceiling, now

@@ -1,6 +1,7 @@
 """The last RECENT_CALLS calls, across workers and instances: a ring in storage that the admin page reads. A record
 holds no content: when, which request (and trace), whose, which surface, which model (and the fallback that served)
 on which upstream, how it ended, tokens, cost, time to first byte, how long, streamed or not, from the cache or not.
+Beside it, the admin actions' audit lines, in a ring of their own.
 
 A plain call's record travels with the call's own end-of-call writes (one Redis round trip for all of them); a
 stream's is written when it ends."""
@@ -8,6 +9,7 @@ stream's is written when it ends."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -23,7 +25,10 @@ from chatgate.upstream import Call, CallHook, Outcome
 from chatgate.web.request_log import current_request_id
 
 RING = "calls"
+AUDIT_RING = "audit"
+AUDIT_KEPT = 1000
 _KEY = "recent_calls"
+audit_log = logging.getLogger("audit")
 _NOTES = "call_notes"
 _TRIP = "storage_trip"
 
@@ -58,6 +63,8 @@ class RecentCalls:
 
     def record(self, status: int, stream: bool, ended: str | None = None) -> None:
         """Keep this request's record (storage that is down loses it, said in one log line)."""
+        if self.size <= 0:
+            return
         notes = g.get(_NOTES) or {}
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         record = {
@@ -85,17 +92,27 @@ class RecentCalls:
 
     def latest(self) -> list[dict[str, Any]]:
         """Every record kept, newest first."""
-        return self.rings.latest(RING, self.size)
+        return self.rings.latest(RING, self.size) if self.size > 0 else []
+
+    def audit(self, action: str, target: str, **details: Any) -> None:
+        """One admin action: a log line and a line in the audit ring (who, what, on what; never a token)."""
+        line = {"at": time.time(), "who": current_caller(), "action": action, "target": target, **details}
+        audit_log.info("%s %s %s", line["who"], action, target, extra={"fields": line})
+        self.rings.add(AUDIT_RING, line, AUDIT_KEPT)
+
+    def audit_lines(self) -> list[dict[str, Any]]:
+        """The admin actions kept, newest first."""
+        return self.rings.latest(AUDIT_RING, AUDIT_KEPT)
 
 
 def init_app(
     app: Flask, rings: Rings, size: int, together: Callable[[], contextlib.AbstractContextManager[None]]
-) -> RecentCalls | None:
+) -> RecentCalls:
     """Record every call to a surface that spends the key (RECENT_CALLS=0: none). The writes a plain call makes
     travel in one trip, its record with them."""
-    if size <= 0:
-        return None
     recent = app.extensions[_KEY] = RecentCalls(rings, size, together)
+    if size <= 0:
+        return recent
 
     @app.before_request
     def open_trip() -> None:
@@ -118,13 +135,13 @@ def init_app(
 
 def record_stream_end(ended: str) -> None:
     """A stream ended (`finished`, `client left`, `upstream failed`...): its record, if calls are kept."""
-    if has_request_context() and (recent := current_app.extensions.get(_KEY)) is not None:
-        cast(RecentCalls, recent).record(200, stream=True, ended=ended)
+    if has_request_context() and g.get("spends_key"):
+        recent_calls().record(200, stream=True, ended=ended)
 
 
-def recent_calls() -> RecentCalls | None:
-    """The current app's ring of recent calls (None: RECENT_CALLS=0)."""
-    return cast("RecentCalls | None", current_app.extensions.get(_KEY))
+def recent_calls() -> RecentCalls:
+    """The current app's recent calls and audit lines."""
+    return cast(RecentCalls, current_app.extensions[_KEY])
 
 
 def _close_trip() -> None:

@@ -191,7 +191,7 @@ def test_usable_by_keyboard_on_a_phone_width_screen(page, server, upstream):
     assert page.evaluate("document.getElementById('message').getBoundingClientRect().bottom") <= 700
     page.click("#settings summary")
     focused = []
-    for _ in range(16):
+    for _ in range(20):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     assert {
