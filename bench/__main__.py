@@ -4,8 +4,8 @@ Starts a fast fake upstream; the service under the shipped gunicorn config; and 
 (`bench/floor.py`: one Flask route and one bare WSGI function that forward the body to the same upstream). Each
 figure is measured for the service and for the floor in the same run and reported as a ratio, which stays
 meaningful on a noisy machine. Then: what a resumable stream's buffer costs, how many round trips a call makes to
-a Redis one delayed round trip away, what traces cost, and what the response cache costs and saves. Prints
-markdown tables; `--quick` is the smoke-test size.
+a Redis one delayed round trip away, what traces cost, what the response cache costs and saves, and what keeping
+the recent calls costs. Prints markdown tables; `--quick` is the smoke-test size.
 """
 
 from __future__ import annotations
@@ -308,47 +308,55 @@ async def redis_round_trips(args, env: dict[str, str], workdir: pathlib.Path) ->
     ]
 
 
-async def cache_figures(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
-    """The response cache, on Redis behind a counting relay: the round trips of a /chat miss with caching on beside
-    off (each call a new question), and a streamed /v1 hit's time beside the upstream's answer (a miss)."""
+async def _trips_per_call(connection: Connection, relay: DelayingRelay, path: str, label: str, count: int) -> float:
+    """Redis round trips per call of `path`, each a new question (`label` keeps them apart from other runs')."""
+    auth = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+    for number in range(10):  # connections open, scripts loaded
+        await connection.request("POST", path, orjson.dumps({"message": f"{label} warm {number}"}), auth)
+    before = relay.round_trips
+    for number in range(count):
+        status, *_ = await connection.request("POST", path, orjson.dumps({"message": f"{label} {number}"}), auth)
+        assert status == 200, status
+    return (relay.round_trips - before) / count
+
+
+async def cache_and_recording_figures(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
+    """On Redis behind a counting relay: the round trips of a /chat miss with the response cache on beside off (each
+    call a new question), a streamed /v1 hit's time beside the upstream's answer (a miss); and what keeping each
+    call in the recent calls costs, plain and streamed, beside RECENT_CALLS=0."""
     if not shutil.which("redis-server") and not os.path.exists("/usr/bin/redis-server"):
-        return [("Response cache", "not measured: no redis-server on this machine", "", "", "")]
+        return [("Response cache and recent calls", "not measured: no redis-server on this machine", "", "", "")]
     redis_server = RedisServer(workdir)
-    trips: dict[str, float] = {}
+    trips: dict[tuple[str, str], float] = {}
     try:
         relay = DelayingRelay(redis_server.port, 0.0)
-        for name, extra in (("off", {}), ("on", {"CACHE_TTL": "1h"})):
+        for name, extra in (("usual", {}), ("cache", {"CACHE_TTL": "1h"}), ("unrecorded", {"RECENT_CALLS": "0"})):
             settings = {"REDIS_URL": relay.url, "API_TOKENS": BENCH_TOKEN, "RATE_LIMIT": "100000000/minute", **extra}
-            with gunicorn("main:app", {**env, **settings}, workdir / f"service-cache-{name}.log") as (server, _):
+            with gunicorn("main:app", {**env, **settings}, workdir / f"service-trips-{name}.log") as (server, _):
                 connection = await Connection.open(server.port)
                 try:
-                    auth = {"Authorization": f"Bearer {BENCH_TOKEN}"}
-                    for number in range(20):  # connections open, scripts loaded
-                        await connection.request("POST", "/chat", orjson.dumps({"message": f"warm {number}"}), auth)
-                    before = relay.round_trips
-                    for number in range(args.redis_calls):  # a new question each time: misses
-                        body = orjson.dumps({"message": f"question {number}"})
-                        status, *_ = await connection.request("POST", "/chat", body, auth)
-                        assert status == 200, status
-                    trips[name] = (relay.round_trips - before) / args.redis_calls
-                    if name == "on":
-                        streamed = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}
-                        hit = Target(server.port, V1, streamed, b"[DONE]", auth)
-                        miss = Target(server.port, V1, streamed, b"[DONE]", {**auth, "Cache-Control": "no-cache"})
-                        missed = statistics.median(await sequential(miss, args.cache_misses))
-                        hits = statistics.median(await sequential(hit, args.redis_calls))
+                    for path in ("/chat", "/chat/stream"):
+                        trips[name, path] = await _trips_per_call(connection, relay, path, name, args.redis_calls)
                 finally:
                     connection.close()
+                if name == "cache":
+                    auth = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+                    streamed = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}
+                    hit = Target(server.port, V1, streamed, b"[DONE]", auth)
+                    miss = Target(server.port, V1, streamed, b"[DONE]", {**auth, "Cache-Control": "no-cache"})
+                    missed = statistics.median(await sequential(miss, args.cache_misses))
+                    hits = statistics.median(await sequential(hit, args.redis_calls))
     finally:
         redis_server.stop()
-    extra_trips = trips["on"] - trips["off"]
+    cached = trips["cache", "/chat"] - trips["usual", "/chat"]
+    recorded = {path: trips["usual", path] - trips["unrecorded", path] for path in ("/chat", "/chat/stream")}
     return [
         (
             "Redis round trips per /chat miss with CACHE_TTL / off",
-            f"{trips['on']:.1f} / {trips['off']:.1f}",
-            f"+{extra_trips:.1f}: the lookup (the entry travels with the call's end)",
+            f"{trips['cache', '/chat']:.1f} / {trips['usual', '/chat']:.1f}",
+            f"+{cached:.1f}: the lookup (the entry travels with the call's end)",
             "≤ +1",
-            verdict(extra_trips <= 1.05),
+            verdict(cached <= 1.05),
         ),
         (
             "streamed /v1 p50: a hit / the upstream's answer (a miss)",
@@ -356,6 +364,20 @@ async def cache_figures(args, env: dict[str, str], workdir: pathlib.Path) -> lis
             f"{missed / hits:.0f}× faster",
             "≥ 5×",
             verdict(missed / hits >= 5),
+        ),
+        (
+            "Redis round trips per /chat call, recent calls kept / RECENT_CALLS=0",
+            f"{trips['usual', '/chat']:.1f} / {trips['unrecorded', '/chat']:.1f}",
+            f"+{recorded['/chat']:.1f}: the record travels with the call's end-of-call writes",
+            "≤ +1",
+            verdict(recorded["/chat"] <= 1.05),
+        ),
+        (
+            "  per /chat/stream call",
+            f"{trips['usual', '/chat/stream']:.1f} / {trips['unrecorded', '/chat/stream']:.1f}",
+            f"+{recorded['/chat/stream']:.1f}: a stream's record is written when it ends",
+            "≤ +1",
+            verdict(recorded["/chat/stream"] <= 1.05),
         ),
     ]
 
@@ -478,7 +500,7 @@ def main() -> None:
         other_rows = uvloop.run(other_figures(args, ours, ready, idle_rss))
         other_rows += uvloop.run(redis_round_trips(args, env, workdir))
         other_rows += uvloop.run(tracing_cost(args, env, workdir, ours))
-        other_rows += uvloop.run(cache_figures(args, env, workdir))
+        other_rows += uvloop.run(cache_and_recording_figures(args, env, workdir))
     output = (
         f"Measured {datetime.date.today().isoformat()} on {machine()}; gunicorn with gevent, "
         f"{Settings.web_concurrency} workers each; the fake upstream streams {len(WORDS)} chunks "

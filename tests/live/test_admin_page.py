@@ -152,3 +152,21 @@ def test_screenshots_for_review(browser, server, scheme, width):
     assert shot.evaluate("document.documentElement.dataset.theme") == scheme
     assert shot.evaluate("document.scrollingElement.scrollWidth") <= width  # the tables scroll inside the page
     context.close()
+
+
+def test_the_ring_keeps_its_bound_across_the_workers(tmp_path, fake_upstream):
+    env = service_env(fake_upstream.base_url, ADMIN_TOKENS=ADMIN, RECENT_CALLS="5")
+    with gunicorn(tmp_path, env, "--workers", "2") as live:
+        sent = []
+        for number in range(12):  # each on a connection of its own: the workers take them as they come
+            request = urllib.request.Request(
+                live.url + "/chat",
+                data=json.dumps({"message": f"q {number}"}).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN}"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                sent.append(answer.headers["X-Request-ID"])
+        listing = urllib.request.Request(live.url + "/admin/api/calls", headers={"Authorization": f"Bearer {ADMIN}"})
+        with urllib.request.urlopen(listing, timeout=10) as answer:
+            calls = json.loads(answer.read())
+    assert [call["request_id"] for call in calls["calls"]] == sent[::-1][:5] and calls["kept"] == 5

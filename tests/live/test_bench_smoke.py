@@ -35,6 +35,7 @@ def test_the_benchmark_runs_and_prints_a_complete_table(tmp_path):
         "CPU per /v1/chat/completions with traces on / off",
         "Redis round trips per /chat miss with CACHE_TTL / off",
         "streamed /v1 p50: a hit / the upstream's answer (a miss)",
+        "Redis round trips per /chat call, recent calls kept / RECENT_CALLS=0",
     ):
         assert figure in table, figure
     assert table.count("| 20 / 0 | 20 / 0 |  | 20 / 0 |") == 2  # every stream completed, ours and the floors'
