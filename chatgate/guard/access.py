@@ -78,6 +78,11 @@ class TokenRegistry:
         """The stored token `token` is, if it is one and usable."""
         return self.store.active().get(digest(token)) if token else None
 
+    def stored_now(self, token: str) -> bool:
+        """Whether `token` is a usable stored one, read from storage now: one made on another instance a moment
+        ago, which this process's copy (up to a second old) does not know yet."""
+        return digest(token) in self.store.read_again()
+
     def _matches(self, digest: bytes, digests: list[bytes]) -> bool:
         # Compare against every token, with no early exit, so timing says nothing about which matched.
         found = False
@@ -167,7 +172,11 @@ def admit(registry: TokenRegistry) -> None:
         raise refusal
     if registry.verifier and g.get("caller", "").startswith("user:"):
         return
-    if needs_token(registry) and not registry.is_token(presented_token()):
+    token = presented_token()
+    if needs_token(registry) and not registry.is_token(token):
+        if token and registry.stored_now(token):  # past the failed-authentication limit: one read, not a flood
+            identify(registry)
+            return
         message = (
             "A valid service token or sign-in token (your identity provider's JWT) is required: send it as "
             "'Authorization: Bearer <token>' (a service token also as 'X-API-Key: <token>')."

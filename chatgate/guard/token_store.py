@@ -115,3 +115,8 @@ class TokenStore:
         """The usable tokens by digest."""
         self._read()
         return {d: t for d, t in self._by_digest.items() if t.active}  # one may have expired since the read
+
+    def read_again(self) -> dict[str, StoredToken]:
+        """The usable tokens by digest, read from storage now."""
+        self._read_at = float("-inf")
+        return self.active()

@@ -240,3 +240,11 @@ def test_no_call_is_kept_with_recent_calls_off(make_app, upstream):
     client = make_app(admin_tokens=(ADMIN,), recent_calls=0).test_client()
     assert client.post("/chat", json={"message": "hi"}, headers=bearer(ADMIN)).status_code == 200
     assert client.get("/admin/api/calls", headers=bearer(ADMIN)).get_json() == {"calls": [], "total": 0, "kept": 0}
+
+
+def test_a_token_made_on_one_instance_works_on_another_at_once(make_app, tmp_path, upstream):
+    shared = {"admin_tokens": (ADMIN,), "db_path": str(tmp_path / "shared.sqlite3")}
+    maker, other = make_app(**shared).test_client(), make_app(**shared).test_client()
+    assert other.post("/chat", json={"message": "hi"}, headers=bearer(ADMIN)).status_code == 200  # tokens read
+    token = maker.post("/admin/api/tokens", json={"name": "fresh"}, headers=bearer(ADMIN)).get_json()["token"]
+    assert other.post("/chat", json={"message": "hi"}, headers=bearer(token)).status_code == 200

@@ -83,8 +83,10 @@ def test_a_token_made_in_the_page_works_changes_and_is_revoked(page, server):
     row = page.locator("#tokens tr[data-name=page-made]")
     row.get_by_role("button", name="Edit").click()
     page.fill("#edit-spend", "0.000001/day")
+    page.fill("#edit-expires", "30d")
     page.click("#save")
     page.wait_for_selector("#tokens tr[data-name=page-made] >> text=spend 0.000001/day")
+    assert "active until" in row.text_content()  # its expiry, set in the same dialog
     assert call(server, token) == 429  # the new limit holds: the first call spent more than it
     row.get_by_role("button", name="Revoke").click()
     page.wait_for_selector("#tokens tr[data-name=page-made] >> text=revoked")

@@ -61,7 +61,7 @@ async function loadTokens() {
     const row = rows.insertRow();
     row.dataset.name = token.name;
     cell(row, token.name + (token.admin ? " (admin)" : ""));
-    cell(row, token.state);
+    cell(row, token.state + (token.expires_at ? ` until ${when(token.expires_at)}` : ""));
     cell(row, limits(token));
     cell(row, token.models ? token.models.join(", ") : "all");
     cell(row, `${token.tokens_today.toLocaleString()} tokens, ${money(token.spend_today_usd)}`);
@@ -98,6 +98,7 @@ function openEdit(token) {
   $("edit-rate").value = token.rate_limit ?? "";
   $("edit-tokens").value = token.token_limit ?? "";
   $("edit-models").value = (token.models ?? []).join(", ");
+  $("edit-expires").value = "";
   $("edit-error").hidden = true;
   $("edit").showModal();
 }
@@ -112,6 +113,7 @@ async function saveEdit(event) {
     token_limit: $("edit-tokens").value.trim() || null,
     models: models.length ? models : null,
   };
+  if ($("edit-expires").value.trim()) body.expires_in = $("edit-expires").value.trim();
   try {
     await api("PATCH", `/tokens/${encodeURIComponent($("edit").dataset.name)}`, body);
     $("edit").close();
@@ -229,17 +231,6 @@ async function refresh() {
   }
 }
 
-function setTheme(theme) {
-  document.documentElement.dataset.theme = theme;
-  $("theme").setAttribute("aria-pressed", String(theme === "dark"));
-  $("theme").textContent = theme === "dark" ? "Light mode" : "Dark mode";
-}
-
-$("theme").addEventListener("click", () => {
-  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
-  localStorage.setItem("playground.theme", next);
-  setTheme(next);
-});
 $("token").addEventListener("change", refresh);
 $("new-token").addEventListener("submit", createToken);
 $("edit-form").addEventListener("submit", saveEdit);
@@ -250,8 +241,7 @@ $("close-once").addEventListener("click", () => {
   $("shown-token").textContent = "";
   $("shown-once").close();
 });
-setTheme(localStorage.getItem("playground.theme")
-  ?? (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+followTheme();
 $("token").value = sessionStorage.getItem("admin.token") ?? "";
 setInterval(() => {
   if (!document.hidden && $("token").value.trim()) loadCalls().catch(() => {});

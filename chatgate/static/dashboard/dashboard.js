@@ -102,20 +102,7 @@ async function load() {
   document.body.dataset.drawn = "true";
 }
 
-function setTheme(theme) {
-  document.documentElement.dataset.theme = theme;
-  $("theme").setAttribute("aria-pressed", String(theme === "dark"));
-  $("theme").textContent = theme === "dark" ? "Light mode" : "Dark mode";
-}
-
-$("theme").addEventListener("click", () => {
-  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
-  localStorage.setItem("playground.theme", next);
-  setTheme(next);
-  load();
-});
 $("token").addEventListener("change", load);
-setTheme(localStorage.getItem("playground.theme")
-  ?? (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+followTheme(load);  // the charts take the new colours
 $("token").value = localStorage.getItem("playground.token") ?? "";
 load();

@@ -51,18 +51,6 @@ function forget() {
   loadModels();
 }
 
-function setTheme(theme) {
-  document.documentElement.dataset.theme = theme;
-  $("theme").setAttribute("aria-pressed", String(theme === "dark"));
-  $("theme").textContent = theme === "dark" ? "Light mode" : "Dark mode";
-}
-
-function toggleTheme() {
-  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
-  localStorage.setItem("playground.theme", next);
-  setTheme(next);
-}
-
 // The conversation is kept in this browser too, so that it survives a reload.
 const HISTORY = "playground.history";
 const saveHistory = () => localStorage.setItem(HISTORY, JSON.stringify(state.history));
@@ -329,7 +317,6 @@ $("message").addEventListener("keydown", (event) => {
 });
 $("stop").addEventListener("click", stop);
 $("forget").addEventListener("click", forget);
-$("theme").addEventListener("click", toggleTheme);
 $("code").addEventListener("toggle", () => $("code").open && showCode());
 // On a phone the settings fold away, so that the conversation and the message box come first.
 if (window.matchMedia("(max-width: 45rem)").matches) $("settings").open = false;
@@ -337,8 +324,7 @@ KEPT.forEach((id) => $(id).addEventListener("change", keep));
 $("new-conversation").addEventListener("click", newConversation);
 $("use-sessions").addEventListener("change", newConversation);
 $("token").addEventListener("change", loadModels);
-setTheme(localStorage.getItem("playground.theme")
-  ?? (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+followTheme();
 restoreKept();
 restoreHistory();
 loadModels();
