@@ -114,6 +114,9 @@ class Settings:
 
     # Resumable streams.
     resumable_streams: str = "on-request"  # or "always": every stream can be resumed
+    stream_continuation: bool = True  # a chat stream the upstream cuts mid-reply is finished by another call
+    stream_max_continuations: int = 2  # ...at most this many times
+    stream_stall_seconds: float = 30.0  # no byte for this long, once a stream has started, counts as a cut
     stream_retention: float = 300.0  # seconds a finished stream can still be read
     stream_resume_window: float = 30.0  # seconds generation goes on once its last reader left
 
@@ -301,6 +304,9 @@ class Settings:
             alert_webhook_secret=env.get("ALERT_WEBHOOK_SECRET"),
             alert_webhook_timeout=env.number("ALERT_WEBHOOK_TIMEOUT", cls.alert_webhook_timeout, float),
             resumable_streams=env.choice("RESUMABLE_STREAMS", ("on-request", "always"), cls.resumable_streams),
+            stream_continuation=env.choice("STREAM_CONTINUATION", ("on", "off"), "on") == "on",
+            stream_max_continuations=env.number("STREAM_MAX_CONTINUATIONS", cls.stream_max_continuations, int),
+            stream_stall_seconds=env.number("STREAM_STALL_SECONDS", cls.stream_stall_seconds, float),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
             db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,

@@ -47,6 +47,11 @@ CACHE_LOOKUPS = Counter(
     "identical request in flight",
     ["surface", "verdict"],
 )
+CONTINUATIONS = Counter(
+    "chat_api_stream_continuations_total",
+    "Calls that continued a stream the upstream cut, by how they ended: answered, cut, failed",
+    ["outcome"],
+)
 STREAM_OUTCOMES = Counter(
     "chat_api_stream_outcomes_total",
     "Streams that ended, by how: finished, client_left, upstream_failed, stopped",
@@ -75,6 +80,8 @@ class MetricsHook(CallHook):
                 TOKENS.labels(call.model, kind.removesuffix("_tokens")).inc(amount)
         if outcome.cause:
             UPSTREAM_ERRORS.labels(outcome.cause).inc()
+        if call.continues is not None:
+            CONTINUATIONS.labels(outcome.ended).inc()
 
 
 def exposition(settings: Settings) -> bytes:

@@ -89,6 +89,8 @@ class GenAiSpans(CallHook):
         }
         if call.conversation:
             attributes["gen_ai.conversation.id"] = call.conversation
+        if call.continues is not None:  # it finishes a reply another call's stream cut after this many characters
+            attributes["chatgate.continues_after_characters"] = call.continues
         for field, name in REQUEST_PARAMETERS.items():
             if isinstance(value := payload.get(field), int | float) and not isinstance(value, bool):
                 attributes[name] = value

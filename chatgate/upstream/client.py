@@ -31,11 +31,20 @@ from chatgate.errors import (
 from chatgate.models import spec_for
 from chatgate.storage.contracts import FailureCounts, Rests
 from chatgate.storage.records import StoredToken
-from chatgate.upstream.event_stream import EventKind, EventStream, ResponseEvents, decode_json, response_usage
+from chatgate.upstream.continuation import Continuation, Opener, continuable, continuation_payload
+from chatgate.upstream.event_stream import (
+    ChatEvents,
+    EventKind,
+    EventStream,
+    ResponseEvents,
+    decode_json,
+    response_usage,
+)
 from chatgate.upstream.failover import Failover
 from chatgate.upstream.hooks import Call, CallHook, Hooks, Outcome, bounded_usage, give_answer_headers
 from chatgate.upstream.routing import Router
 from chatgate.upstream.sdk_clients import SdkClients
+from chatgate.upstream.stall_watch import StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,7 @@ class UpstreamClient:
         self._auto_upstreams = [upstream for upstream in self.router.upstreams if upstream.models_auto]
         self._listed_at = float("-inf")  # when the auto upstreams' own lists were last read
         self._lock = threading.Lock()
+        self._stall_watch = StallWatch(settings.stream_stall_seconds) if settings.stream_stall_seconds else None
 
     def complete(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Send a chat completion and return the upstream's decoded JSON answer."""
@@ -119,9 +129,22 @@ class UpstreamClient:
         """
         stream_options = {**payload.get("stream_options", {}), "include_usage": True}
         adapted = spec_for(payload.get("model", "")).adapt(payload)
-        return self._stream(
-            "/chat/completions", self._call({**adapted, "stream": True, "stream_options": stream_options}), api_key
-        )
+        body = {**adapted, "stream": True, "stream_options": stream_options}
+        going_on = None
+        if self.settings.stream_continuation and continuable(body):
+            going_on = Continuation(self._opener(body, api_key), self.settings.stream_max_continuations)
+        return self._stream("/chat/completions", self._call(body), api_key, continuation=going_on)
+
+    def _opener(self, body: dict[str, Any], api_key: str | None) -> Opener:
+        """What opens the call that continues a cut reply to `body`: a call of its own (asked of the hooks, so
+        reserved and settled under the caller's budgets), on another upstream than the one that cut it first."""
+
+        def go_on(partial: str, cut_on: str | None) -> tuple[httpx2.Response, Call]:
+            call = self._call(continuation_payload(body, partial))
+            call.continues, call.avoid = len(partial), cut_on
+            return self._post("/chat/completions", call, api_key, stream=True), call
+
+        return go_on
 
     def stream_response(
         self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0
@@ -131,7 +154,14 @@ class UpstreamClient:
         call = self._call({**adapted, "stream": True}, "responses", carried_tokens)
         return self._stream("/responses", call, api_key, ResponseEvents)
 
-    def _stream(self, path: str, call: Call, api_key: str | None, kind: EventKind | None = None) -> EventStream:
+    def _stream(
+        self,
+        path: str,
+        call: Call,
+        api_key: str | None,
+        kind: EventKind | None = None,
+        continuation: Continuation | None = None,
+    ) -> EventStream:
         started = time.perf_counter()
         response = self._post(path, call, api_key, stream=True)
         try:
@@ -141,7 +171,9 @@ class UpstreamClient:
                 call,
                 self.hooks,
                 started,
-                **({"kind": kind} if kind else {}),
+                kind or ChatEvents,
+                continuation,
+                self._stall_watch,
             )
         except BaseException as error:
             response.close()  # the stream reported its usage (an estimate) as it closed

@@ -3,6 +3,8 @@ exactly once."""
 
 from __future__ import annotations
 
+import collections
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
@@ -11,7 +13,11 @@ import httpx2
 import orjson
 
 from chatgate.errors import ApiError, UpstreamFailed, UpstreamTimeout
+from chatgate.upstream.continuation import Continuation, summed
 from chatgate.upstream.hooks import Call, Hooks, Outcome, bounded_usage
+from chatgate.upstream.stall_watch import StallWatch
+
+log = logging.getLogger(__name__)
 
 DONE = b"[DONE]"
 _FIELDS = (b"data", b"event", b"id", b"retry")
@@ -175,6 +181,21 @@ class StreamEvent:
         self.chunk = chunk
         self.kind = kind
 
+    @classmethod
+    def of(cls, chunk: dict[str, Any], kind: EventKind = ChatEvents) -> StreamEvent:
+        """An event made here (a continuation's chunk, rewritten), framed as the upstream frames its own."""
+        raw = orjson.dumps(chunk)
+        return cls(b"data: " + raw + b"\n\n", raw, chunk, kind)
+
+    @property
+    def carries_tools(self) -> bool:
+        """Whether it says a tool call or function arguments (a stream that does is never continued)."""
+        for choice in self.chunk.get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and (delta.get("tool_calls") or delta.get("function_call")):
+                return True
+        return False
+
     @property
     def content(self) -> str:
         return self.kind.content(self.chunk)
@@ -213,31 +234,36 @@ class EventStream:
         hooks: Hooks | None = None,
         started: float | None = None,
         kind: EventKind = ChatEvents,
+        continuation: Continuation | None = None,
+        stall_watch: StallWatch | None = None,
     ):
-        self._response = response
-        self._timeout = timeout
-        self._kind = kind
+        self._response, self._timeout, self._kind, self._call = response, timeout, kind, call
         self._events = sse_events(response.iter_bytes())
-        self._call = call
         self._hooks = hooks or Hooks()
         self._closed = False
         self._completion_chars = 0
         self.finished = False
         self.usage: dict[str, Any] | None = None
-        self.reported_usage: dict[str, Any] | None = (
-            None  # what the hooks were told at close: the real usage or an estimate
-        )
+        self.reported_usage: dict[str, Any] | None = None  # what the hooks were told: real usage, or an estimate
         self.stopped_as: str | None = None  # why `stop` ended it early, if it did
         self._cause: str | None = None  # how the upstream failed it, if it did
         self._answer: dict[str, Any] | None = None  # what it said of its answer: id, model, finishing choices
         self._watcher: StreamWatcher | None = None
         self._whole = False  # read to its end, finished
+        self._pending: collections.deque[StreamEvent] = collections.deque()  # read, not yet taken
+        self._cut_after_pending: ApiError | None = None  # a cut that comes once the pending events are taken
+        self._call_usage: dict[str, Any] | None = None  # the usage the current call's upstream reported
+        # How a cut reply is finished by another call (upstream.continuation), and who ends a stalled stream.
+        self._going_on, self._stall_watch, self._stalled = continuation, stall_watch, False
+        self.heard_at = time.monotonic()  # when the upstream last sent an event
         self.headers = response.headers
         self._started = started  # when the call was sent: its first event says how long the upstream took
         self._first = self._next_event()
         if self._first is None:
             self._failed("empty")
             raise UpstreamFailed("The upstream ended the stream without sending any event.")
+        if stall_watch is not None:
+            stall_watch.watch(self)
 
     @property
     def first(self) -> StreamEvent | None:
@@ -247,14 +273,58 @@ class EventStream:
     def __iter__(self) -> Iterator[StreamEvent]:
         event = self._first
         self._first = None
-        while event is not None:
-            yield event
-            event = self._next_event()
-        if not self.finished and self.stopped_as is None:
-            self._failed("unfinished")
-            raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+        while True:
+            if event is not None:
+                yield event
+            try:
+                event = self._next_event()
+                if event is None and not self.finished and self.stopped_as is None:
+                    self._failed("unfinished")
+                    raise UpstreamFailed("The upstream stream ended before the reply was finished.")
+            except ApiError as cut:
+                if not self._may_continue():
+                    raise
+                self._continue(cut)
+                event = None  # the next comes from the continuation
+                continue
+            if event is None:
+                break
         self._whole = self.finished and self.stopped_as is None
         self._report_usage()  # on file before the surface sends its last frame
+
+    @property
+    def continuations(self) -> list[tuple[str | None, int]]:
+        """Each call that continued a cut reply: its upstream, and the characters it went on after."""
+        return self._going_on.made if self._going_on else []
+
+    def _may_continue(self) -> bool:
+        """Whether a cut here is finished by another call: the reply unfinished, not stopped, and the continuation
+        willing (text said, no tool call, continuations left)."""
+        return bool(self._going_on and not self.finished and self.stopped_as is None and self._going_on.may_go_on())
+
+    def _continue(self, cut: ApiError) -> None:
+        """Go on reading from a call that continues the reply (its own, reserved and settled under the caller's
+        budgets); when it cannot be made (a budget refuses it, no upstream answers), the stream ends with why."""
+        assert self._going_on is not None
+        try:
+            response, call = self._going_on.open(self._call.upstream, self.reported_usage)
+        except ApiError:
+            self._tell_watcher(False)
+            raise
+        upstream, after = self._going_on.made[-1]
+        log.info(
+            "stream continued on %s after %d characters (%s)",
+            upstream,
+            after,
+            cut.message,
+            extra={"fields": {"upstream": upstream, "characters": after, "cut": cut.message}},
+        )
+        self._response, self._events, self._call = response, sse_events(response.iter_bytes()), call
+        self._closed, self._cause, self.reported_usage, self._call_usage = False, None, None, None
+        self._completion_chars, self._started = 0, time.perf_counter()
+        self._stalled, self.heard_at = False, time.monotonic()
+        if self._stall_watch is not None:
+            self._stall_watch.watch(self)
 
     @classmethod
     def replayed(cls, events: bytes | Iterator[bytes], call: Call, kind: EventKind = ChatEvents) -> EventStream:
@@ -268,6 +338,11 @@ class EventStream:
         if self._first is not None:
             watcher.add(self._first)
 
+    def stall(self) -> None:
+        """End the stream as cut, from another thread: the upstream sent nothing for too long."""
+        self._stalled = True
+        self._response.close()
+
     def stop(self, reason: str) -> None:
         """End the stream early, from another thread: its reader sees the end, not a failure."""
         self.stopped_as = reason
@@ -278,8 +353,11 @@ class EventStream:
             return
         self._closed = True
         self._response.close()
+        if self._stall_watch is not None:
+            self._stall_watch.forget(self)
         self._report_usage()  # once: a no-op when the end of the stream reported it already
-        self._tell_watcher(self._whole)
+        if not (self._cause and self._may_continue()):  # a cut that another call finishes is not the end
+            self._tell_watcher(self._whole)
 
     def _tell_watcher(self, whole: bool) -> None:
         """Tell the watcher, once, how the stream ended."""
@@ -309,10 +387,11 @@ class EventStream:
         self.close()
 
     def _report_usage(self) -> None:
+        """Tell the hooks, once a call, what the current call used: the upstream's figures, else an estimate."""
         if self.reported_usage is not None or not self._hooks:
             return
-        if self.usage:
-            usage, estimated = bounded_usage(self.usage), False
+        if self._call_usage:
+            usage, estimated = bounded_usage(self._call_usage), False
         else:
             usage, estimated = self._call.estimated_usage(self._completion_chars), True
         self.reported_usage = usage
@@ -320,30 +399,19 @@ class EventStream:
         outcome = Outcome(ended, usage, estimated=estimated, cause=self._cause, answer=self._answer)
         with self._hooks.together():  # the watcher's writes (a cache entry) travel with the hooks'
             self._hooks.finish(self._call, outcome)
-            self._tell_watcher(ended == "answered" and (self.usage is not None or self._whole))
+            if ended == "answered" or not self._may_continue():
+                self._tell_watcher(ended == "answered" and (self._call_usage is not None or self._whole))
+
+    @property
+    def total_usage(self) -> dict[str, Any] | None:
+        """What the whole stream used as the hooks were told: every call's, summed (a continued stream)."""
+        carried = self._going_on.carried if self._going_on else None
+        return summed(carried, self.reported_usage) if self.reported_usage is not None else carried
 
     def _next_event(self) -> StreamEvent | None:
-        if self.stopped_as is not None:
+        event = self._take()
+        if event is None:
             return None
-        try:
-            block, data = next(self._events, (b"", DONE))
-            if data == DONE:
-                return None
-            event = StreamEvent(block, data, decode_json(data), self._kind)
-        except NotAnEventStream:
-            self._failed("bad_answer")
-            raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None
-        except httpx2.TimeoutException:
-            self._failed("timeout")
-            raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
-        except httpx2.HTTPError:
-            if self.stopped_as is not None:  # our own stop closed it under the reader
-                return None
-            self._failed("cut")
-            raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
-        except ApiError:
-            self._failed("bad_answer")
-            raise
         if self._started is not None:
             self._call.answered_after, self._started = time.perf_counter() - self._started, None
         if event.usage:
@@ -357,8 +425,75 @@ class EventStream:
             self._answer = self._kind.answer(event.chunk, self._answer)
         if self._call.text is not None:
             self._call.text.append(event.content)
-        if self.finished and self.usage:
+        if self._going_on:
+            self._going_on.heard(event.chunk, event.content, event.carries_tools)
+        if self.finished and self._call_usage and not self._pending:
             self._report_usage()  # before the event that carries it is relayed: a client never sees more
         if self._hooks:
             self._completion_chars += len(event.content)
+        return event
+
+    def _take(self) -> StreamEvent | None:
+        """The next event to pass on: the upstream's own, or, past a seam, the continuation's as rewritten. A cut
+        while a continuation's start is held back passes that start on first."""
+        if not self._pending and (cut := self._cut_after_pending) is not None:
+            self._cut_after_pending = None
+            raise cut
+        while not self._pending:
+            seam = self._going_on.seam if self._going_on else None
+            try:
+                read = self._read_event()
+            except ApiError as cut:
+                if seam is None or seam.open:
+                    raise
+                self._pending.extend(StreamEvent.of(chunk, self._kind) for chunk in seam.flush())
+                if not self._pending:
+                    raise
+                self._cut_after_pending = cut
+                break
+            if read is None:
+                if seam is not None and not seam.open:  # ended while its start was held back
+                    self._pending.extend(StreamEvent.of(chunk, self._kind) for chunk in seam.flush())
+                if not self._pending:
+                    return None
+                break
+            if read.usage:
+                self._call_usage = read.usage  # this call's own figures, for the hooks
+            if seam is None:
+                self._pending.append(read)
+            else:
+                self._pending.extend(StreamEvent.of(chunk, self._kind) for chunk in seam.rewrite(read.chunk))
+        return self._pending.popleft()
+
+    def _read_event(self) -> StreamEvent | None:
+        """The next event from the upstream's connection (None at its end); a cut, a timeout or garbage is an
+        ApiError, the call reported as it ended."""
+        if self.stopped_as is not None:
+            return None
+        try:
+            block, data = next(self._events, (b"", DONE))
+            self.heard_at = time.monotonic()
+            if data == DONE:
+                return None
+            event = StreamEvent(block, data, decode_json(data), self._kind)
+        except NotAnEventStream:
+            self._failed("bad_answer")
+            raise UpstreamFailed("The upstream answered with something that is not an event stream.") from None
+        except httpx2.TimeoutException:
+            self._failed("timeout")
+            raise UpstreamTimeout(f"The upstream stopped sending for more than {self._timeout:g} s.") from None
+        except httpx2.HTTPError:
+            if self.stopped_as is not None:  # our own stop closed it under the reader
+                return None
+            if self._stalled:
+                self._failed("stall")
+                raise UpstreamTimeout("The upstream stopped sending in the middle of the reply.") from None
+            self._failed("cut")
+            raise UpstreamFailed("The upstream connection was cut in the middle of the reply.") from None
+        except ApiError:
+            self._failed("bad_answer")
+            raise
+        if isinstance(event.chunk.get("error"), dict) and not event.chunk.get("choices"):  # an error event
+            self._failed("error_event")
+            raise UpstreamFailed("The upstream sent an error in the middle of the reply.")
         return event

@@ -76,6 +76,8 @@ class Failover:
             plan = self.router.plan(model, attempts.client_key)
             if not plan:  # every upstream of it rests
                 continue
+            if call.avoid is not None:  # a continuation: the upstream that cut the reply comes last
+                plan.sort(key=lambda upstream: upstream.name == call.avoid)
             if model != call.model and not self._fall_back(call, model):
                 continue
             if (response := self._try_plan(path, call, stream, plan, attempts)) is not None:

@@ -83,8 +83,10 @@ class Call:
         "answer_headers",
         "answered_after",
         "attempts",
+        "avoid",
         "caller",
         "carried_tokens",
+        "continues",
         "conversation",
         "kind",
         "model",
@@ -117,6 +119,8 @@ class Call:
         self.admitted = False  # between the hooks' `before` and their `after`
         self.conversation: str | None = None  # the session it belongs to, if any
         self.text: list[str] | None = None  # a list, when a hook wants a streamed reply's text kept as it comes
+        self.continues: int | None = None  # a continuation: the characters of the cut reply it goes on from
+        self.avoid: str | None = None  # the upstream tried last, if another can take it (the one that cut it)
 
     @property
     def streaming(self) -> bool:

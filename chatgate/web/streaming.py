@@ -58,7 +58,7 @@ def _log_end(upstream: EventStream, outcome: str, surface: str, started: float) 
     """One line when a stream ends: where, which model, whose, how, how long, how many tokens."""
     count_stream_end(outcome)
     seconds = time.perf_counter() - started
-    usage = upstream.reported_usage or {}
+    usage = upstream.total_usage or {}
     fields = {
         "surface": surface,
         "model": upstream.model,

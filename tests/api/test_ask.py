@@ -100,7 +100,8 @@ def test_no_server_key_is_503_service_unavailable(make_app):
     assert response.get_json()["error"] == "service_unavailable_error"
 
 
-def test_a_failure_after_the_first_byte_ends_the_text_with_an_error_line(client, upstream):
+def test_a_failure_after_the_first_byte_ends_the_text_with_an_error_line(make_app, upstream):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     upstream.queue(cut_after=2, reply="a b c d")
     response = client.post("/ask", json=CONVERSATION)
     assert response.status_code == 200

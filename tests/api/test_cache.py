@@ -115,8 +115,8 @@ def test_no_cache_skips_the_read_and_no_store_skips_both(cached, upstream):
     assert ask(client, fresh).headers["X-Cache"] == "MISS"  # no-store kept nothing
 
 
-def test_errors_and_cut_streams_are_not_kept(cached, upstream):
-    client = cached.test_client()
+def test_errors_and_cut_streams_are_not_kept(make_app, upstream):
+    client = make_app(cache_ttl=3600, stream_continuation=False).test_client()  # today's end, without continuation
     upstream.queue(status=500)
     assert ask(client).status_code == 502
     upstream.queue(cut_after=2)
@@ -380,7 +380,8 @@ def test_a_followed_stream_that_cannot_be_kept_is_still_shared(cached, upstream)
     assert ask(cached.test_client(), {**BODY, "stream": True}).headers["X-Cache"] == "MISS"  # and was not kept
 
 
-def test_followers_of_a_cut_stream_end_as_it_did_and_nothing_is_kept(cached, upstream):
+def test_followers_of_a_cut_stream_end_as_it_did_and_nothing_is_kept(make_app, upstream):
+    cached = make_app(cache_ttl=3600, stream_continuation=False)  # today's end, without continuation
     answers = burst([cached], upstream, {**BODY, "stream": True}, 4, held_after=1, cut_after=3, **PACED)
     assert len(upstream.chat_requests()) == 1
     assert all('"error"' in body and "[DONE]" not in body for _, body in answers)

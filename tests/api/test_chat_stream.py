@@ -36,7 +36,8 @@ def test_stream_asks_the_upstream_for_usage(client, upstream):
         (dict(end_early_after=2), "The upstream stream ended before the reply was finished."),
     ],
 )
-def test_failure_after_the_start_is_an_error_event_and_never_done(client, upstream, fault, error):
+def test_failure_after_the_start_is_an_error_event_and_never_done(make_app, upstream, fault, error):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     upstream.queue(reply="one two three four", **fault)
     received = sse_json(client.post("/chat/stream", json={"message": "hi"}).data)
     assert received == [{"content": "one"}, {"content": " two"}, {"error": error}]

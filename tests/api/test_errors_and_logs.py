@@ -60,7 +60,8 @@ def test_a_safe_request_id_from_the_client_is_kept(client, given, kept):
     assert (response.headers["X-Request-ID"] == given) is kept
 
 
-def test_log_lines_of_a_request_carry_its_id(client, upstream, caplog):
+def test_log_lines_of_a_request_carry_its_id(make_app, upstream, caplog):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     upstream.queue(cut_after=1)
     response = client.post("/chat/stream", json={"message": "hi"}, headers={"X-Request-ID": "trace-42"})
     response.get_data()

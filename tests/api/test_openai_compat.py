@@ -203,7 +203,8 @@ def test_upstream_faults_before_the_start(client, upstream, fault, status):
     assert set(response.get_json()["error"]) == {"message", "type", "param", "code"}
 
 
-def test_a_cut_mid_stream_ends_with_an_error_event_and_no_done(client, upstream):
+def test_a_cut_mid_stream_ends_with_an_error_event_and_no_done(make_app, upstream):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     upstream.queue(cut_after=2, reply="a b c d")
     response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, "stream": True})
     assert response.status_code == 200

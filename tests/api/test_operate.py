@@ -80,7 +80,8 @@ def stream_ends(caplog) -> list[dict]:
     return [r.fields for r in caplog.records if r.name == "streams"]
 
 
-def test_a_line_when_a_stream_ends_says_how(client, upstream, caplog):
+def test_a_line_when_a_stream_ends_says_how(make_app, upstream, caplog):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     client.post("/chat/stream", json={"message": "hi"}).get_data()
     upstream.queue(cut_after=2)
     client.post(

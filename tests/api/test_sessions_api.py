@@ -103,7 +103,8 @@ def test_a_client_that_leaves_mid_stream_leaves_the_session_as_it_was(client, up
     assert client.get(f"/api/sessions/{session_id}").get_json()["message_count"] == 0
 
 
-def test_a_failure_mid_stream_stores_nothing(client, upstream):
+def test_a_failure_mid_stream_stores_nothing(make_app, upstream):
+    client = make_app(stream_continuation=False).test_client()  # today's end, without continuation
     session_id = client.post("/api/sessions", json={}).get_json()["session_id"]
     upstream.queue(cut_after=2, reply="a b c d")
     response = chat(client, session_id=session_id)

@@ -263,3 +263,16 @@ def test_otlp_headers_are_read_in_opentelemetrys_format():
     assert Settings.from_env(environment, dotenv=False).otlp_headers == (("api-key", "a b"), ("x-team", "ml"))
     with pytest.raises(ConfigError, match="key=value"):
         Settings.from_env({"OTEL_EXPORTER_OTLP_HEADERS": "no-equals-sign"}, dotenv=False)
+
+
+def test_a_continued_stream_shows_its_continuation_as_a_call_of_its_own(traced, receiver, upstream):
+    app = traced()
+    upstream.queue(reply="The quick brown fox", cut_after=2)
+    upstream.queue(reply=" brown fox.")
+    streamed = app.test_client().post("/v1/chat/completions", json={**BODY, "stream": True})
+    assert b"data: [DONE]" in streamed.data
+    calls = [span for span in spans_of(app, receiver, 3) if span.kind == "CLIENT"]
+    cut, continued = sorted(calls, key=lambda span: "chatgate.continues_after_characters" in span.attributes)
+    assert cut.attributes["error.type"] == "cut" and "chatgate.continues_after_characters" not in cut.attributes
+    assert continued.attributes["chatgate.continues_after_characters"] == len("The quick")
+    assert continued.attributes["gen_ai.response.finish_reasons"] == ["stop"]

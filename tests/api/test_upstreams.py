@@ -48,13 +48,15 @@ def test_a_429_rests_its_upstream_for_its_retry_after(serve, a, b):
 
 
 def test_a_stream_fails_over_before_its_first_byte_and_is_never_replayed_after(serve, a, b):
-    client = serve(table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"))
+    tables = (table("a", a.base_url, "KEY_A", weight=1_000_000), table("b", b.base_url, "KEY_B"))
+    client = serve(*tables, STREAM_CONTINUATION="off")  # today's end, without continuation
     body = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}
     a.queue(status=500)
     before = client.post("/v1/chat/completions", json=body)
     assert before.status_code == 200 and before.get_data().endswith(b"data: [DONE]\n\n")
     assert (len(a.chat_requests()), len(b.chat_requests())) == (1, 1)
-    client = serve(table("a2", a.base_url, "KEY_A", weight=1_000_000), table("b2", b.base_url, "KEY_B"))
+    tables = (table("a2", a.base_url, "KEY_A", weight=1_000_000), table("b2", b.base_url, "KEY_B"))
+    client = serve(*tables, STREAM_CONTINUATION="off")
     a.queue(cut_after=2, reply="one two three four")
     after = client.post("/v1/chat/completions", json=body).get_data()
     assert b'"error"' in after and b"[DONE]" not in after  # the documented mid-stream error

@@ -48,6 +48,7 @@ class Behaviour:
     chunk_delay: float = 0.0  # between streamed chunks (and after a held one is let go)
     cut_after: int | None = None  # close the socket after this many content chunks
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
+    error_event_after: int | None = None  # send an error event after this many content chunks, then end
     garbage: bool = False  # a 200 whose body is not JSON
     hold_answer: threading.Event | None = None  # hold the whole answer (plain or streamed) until the test sets it
     wait_for: threading.Event | None = None  # hold each chunk until the test sets it...
@@ -393,6 +394,10 @@ def _make_handler(fake: FakeUpstream):
                             return
                         if behaviour.end_early_after is not None and sent == behaviour.end_early_after:
                             self._write_chunk(b"")
+                            return
+                        if behaviour.error_event_after is not None and sent == behaviour.error_event_after:
+                            error = {"error": {"message": "The server had an error.", "type": "server_error"}}
+                            self._write_event(None, error, last=True)
                             return
                         if behaviour.wait_for is not None and sent >= behaviour.hold_after:
                             if not self._hold(behaviour.wait_for):
