@@ -216,7 +216,7 @@ def _upstream(name: str) -> Any:
 
 
 def _policy(fields: dict[str, Any]) -> dict[str, Any]:
-    """What the audit line says of a policy: every field but the expiry's raw form, as given."""
+    """What the audit line says of a policy: the fields given a value, as given (a token has none)."""
     return {key: value for key, value in fields.items() if value is not None}
 
 

@@ -75,8 +75,16 @@ def test_a_rejected_client_key_is_authentication_error(live_server, upstream):
         own_key.chat.completions.create(model="gpt-4o", messages=HELLO)
 
 
-def test_a_failure_mid_stream_is_raised(sdk, upstream):
+def test_a_stream_cut_once_is_finished_for_the_sdk(sdk, upstream):
     upstream.queue(cut_after=2, reply="a b c d")
+    upstream.queue(reply=" c d")
+    stream = sdk.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "a b c d"
+
+
+def test_a_failure_mid_stream_is_raised(sdk, upstream):
+    for _ in range(3):  # the reply and both continuations STREAM_MAX_CONTINUATIONS allows are cut: it fails
+        upstream.queue(cut_after=2, reply="a b c d")
     stream = sdk.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
     with pytest.raises(openai.APIError) as raised:
         list(stream)

@@ -139,7 +139,8 @@ def test_an_upstream_failure_is_shown_in_plain_words(playground, upstream, fault
 
 
 def test_a_failure_mid_stream_is_shown(playground, upstream):
-    upstream.queue(cut_after=2, reply="a b c d")
+    for _ in range(3):  # the reply and both continuations STREAM_MAX_CONTINUATIONS allows are cut: it fails
+        upstream.queue(cut_after=2, reply="a b c d")
     send(playground, "hello")
     playground.wait_for_selector("#error:not([hidden])")
     assert "cut in the middle" in playground.locator("#error").text_content()
