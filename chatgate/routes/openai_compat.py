@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app
 
 from chatgate.cache import answered, streamed
@@ -34,13 +36,18 @@ def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": CATALOGUE_CREATED, "owned_by": "openai-chat-api"}
 
 
+# The `"usage": null` the upstream adds to every chunk once usage is asked for, however it spaces its JSON.
+NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null')
+
+
 def _relayed_events(upstream: EventStream, client_wants_usage: bool):
     for event in upstream:
-        # The upstream is always asked for usage (the ledger counts it); a client that did
-        # not ask must not get the extra usage-only chunk it would not expect.
-        if not client_wants_usage and not event.chunk.get("choices") and event.usage:
-            continue
-        yield sse.raw_event(event.raw)
+        # The upstream is always asked for usage (the ledger counts it); a client that did not ask must get
+        # what OpenAI sends it: no usage-only last chunk, and no "usage": null on the others.
+        if client_wants_usage:
+            yield sse.raw_event(event.raw)
+        elif event.chunk.get("choices") or not event.usage:
+            yield sse.raw_event(NULL_USAGE.sub(b"", event.raw) if b'"usage"' in event.raw else event.raw)
     yield sse.DONE
 
 
@@ -70,12 +77,15 @@ def chat_completions(body: ChatCompletionRequest):
 @bp.get("/models")
 @documented(responses={200: ModelList, 401: OpenAIErrorResponse})
 def list_models():
-    """List the catalogue's models in OpenAI's format."""
-    return {"object": "list", "data": [_model_object(name) for name in catalogue().names]}
+    """List the catalogue's models in OpenAI's format: the chat models, then the embedding models."""
+    offered = catalogue()
+    return {"object": "list", "data": [_model_object(name) for name in (*offered.names, *offered.embedding_names)]}
 
 
 @bp.get("/models/<path:model>")
 @documented(responses={200: ModelObject, 401: OpenAIErrorResponse, 404: OpenAIErrorResponse})
 def retrieve_model(model: str):
-    """Describe one model of the catalogue in OpenAI's format."""
+    """Describe one model of the catalogue (a chat or an embedding model) in OpenAI's format."""
+    if model in catalogue().embedding_names:
+        return _model_object(model)
     return _model_object(offered_model(model, "openai"))

@@ -95,9 +95,22 @@ def test_o1_quirks_apply_here_too(client, upstream):
 def test_models_are_the_catalogue_in_openais_list_format(client):
     listing = client.get("/v1/models").get_json()
     assert listing["object"] == "list"
-    assert [m["id"] for m in listing["data"]] == client.get("/models").get_json()["models"]
+    chat_models = client.get("/models").get_json()["models"]
+    embedding_models = ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
+    assert [m["id"] for m in listing["data"]] == chat_models + embedding_models  # what /v1/embeddings serves too
     assert all(m["object"] == "model" and isinstance(m["created"], int) for m in listing["data"])
     assert client.get("/v1/models/gpt-4o").get_json()["id"] == "gpt-4o"
+    assert client.get("/v1/models/text-embedding-3-small").get_json()["id"] == "text-embedding-3-small"
+
+
+def test_a_stream_that_did_not_ask_for_usage_has_no_usage_field(client, upstream):
+    body = {"model": "gpt-4o", "messages": HELLO, "stream": True}
+    plain = client.post("/v1/chat/completions", json=body).get_data(as_text=True)
+    chunks = [json.loads(line[6:]) for line in plain.splitlines() if line.startswith("data: {")]
+    assert chunks and all("usage" not in chunk for chunk in chunks)  # as OpenAI sends it to such a client
+    asked = client.post("/v1/chat/completions", json={**body, "stream_options": {"include_usage": True}})
+    chunks = [json.loads(line[6:]) for line in asked.get_data(as_text=True).splitlines() if line.startswith("data: {")]
+    assert all("usage" in chunk for chunk in chunks) and chunks[-1]["usage"]["total_tokens"] > 0
 
 
 def openai_error(message, type_="invalid_request_error", param=None, code="invalid_request_error"):
