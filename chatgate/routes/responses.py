@@ -93,6 +93,16 @@ def _streamed(upstream: EventStream, on_completed: Callable[[dict], None], heade
     return stream_answer(upstream, frames, lambda error: _error_event(error, seen), "text/event-stream", headers)
 
 
+def _query() -> dict[str, str | list[str]]:
+    """The request's query as it reaches the upstream: one value as itself (`limit=1`), several, or a key written
+    `include[]`, as a list, which the SDK sends as `include[]=...` again."""
+    query: dict[str, str | list[str]] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        query[key.removesuffix("[]")] = values if key.endswith("[]") or len(values) > 1 else values[0]
+    return query
+
+
 def _owned(response_id: str, param: str = "response_id", owners: frozenset[str] | None = None) -> str:
     if not ownership().owns("response", response_id, owners or ownership().identities()):
         # What OpenAI answers for an id it does not know: another caller's response does not exist here.
@@ -125,7 +135,7 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
 def retrieve_response(response_id: str):
     """Show a stored response."""
     path = _owned(response_id)
-    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+    return upstream_client().stored("GET", path, credentials().upstream_key(), _query())
 
 
 @bp.delete("/responses/<response_id>")
@@ -142,7 +152,7 @@ def delete_response(response_id: str):
 def list_input_items(response_id: str):
     """List the input items of a stored response."""
     path = _owned(response_id) + "/input_items"
-    return upstream_client().stored("GET", path, credentials().upstream_key(), request.args.to_dict(flat=False))
+    return upstream_client().stored("GET", path, credentials().upstream_key(), _query())
 
 
 @bp.post("/responses/<response_id>/cancel")

@@ -1,6 +1,8 @@
 """/v1/responses and /v1/embeddings: relayed like /v1/chat/completions, guarded the same, stored responses
 visible to their maker only."""
 
+import urllib.parse
+
 import pytest
 
 from tests.support.keys import SERVER_KEY, secret
@@ -193,3 +195,22 @@ def test_the_maker_continues_its_own_response(make_app, upstream):
     body = {"model": "gpt-4o", "input": "what number?", "previous_response_id": made.get_json()["id"]}
     assert client.post("/v1/responses", json=body, headers=auth(TOKEN_A)).status_code == 200
     assert upstream.requests_to("POST", "/responses")[-1].body["previous_response_id"] == made.get_json()["id"]
+
+
+def test_a_stored_responses_query_reaches_the_upstream_as_it_was_sent(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A,)).test_client()
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "mine"}, headers=auth(TOKEN_A)).get_json()
+    query = (
+        "limit=1&order=asc&after=item_1&include[]=message.input_image.image_url&include[]=reasoning.encrypted_content"
+    )
+    client.get(f"/v1/responses/{made['id']}/input_items?{query}", headers=auth(TOKEN_A))
+    client.get(f"/v1/responses/{made['id']}?include_obfuscation=false", headers=auth(TOKEN_A))
+    listed, retrieved = upstream.requests_to("GET", "/input_items")[-1], upstream.requests_to("GET", made["id"])[-1]
+    sent = urllib.parse.parse_qs(urllib.parse.urlsplit(listed.path).query)
+    assert sent == {
+        "limit": ["1"],
+        "order": ["asc"],
+        "after": ["item_1"],
+        "include[]": ["message.input_image.image_url", "reasoning.encrypted_content"],
+    }
+    assert urllib.parse.urlsplit(retrieved.path).query == "include_obfuscation=false"
