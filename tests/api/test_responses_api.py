@@ -167,6 +167,15 @@ def test_bad_embedding_requests_are_400(client, upstream, body, param):
     assert upstream.requests_to("POST", "/embeddings") == []
 
 
+@pytest.mark.parametrize("token_ids", ["[18446744073709551616]", "[[1, 1180591620717411303424]]", "[-1]"])
+def test_a_token_id_out_of_range_is_named_as_such(client, upstream, token_ids):
+    raw = '{"model": "text-embedding-3-small", "input": ' + token_ids + "}"  # past what a JSON encoder here writes
+    response = client.post("/v1/embeddings", data=raw, content_type="application/json")
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and error["param"] == "input" and "is not a token id" in error["message"]
+    assert upstream.requests_to("POST", "/embeddings") == []
+
+
 @pytest.mark.parametrize(
     "reference, param",
     [

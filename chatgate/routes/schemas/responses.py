@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatgate.routes.schemas.sampling import MaxTokens
 from chatgate.web.openapi import CATALOGUE_MODEL, EventFrames
-from chatgate.web.validation import JsonInt, json_int
+from chatgate.web.validation import INT64, json_int
 
 
 class ResponseRequest(BaseModel):
@@ -43,6 +43,9 @@ class ResponseRequest(BaseModel):
 MOST_DIMENSIONS = 65_536
 
 
+TokenId = json_int(ge=0)
+
+
 class EmbeddingRequest(BaseModel):
     """An embeddings request: one text or many (or their token ids)."""
 
@@ -53,11 +56,22 @@ class EmbeddingRequest(BaseModel):
     )
 
     model: str
-    input: str | list[str] | list[JsonInt] | list[list[JsonInt]] = Field(description="Text, texts, or token ids.")
+    input: str | list[str] | list[TokenId] | list[list[TokenId]] = Field(description="Text, texts, or token ids.")
     encoding_format: Literal["float", "base64"] | None = None
     # Far above any embedding model's size (3,072 for OpenAI's largest), and a clear 400 beyond.
     dimensions: json_int(ge=1, le=MOST_DIMENSIONS) | None = None
     user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def token_ids_are_token_ids(cls, value: object) -> object:
+        """A token id out of range is named as such (the union of input forms would say "not a valid string")."""
+        for item in value if isinstance(value, list) else ():
+            for token in item if isinstance(item, list) else (item,):
+                # A number past 64 bits is read as a float: it is no token id either.
+                if isinstance(token, int | float) and not isinstance(token, bool) and not 0 <= token <= INT64[1]:
+                    raise ValueError(f"{token:.0f} is not a token id: token ids are whole numbers from 0 to 2^63 - 1")
+        return value
 
 
 RESPONSE_FRAMES = EventFrames(
