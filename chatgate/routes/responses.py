@@ -54,7 +54,8 @@ def _error_event(error: ApiError, seen: dict) -> bytes:
 @json_body(ResponseRequest)
 def create_response(body: ResponseRequest):
     """Create a model response with OpenAI's Responses API, plain or streamed."""
-    offered_model(body.model, "openai")
+    if body.model is not None:  # else a stored prompt names it, and the upstream decides
+        offered_model(body.model, "openai")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
     key, owners, claims = credentials().upstream_key(), ownership().identities(), ownership()
     _check_references(payload, owners)

@@ -223,3 +223,13 @@ def test_a_stored_responses_query_reaches_the_upstream_as_it_was_sent(make_app, 
         "include[]": ["message.input_image.image_url", "reasoning.encrypted_content"],
     }
     assert urllib.parse.urlsplit(retrieved.path).query == "include_obfuscation=false"
+
+
+def test_a_prompt_template_may_name_the_model(client, upstream):
+    prompt = {"id": "pmpt_123", "version": "2", "variables": {"city": "Paris"}}
+    made = client.post("/v1/responses", json={"prompt": prompt, "input": "hi"})
+    assert made.status_code == 200
+    sent = upstream.requests_to("POST", "/responses")[-1].body
+    assert "model" not in sent and sent["prompt"] == prompt
+    neither = client.post("/v1/responses", json={"input": "hi"})
+    assert neither.status_code == 400 and "'model' is required" in neither.get_json()["error"]["message"]

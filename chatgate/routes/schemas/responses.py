@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chatgate.routes.schemas.sampling import MaxTokens
 from chatgate.web.openapi import CATALOGUE_MODEL, EventFrames
@@ -17,10 +17,18 @@ class ResponseRequest(BaseModel):
     model_config = ConfigDict(
         strict=True,
         extra="allow",
-        json_schema_extra={"examples": [{"model": "gpt-4.1-mini", "input": "Say hello in French.", "store": True}]},
+        json_schema_extra={
+            "examples": [{"model": "gpt-4.1-mini", "input": "Say hello in French.", "store": True}],
+            # A model, or a stored prompt template that names one.
+            "anyOf": [
+                {"required": ["model"], "properties": {"model": {"type": "string"}}},
+                {"required": ["prompt"], "properties": {"prompt": {"type": "object"}}},
+            ],
+        },
     )
 
-    model: str = Field(json_schema_extra=CATALOGUE_MODEL)
+    model: str | None = Field(None, json_schema_extra=CATALOGUE_MODEL, description="Optional with a `prompt`")
+    prompt: dict[str, Any] | None = Field(None, description="A stored prompt template, which may name the model")
     input: str | list[dict[str, Any]] | None = None
     instructions: str | None = None
     max_output_tokens: MaxTokens | None = None
@@ -38,6 +46,13 @@ class ResponseRequest(BaseModel):
     include: list[str] | None = None
     truncation: str | None = None
     user: str | None = None
+
+    @model_validator(mode="after")
+    def names_a_model(self) -> ResponseRequest:
+        """A model, or a prompt template that carries one (as OpenAI's own API allows)."""
+        if self.model is None and self.prompt is None:
+            raise ValueError("'model' is required, unless a 'prompt' template names it")
+        return self
 
 
 MOST_DIMENSIONS = 65_536
