@@ -11,6 +11,7 @@ from chatgate.routes import (
     admin,
     ask,
     chat,
+    conversations,
     dashboard,
     docs,
     embeddings,
@@ -44,7 +45,9 @@ class Surface:
 SURFACES = (
     Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # {"error": "<sentence>"}
     # OpenAI's {"error": {"message", "type", "param", "code"}}
-    Surface("OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, embeddings.bp)),
+    Surface(
+        "OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, conversations.bp, embeddings.bp)
+    ),
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp, ui_chat.bp)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code
     Surface(

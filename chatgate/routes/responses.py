@@ -94,7 +94,7 @@ def _streamed(upstream: EventStream, on_completed: Callable[[dict], None], heade
     return stream_answer(upstream, frames, lambda error: _error_event(error, seen), "text/event-stream", headers)
 
 
-def _query() -> dict[str, str | list[str]]:
+def upstream_query() -> dict[str, str | list[str]]:
     """The request's query as it reaches the upstream: one value as itself (`limit=1`), several, or a key written
     `include[]`, as a list, which the SDK sends as `include[]=...` again."""
     query: dict[str, str | list[str]] = {}
@@ -116,10 +116,10 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
     everything made with the server's key lives in one upstream account."""
     if (previous := payload.get("previous_response_id")) is not None:
         _owned(previous, "previous_response_id", owners)
-    # Nothing here records who made a conversation or an item, so no caller owns one through this service.
-    if (conversation := payload.get("conversation")) is not None:
+    if (conversation := payload.get("conversation")) is not None:  # one its caller made here, or none
         named = conversation.get("id") if isinstance(conversation, dict) else conversation
-        raise NotFound(f"No conversation found with id '{named}'.", code=None, param="conversation")
+        if not isinstance(named, str) or not ownership().owns("conversation", named, owners):
+            raise NotFound(f"No conversation found with id '{named}'.", code=None, param="conversation")
     items = payload.get("input") if isinstance(payload.get("input"), list) else []
     for item in items:
         if isinstance(item, dict) and item.get("type") == "item_reference":
@@ -136,7 +136,7 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
 def retrieve_response(response_id: str):
     """Show a stored response."""
     path = _owned(response_id)
-    return upstream_client().stored("GET", path, credentials().upstream_key(), _query())
+    return upstream_client().stored("GET", path, credentials().upstream_key(), upstream_query())
 
 
 @bp.delete("/responses/<response_id>")
@@ -153,7 +153,7 @@ def delete_response(response_id: str):
 def list_input_items(response_id: str):
     """List the input items of a stored response."""
     path = _owned(response_id) + "/input_items"
-    return upstream_client().stored("GET", path, credentials().upstream_key(), _query())
+    return upstream_client().stored("GET", path, credentials().upstream_key(), upstream_query())
 
 
 @bp.post("/responses/<response_id>/cancel")

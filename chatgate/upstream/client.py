@@ -181,18 +181,25 @@ class UpstreamClient:
             raise
 
     def stored(
-        self, method: str, path: str, api_key: str | None = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        api_key: str | None = None,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Relay a call on something an upstream keeps (a stored response): it costs nothing, so no hook is told.
-        With several upstreams it is asked of each that could have made it, until one knows it."""
+        """Relay a call on something an upstream keeps (a stored response, a conversation and its items): it costs
+        nothing, so no hook is told. With several upstreams it is asked of each that could have made it, until one
+        knows it; one that makes something (`body` given, on no id yet) is the first that takes the key."""
         candidates = self._taking(api_key)
         for index, upstream in enumerate(candidates):
             sdk = self.sdks.sdk_for(upstream)
             senders: dict[str, Callable[..., Any]] = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}
             send = senders[method]
             options = {"headers": self.sdks.auth_header(upstream, api_key), "params": params or {}}
+            given = {"body": body} if method == "POST" else {}
             try:
-                return decode_json(send(path, cast_to=httpx2.Response, options=options).content)
+                return decode_json(send(path, cast_to=httpx2.Response, options=options, **given).content)
             except openai.APIError as exc:
                 if not isinstance(exc, openai.NotFoundError) or index == len(candidates) - 1:
                     raise self.failover.translate(exc, api_key is not None) from None

@@ -139,7 +139,8 @@ def test_the_model_lists_are_every_upstreams(serve, a, b):
         table("a", a.base_url, "KEY_A", models=["gpt-4o"]),
         table("b", b.base_url, "KEY_B", models=["llama3:8b", "nomic-embed-text"]),
     )
-    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == ["gpt-4o", "llama3:8b"]
+    listed = [m["id"] for m in client.get("/v1/models").get_json()["data"]]
+    assert listed == ["gpt-4o", "llama3:8b", "nomic-embed-text"]  # the chat models, then the embedding ones
     assert client.get("/models").get_json()["models"] == ["gpt-4o", "llama3:8b"]
     assert client.post("/v1/embeddings", json={"model": "nomic-embed-text", "input": "x"}).status_code == 200
     assert len(b.requests_to("POST", "/embeddings")) == 1 and not a.requests_to("POST", "/embeddings")

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from werkzeug.datastructures import Headers
 
 from chatgate.upstream import wire
+from tests.support.fake_conversations import Conversations
 
 INVALID_KEY_PREFIX = "sk-invalid"
 # What OpenAI reports of the caller's request budget on every answer.
@@ -84,6 +85,7 @@ class FakeUpstream:
         self.default = Behaviour()
         self.requests: list[RecordedRequest] = []
         self.responses: dict[str, dict] = {}  # created responses by id, as /v1/responses/{id} finds them
+        self.conversations = Conversations()
         self.models = ["gpt-4o-mini", "gpt-4o"]  # what GET /models lists
         self.stream_aborted = threading.Event()
         self.hung_up = threading.Event()  # set once a hang_up answer's connection is closed
@@ -122,6 +124,7 @@ class FakeUpstream:
             self.default = Behaviour()
             self.requests.clear()
             self.responses.clear()
+            self.conversations.clear()
             self.models = ["gpt-4o-mini", "gpt-4o"]
             self._queue.clear()
             self.finished_streams = 0
@@ -247,10 +250,19 @@ def _make_handler(fake: FakeUpstream):
                 RecordedRequest(method, self.path, Headers(list(self.headers.items())), body, self.client_address)
             )
 
+        def _conversation_call(self, method: str, body: dict | None = None) -> bool:
+            """Answer a conversations call (True), or leave the path to the others (False)."""
+            answered = fake.conversations.answer(method, self.path, body)
+            if answered is not None:
+                self._send_json(*answered)
+            return answered is not None
+
         def do_GET(self):
             self._record("GET")
             if self._key().startswith(INVALID_KEY_PREFIX):
                 return self._reject_key()
+            if self._conversation_call("GET"):
+                return
             if self.path.rstrip("/").endswith("/models"):
                 models = [
                     m if isinstance(m, dict) else {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
@@ -282,6 +294,8 @@ def _make_handler(fake: FakeUpstream):
 
         def do_DELETE(self):
             self._record("DELETE")
+            if self._conversation_call("DELETE"):
+                return
             stored = _STORED.search(self.path)
             if stored and not stored.group(2) and fake.responses.pop(stored.group(1), None) is not None:
                 return self._send_json(200, {"id": stored.group(1), "object": "response.deleted", "deleted": True})
@@ -292,6 +306,8 @@ def _make_handler(fake: FakeUpstream):
         def do_POST(self):
             body = self._read_body()
             self._record("POST", body)
+            if self._conversation_call("POST", body):
+                return
             if (stored := _STORED.search(self.path)) and stored.group(2) == "/cancel":
                 if stored.group(1) not in fake.responses:
                     return self._send_error(404, "No such response.", "invalid_request_error")
@@ -329,6 +345,9 @@ def _make_handler(fake: FakeUpstream):
             if endpoint == "/embeddings":
                 return self._send_json(200, wire.embeddings(body))
             if endpoint == "/responses":
+                if isinstance(conversation := body.get("conversation"), str | dict):
+                    named = conversation if isinstance(conversation, str) else conversation.get("id")
+                    fake.conversations.add_turn(named, str(body.get("input")), behaviour.reply)
                 if body.get("stream"):
                     frames = wire.response_frames(body, behaviour.reply)
                     fake.keep_response(frames[-1][1]["response"], body)

@@ -1,0 +1,108 @@
+"""OpenAI's Conversations API on /v1: a conversation and its items, relayed to the upstream, and owned by the caller
+who made it here (anyone else is told it does not exist, as for a stored response)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from chatgate.errors import BadRequest, NotFound
+from chatgate.guard.credentials import credentials
+from chatgate.guard.ownership import ownership
+from chatgate.guard.rate_limits import spends_key
+from chatgate.routes.responses import upstream_query
+from chatgate.routes.schemas.openai import OPENAI_ERRORS
+from chatgate.upstream import upstream_client
+from chatgate.web.openapi import documented
+from chatgate.web.validation import read_json_object
+
+bp = Blueprint("conversations", __name__)
+
+KEPT_FOR = 365 * 24 * 3600  # a conversation lasts until it is deleted: its claim, a year from its making
+
+
+def _relay(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    return upstream_client().stored(method, path, credentials().upstream_key(), upstream_query(), body)
+
+
+def _owned(conversation_id: str) -> str:
+    if not ownership().owns("conversation", conversation_id, ownership().identities()):
+        # What OpenAI answers for an id it does not know: another caller's conversation does not exist here.
+        raise NotFound(f"Conversation with id '{conversation_id}' not found.", code=None, param="conversation_id")
+    return f"/conversations/{conversation_id}"
+
+
+def _object_body() -> dict[str, Any]:
+    """The request's JSON object (no body at all is an empty object)."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return read_json_object() if request.content_length or chunked else {}
+
+
+@bp.post("/conversations")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def create_conversation():
+    """Create a conversation (with its first items, if given): it is its maker's."""
+    body = _object_body()
+    if not isinstance(body.get("items", []), list):
+        raise BadRequest("'items' must be a list of items.", param="items")
+    made = _relay("POST", "/conversations", body)
+    ownership().claim("conversation", made.get("id"), ownership().identities(), KEPT_FOR)
+    return made
+
+
+@bp.get("/conversations/<conversation_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def retrieve_conversation(conversation_id: str):
+    """Show a conversation."""
+    return _relay("GET", _owned(conversation_id))
+
+
+@bp.post("/conversations/<conversation_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def update_conversation(conversation_id: str):
+    """Change a conversation's metadata."""
+    return _relay("POST", _owned(conversation_id), _object_body())
+
+
+@bp.delete("/conversations/<conversation_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def delete_conversation(conversation_id: str):
+    """Delete a conversation."""
+    return _relay("DELETE", _owned(conversation_id))
+
+
+@bp.get("/conversations/<conversation_id>/items")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def list_items(conversation_id: str):
+    """List a conversation's items (limit, order, after, include as OpenAI takes them)."""
+    return _relay("GET", _owned(conversation_id) + "/items")
+
+
+@bp.post("/conversations/<conversation_id>/items")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def add_items(conversation_id: str):
+    """Add items to a conversation."""
+    return _relay("POST", _owned(conversation_id) + "/items", _object_body())
+
+
+@bp.get("/conversations/<conversation_id>/items/<item_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def retrieve_item(conversation_id: str, item_id: str):
+    """Show one item of a conversation."""
+    return _relay("GET", f"{_owned(conversation_id)}/items/{item_id}")
+
+
+@bp.delete("/conversations/<conversation_id>/items/<item_id>")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+def delete_item(conversation_id: str, item_id: str):
+    """Delete one item of a conversation."""
+    return _relay("DELETE", f"{_owned(conversation_id)}/items/{item_id}")
