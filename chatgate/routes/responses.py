@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, request
+from werkzeug.routing import BaseConverter
 
 from chatgate.cache import answered, streamed
 from chatgate.errors import ApiError, NotFound
@@ -21,6 +22,16 @@ from chatgate.web.streaming import stream_answer
 from chatgate.web.validation import json_body
 
 bp = Blueprint("responses", __name__)
+
+
+class StoredResponseId(BaseConverter):
+    """A stored response's id: any path segment but `compact`, the compaction call's own path."""
+
+    regex = r"(?!compact$)[^/]+"
+
+
+# Before the routes below are added to the app's map, which needs the converter to read them.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("response_id", StoredResponseId))
 
 KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
 
@@ -94,6 +105,22 @@ def _streamed(upstream: EventStream, on_completed: Callable[[dict], None], heade
     return stream_answer(upstream, frames, lambda error: _error_event(error, seen), "text/event-stream", headers)
 
 
+@bp.post("/responses/compact")
+@spends_key
+@documented(responses={200: dict, **OPENAI_ERRORS})
+@json_body(ResponseRequest)
+def compact_response(body: ResponseRequest):
+    """Compact a conversation's context (its input, or a stored response it names) into fewer items."""
+    if body.model is not None:
+        offered_model(body.model, "openai")
+    payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    _check_references(payload, ownership().identities())
+    previous = payload.get("previous_response_id")
+    carried = ownership().recorded_tokens(previous) if previous else 0
+    answer = upstream_client().compact(payload, credentials().upstream_key(), carried)
+    return current_app.json.response(answer.body), answer.headers
+
+
 def upstream_query() -> dict[str, str | list[str]]:
     """The request's query as it reaches the upstream: one value as itself (`limit=1`), several, or a key written
     `include[]`, as a list, which the SDK sends as `include[]=...` again."""
@@ -130,7 +157,7 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
             )
 
 
-@bp.get("/responses/<response_id>")
+@bp.get("/responses/<response_id:response_id>")
 @spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def retrieve_response(response_id: str):
@@ -139,7 +166,7 @@ def retrieve_response(response_id: str):
     return upstream_client().stored("GET", path, credentials().upstream_key(), upstream_query())
 
 
-@bp.delete("/responses/<response_id>")
+@bp.delete("/responses/<response_id:response_id>")
 @spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def delete_response(response_id: str):
@@ -147,7 +174,7 @@ def delete_response(response_id: str):
     return upstream_client().stored("DELETE", _owned(response_id), credentials().upstream_key())
 
 
-@bp.get("/responses/<response_id>/input_items")
+@bp.get("/responses/<response_id:response_id>/input_items")
 @spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def list_input_items(response_id: str):
@@ -156,7 +183,7 @@ def list_input_items(response_id: str):
     return upstream_client().stored("GET", path, credentials().upstream_key(), upstream_query())
 
 
-@bp.post("/responses/<response_id>/cancel")
+@bp.post("/responses/<response_id:response_id>/cancel")
 @spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def cancel_response(response_id: str):

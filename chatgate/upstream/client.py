@@ -95,6 +95,11 @@ class UpstreamClient:
         call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
         return self._answer("/responses", call, api_key, response_usage)
 
+    def compact(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> Answer:
+        """Compact a conversation's context with the Responses API (a model call: asked of the hooks, metered)."""
+        call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
+        return self._answer("/responses/compact", call, api_key, response_usage)
+
     def embed(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Create embeddings and return the upstream's decoded JSON answer."""
         call = self._call(payload, "embeddings")

@@ -233,3 +233,25 @@ def test_a_prompt_template_may_name_the_model(client, upstream):
     assert "model" not in sent and sent["prompt"] == prompt
     neither = client.post("/v1/responses", json={"input": "hi"})
     assert neither.status_code == 400 and "'model' is required" in neither.get_json()["error"]["message"]
+
+
+def test_compaction_is_relayed_under_the_callers_limits_and_metered(make_app, upstream):
+    client = make_app(api_tokens=(TOKEN_A, TOKEN_B), token_limit="10000/hour").test_client()
+    body = {"model": "gpt-4o", "input": [{"role": "user", "content": "a long conversation"}]}
+    compacted = client.post("/v1/responses/compact", json=body, headers=auth(TOKEN_A))
+    assert compacted.status_code == 200 and compacted.get_json()["output"][0]["type"] == "compaction"
+    assert int(compacted.headers["X-RateLimit-Remaining-Tokens"]) < 10000  # reserved, as any call
+    assert upstream.requests_to("POST", "/responses/compact")[-1].body["input"] == body["input"]
+    usage = client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]["gpt-4o"]
+    assert usage["calls"] == 1 and usage["total_tokens"] > 0
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "x"}, headers=auth(TOKEN_A)).get_json()
+    theirs = client.post(
+        "/v1/responses/compact", json={"model": "gpt-4o", "previous_response_id": made["id"]}, headers=auth(TOKEN_B)
+    )
+    assert theirs.status_code == 404  # another caller's stored response is not there to compact
+
+
+def test_context_management_reaches_the_upstream(client, upstream):
+    managed = {"model": "gpt-4o", "input": "hi", "context_management": [{"type": "compaction", "threshold": 1000}]}
+    assert client.post("/v1/responses", json=managed).status_code == 200
+    assert upstream.requests_to("POST", "/responses")[-1].body["context_management"] == managed["context_management"]

@@ -316,7 +316,11 @@ def _make_handler(fake: FakeUpstream):
                     200, {k: v for k, v in fake.responses[stored.group(1)].items() if not k.startswith("_")}
                 )
             endpoint = next(
-                (e for e in ("/chat/completions", "/responses", "/embeddings") if self.path.split("?")[0].endswith(e)),
+                (
+                    e
+                    for e in ("/chat/completions", "/responses/compact", "/responses", "/embeddings")
+                    if self.path.split("?")[0].endswith(e)
+                ),
                 None,
             )
             if endpoint is None:
@@ -344,6 +348,10 @@ def _make_handler(fake: FakeUpstream):
             body = body or {}
             if endpoint == "/embeddings":
                 return self._send_json(200, wire.embeddings(body))
+            if endpoint == "/responses/compact":  # the input, compacted into one item, with the call's usage
+                compacted = {**wire.response_object(body, behaviour.reply), "object": "response.compaction"}
+                compacted["output"] = [{"type": "compaction", "id": "cmp_1", "encrypted_content": "opaque"}]
+                return self._send_json(200, compacted)
             if endpoint == "/responses":
                 if isinstance(conversation := body.get("conversation"), str | dict):
                     named = conversation if isinstance(conversation, str) else conversation.get("id")
