@@ -117,6 +117,8 @@ class Settings:
     stream_continuation: bool = True  # a chat stream the upstream cuts mid-reply is finished by another call
     stream_max_continuations: int = 2  # ...at most this many times
     stream_stall_seconds: float = 30.0  # no byte for this long, once a stream has started, counts as a cut
+    background_poll_seconds: float = 2.0  # how often a background response is read until it has finished...
+    background_deadline: float = 3600.0  # ...for at most this long (then it is settled on an estimate)
     stream_retention: float = 300.0  # seconds a finished stream can still be read
     stream_resume_window: float = 30.0  # seconds generation goes on once its last reader left
 
@@ -307,6 +309,8 @@ class Settings:
             stream_continuation=env.choice("STREAM_CONTINUATION", ("on", "off"), "on") == "on",
             stream_max_continuations=env.number("STREAM_MAX_CONTINUATIONS", cls.stream_max_continuations, int),
             stream_stall_seconds=env.number("STREAM_STALL_SECONDS", cls.stream_stall_seconds, float),
+            background_poll_seconds=env.number("BACKGROUND_POLL_SECONDS", cls.background_poll_seconds, float),
+            background_deadline=env.number("BACKGROUND_DEADLINE", cls.background_deadline, float),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
             db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,

@@ -31,6 +31,7 @@ from chatgate.errors import (
 from chatgate.models import spec_for
 from chatgate.storage.contracts import FailureCounts, Rests
 from chatgate.storage.records import StoredToken
+from chatgate.upstream.background import BackgroundPoller, unfinished
 from chatgate.upstream.continuation import Continuation, Opener, continuable, continuation_payload
 from chatgate.upstream.event_stream import (
     ChatEvents,
@@ -83,6 +84,12 @@ class UpstreamClient:
         self._listed_at = float("-inf")  # when the auto upstreams' own lists were last read
         self._lock = threading.Lock()
         self._stall_watch = StallWatch(settings.stream_stall_seconds) if settings.stream_stall_seconds else None
+        self._background = BackgroundPoller(
+            lambda response_id, key: self.stored("GET", f"/responses/{response_id}", key),
+            self.hooks.finish,
+            settings.background_poll_seconds,
+            settings.background_deadline,
+        )
 
     def complete(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Send a chat completion and return the upstream's decoded JSON answer."""
@@ -117,6 +124,9 @@ class UpstreamClient:
             give_answer_headers(error, call)
             raise
         call.answered_after = time.perf_counter() - started
+        if call.kind == "responses" and unfinished(answer):  # made in the background: settled once it has finished
+            self._background.follow(call, answer["id"], api_key)
+            return Answer(answer, call.answer_headers)
         usage = usage_of(answer)
         if isinstance(usage, dict):
             self.hooks.finish(call, Outcome("answered", bounded_usage(usage), answer=answer))

@@ -1,6 +1,7 @@
 """/v1/responses and /v1/embeddings: relayed like /v1/chat/completions, guarded the same, stored responses
 visible to their maker only."""
 
+import time
 import urllib.parse
 
 import pytest
@@ -255,3 +256,28 @@ def test_context_management_reaches_the_upstream(client, upstream):
     managed = {"model": "gpt-4o", "input": "hi", "context_management": [{"type": "compaction", "threshold": 1000}]}
     assert client.post("/v1/responses", json=managed).status_code == 200
     assert upstream.requests_to("POST", "/responses")[-1].body["context_management"] == managed["context_management"]
+
+
+def test_a_background_response_holds_its_reservation_and_is_settled_with_nobody_polling(make_app, upstream):
+    client = make_app(
+        api_tokens=(TOKEN_A, TOKEN_B), token_limit="10000/hour", background_poll_seconds=0.02
+    ).test_client()
+    queued = client.post(
+        "/v1/responses",
+        json={"model": "gpt-4o", "input": "a long task", "background": True, "max_output_tokens": 500},
+        headers=auth(TOKEN_A),
+    )
+    assert queued.get_json()["status"] == "queued"
+    held = int(queued.headers["X-RateLimit-Remaining-Tokens"])
+    assert held <= 10000 - 500  # the worst case is held while the upstream works
+    deadline = time.monotonic() + 10
+    while not (usage := client.get("/usage", headers=auth(TOKEN_A)).get_json()["usage"]):  # nobody reads it
+        assert time.monotonic() < deadline, "the background response was never settled"
+        time.sleep(0.02)
+    assert usage["gpt-4o"]["calls"] == 1 and usage["gpt-4o"]["estimated_calls"] == 0  # its real usage
+    after = client.post("/v1/embeddings", json={"model": "text-embedding-3-small", "input": "x"}, headers=auth(TOKEN_A))
+    assert int(after.headers["X-RateLimit-Remaining-Tokens"]) > held  # the reservation settled to what it used
+    response_id = queued.get_json()["id"]
+    assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_A)).get_json()["status"] == "completed"
+    assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_B)).status_code == 404
+    assert client.post(f"/v1/responses/{response_id}/cancel", headers=auth(TOKEN_B)).status_code == 404

@@ -50,6 +50,7 @@ class Behaviour:
     cut_after: int | None = None  # close the socket after this many content chunks
     end_early_after: int | None = None  # end the stream cleanly, without finish_reason
     error_event_after: int | None = None  # send an error event after this many content chunks, then end
+    background_reads: int = 2  # a background response is read this many times before it has finished
     garbage: bool = False  # a 200 whose body is not JSON
     hold_answer: threading.Event | None = None  # hold the whole answer (plain or streamed) until the test sets it
     wait_for: threading.Event | None = None  # hold each chunk until the test sets it...
@@ -289,6 +290,11 @@ def _make_handler(fake: FakeUpstream):
                             "has_more": False,
                         },
                     )
+                if "_finished" in response:  # a background response: queued until read enough times
+                    if response["_reads_left"] > 0:
+                        response["_reads_left"] -= 1
+                    else:
+                        response.update(response.pop("_finished"))
                 return self._send_json(200, {k: v for k, v in response.items() if not k.startswith("_")})
             self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
 
@@ -360,6 +366,12 @@ def _make_handler(fake: FakeUpstream):
                     frames = wire.response_frames(body, behaviour.reply)
                     fake.keep_response(frames[-1][1]["response"], body)
                     return self._stream(frames, behaviour)
+                if body.get("background"):  # queued now; finished once it has been read back `background_reads` times
+                    queued = wire.response_object(body, behaviour.reply, status="queued")
+                    fake.keep_response(queued, body)
+                    finished = wire.response_object(body, behaviour.reply, response_id=queued["id"])
+                    fake.responses[queued["id"]].update(_reads_left=behaviour.background_reads, _finished=finished)
+                    return self._send_json(200, queued)
                 return self._send_json(200, fake.keep_response(wire.response_object(body, behaviour.reply), body))
             if body.get("stream"):
                 return self._stream(wire.chat_frames(body, behaviour.reply, behaviour.tool_calls), behaviour)
