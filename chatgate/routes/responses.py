@@ -161,8 +161,11 @@ def _check_references(payload: dict, owners: frozenset[str]) -> None:
 @spends_key
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def retrieve_response(response_id: str):
-    """Show a stored response."""
+    """Show a stored response; with `stream=true`, its events (from `starting_after`), as the upstream streams them."""
     path = _owned(response_id)
+    if request.args.get("stream", "").lower() == "true":
+        events = upstream_client().stored_events(path, credentials().upstream_key(), upstream_query())
+        return _streamed(events, lambda response: None)
     return upstream_client().stored("GET", path, credentials().upstream_key(), upstream_query())
 
 

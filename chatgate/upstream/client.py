@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx2
 import openai
@@ -48,6 +48,7 @@ from chatgate.upstream.sdk_clients import SdkClients
 from chatgate.upstream.stall_watch import StallWatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _KEY = "upstream_client"
 
@@ -204,17 +205,40 @@ class UpstreamClient:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Relay a call on something an upstream keeps (a stored response, a conversation and its items): it costs
-        nothing, so no hook is told. With several upstreams it is asked of each that could have made it, until one
-        knows it; one that makes something (`body` given, on no id yet) is the first that takes the key."""
-        candidates = self._taking(api_key)
-        for index, upstream in enumerate(candidates):
+        nothing, so no hook is told. One that makes something (`body` given, on no id yet) goes to the first
+        upstream that takes the key."""
+
+        def ask(upstream: UpstreamSpec, headers: dict[str, str]) -> dict[str, Any]:
             sdk = self.sdks.sdk_for(upstream)
             senders: dict[str, Callable[..., Any]] = {"GET": sdk.get, "POST": sdk.post, "DELETE": sdk.delete}
             send = senders[method]
-            options = {"headers": self.sdks.auth_header(upstream, api_key), "params": params or {}}
             given = {"body": body} if method == "POST" else {}
+            options = {"headers": headers, "params": params or {}}
+            return decode_json(send(path, cast_to=httpx2.Response, options=options, **given).content)
+
+        return self._asked_until_known(api_key, ask)
+
+    def stored_events(self, path: str, api_key: str | None = None, params: dict[str, Any] | None = None) -> EventStream:
+        """Relay a stored response's events (`GET /responses/{id}?stream=true`, from `starting_after` if given): it
+        costs nothing, so no hook is told."""
+
+        def ask(upstream: UpstreamSpec, headers: dict[str, str]) -> EventStream:
+            get: Callable[..., httpx2.Response] = self.sdks.sdk_for(upstream).get
+            response = get(
+                path, cast_to=httpx2.Response, options={"headers": headers, "params": params or {}}, stream=True
+            )
+            call = Call({}, "responses", self._caller()[0])
+            return EventStream(response, self.settings.upstream_timeout, call, kind=ResponseEvents)
+
+        return self._asked_until_known(api_key, ask)
+
+    def _asked_until_known(self, api_key: str | None, ask: Callable[[UpstreamSpec, dict[str, str]], T]) -> T:
+        """`ask` each upstream that could have made the thing asked about (with its own auth header), until one
+        knows it: a 404 moves on to the next, the last one's answer or failure is ours."""
+        candidates = self._taking(api_key)
+        for index, upstream in enumerate(candidates):
             try:
-                return decode_json(send(path, cast_to=httpx2.Response, options=options, **given).content)
+                return ask(upstream, self.sdks.auth_header(upstream, api_key))
             except openai.APIError as exc:
                 if not isinstance(exc, openai.NotFoundError) or index == len(candidates) - 1:
                     raise self.failover.translate(exc, api_key is not None) from None

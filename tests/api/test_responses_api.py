@@ -4,6 +4,8 @@ visible to their maker only."""
 import time
 import urllib.parse
 
+import httpx2
+import openai
 import pytest
 
 from tests.support.keys import SERVER_KEY, secret
@@ -281,3 +283,25 @@ def test_a_background_response_holds_its_reservation_and_is_settled_with_nobody_
     assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_A)).get_json()["status"] == "completed"
     assert client.get(f"/v1/responses/{response_id}", headers=auth(TOKEN_B)).status_code == 404
     assert client.post(f"/v1/responses/{response_id}/cancel", headers=auth(TOKEN_B)).status_code == 404
+
+
+def test_a_stored_response_streams_its_events_to_its_owner_from_starting_after(make_app, upstream):
+    app = make_app(api_tokens=(TOKEN_A, TOKEN_B))
+    client = app.test_client()
+    made = client.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers=auth(TOKEN_A)).get_json()
+    streamed = client.get(f"/v1/responses/{made['id']}?stream=true", headers=auth(TOKEN_A))
+    assert streamed.mimetype == "text/event-stream"
+    events = [event for _, event in sse_headed(streamed.get_data(), b"event")]
+    assert [e["type"] for e in events] == ["response.created", "response.output_text.delta", "response.completed"]
+    assert events[-1]["response"]["id"] == made["id"]
+    later = client.get(f"/v1/responses/{made['id']}?stream=true&starting_after=1", headers=auth(TOKEN_A))
+    assert [event["sequence_number"] for _, event in sse_headed(later.get_data(), b"event")] == [2]
+    assert client.get(f"/v1/responses/{made['id']}?stream=true", headers=auth(TOKEN_B)).status_code == 404
+    sdk = openai.OpenAI(
+        base_url="http://service/v1",
+        api_key=TOKEN_A,
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.WSGITransport(app=app)),
+    )
+    types = [event.type for event in sdk.responses.retrieve(made["id"], stream=True)]  # the SDK reads it too
+    assert types == ["response.created", "response.output_text.delta", "response.completed"]

@@ -290,6 +290,8 @@ def _make_handler(fake: FakeUpstream):
                             "has_more": False,
                         },
                     )
+                if "stream=true" in self.path:  # its events, from starting_after if given
+                    return self._stream_stored(response)
                 if "_finished" in response:  # a background response: queued until read enough times
                     if response["_reads_left"] > 0:
                         response["_reads_left"] -= 1
@@ -297,6 +299,27 @@ def _make_handler(fake: FakeUpstream):
                         response.update(response.pop("_finished"))
                 return self._send_json(200, {k: v for k, v in response.items() if not k.startswith("_")})
             self._send_error(404, f"Unknown path {self.path}", "invalid_request_error")
+
+        def _stream_stored(self, response: dict) -> None:
+            shown = {k: v for k, v in response.items() if not k.startswith("_")}
+            text = "".join(part.get("text", "") for item in shown.get("output", []) for part in item.get("content", []))
+            events = [
+                ("response.created", {"response": {**shown, "status": "in_progress", "output": []}}),
+                (
+                    "response.output_text.delta",
+                    {"item_id": "msg", "output_index": 0, "content_index": 0, "delta": text},
+                ),
+                ("response.completed", {"response": shown}),
+            ]
+            after = int((re.search(r"starting_after=(\d+)", self.path) or [None, -1])[1])
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for number, (name, payload) in enumerate(events):
+                if number > after:
+                    last = number == len(events) - 1
+                    self._write_event(name, {"type": name, **payload, "sequence_number": number}, last=last)
 
         def do_DELETE(self):
             self._record("DELETE")
