@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -28,6 +29,9 @@ def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
+_DEFAULT: Any = object()  # a `code` not given: the class's own (None is a code too: OpenAI's null)
+
+
 class ApiError(Exception):
     """An error answered to the client; `code` and `type` follow OpenAI's vocabulary."""
 
@@ -40,7 +44,7 @@ class ApiError(Exception):
         message: str,
         *,
         status: int | None = None,
-        code: str | None = None,
+        code: str | None = _DEFAULT,
         type: str | None = None,
         param: str | None = None,
         headers: dict | None = None,
@@ -48,7 +52,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status or self.status
-        self.code = code or self.code
+        self.code = self.code if code is _DEFAULT else code  # an upstream's null stays null
         self.type = type or self.type
         self.param = param
         self.headers = headers or {}

@@ -278,3 +278,18 @@ def test_a_missing_service_token_on_v1_carries_its_code(make_app, upstream):
         "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     )
     assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "missing_or_invalid_token"
+
+
+@pytest.mark.parametrize("code", [None, "unsupported_parameter"])
+def test_an_upstreams_error_code_comes_back_unchanged(client, upstream, code):
+    said = {
+        "error": {"message": "Unsupported parameter: 'x'.", "type": "invalid_request_error", "param": "x", "code": code}
+    }
+    upstream.queue(status=400, error_body=("application/json", json.dumps(said).encode()))
+    error = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO}).get_json()["error"]
+    assert error["code"] == code and error["param"] == "x" and error["type"] == "invalid_request_error"
+
+
+def test_a_stored_response_of_another_caller_is_openais_404_with_a_null_code(client, upstream):
+    error = client.get("/v1/responses/resp_nobody").get_json()["error"]
+    assert error["code"] is None and error["message"] == "No response found with id 'resp_nobody'."
