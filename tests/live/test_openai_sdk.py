@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from chatgate.models import MODELS
+from chatgate.models import EMBEDDING_MODELS, MODELS
 from tests.support.keys import client_key
 from tests.support.processes import gunicorn, service_env
 
@@ -46,8 +46,9 @@ def test_stream_with_usage(sdk):
 
 def test_models_list(sdk):
     names = [m.id for m in sdk.models.list()]
-    assert names == list(MODELS)
+    assert names == [*MODELS, *EMBEDDING_MODELS]  # the chat models, then those /v1/embeddings serves
     assert sdk.models.retrieve("gpt-4o").id == "gpt-4o"
+    assert sdk.models.retrieve("text-embedding-3-small").id == "text-embedding-3-small"
 
 
 def test_unknown_model_is_not_found(sdk):
