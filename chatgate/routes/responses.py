@@ -117,7 +117,7 @@ def compact_response(body: ResponseRequest):
     _check_references(payload, ownership().identities())
     previous = payload.get("previous_response_id")
     carried = ownership().recorded_tokens(previous) if previous else 0
-    answer = upstream_client().compact(payload, credentials().upstream_key(), carried)
+    answer = upstream_client().respond(payload, credentials().upstream_key(), carried, path="/responses/compact")
     return current_app.json.response(answer.body), answer.headers
 
 

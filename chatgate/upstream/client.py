@@ -97,16 +97,13 @@ class UpstreamClient:
         call = self._call(spec_for(payload.get("model", "")).adapt(payload))
         return self._answer("/chat/completions", call, api_key, lambda answer: answer.get("usage"))
 
-    def respond(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> Answer:
-        """Create a response with the Responses API and return the upstream's decoded JSON answer; a stored
-        response it continues brings `carried_tokens` to its prompt."""
+    def respond(
+        self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0, path: str = "/responses"
+    ) -> Answer:
+        """Create a response with the Responses API (or, on `/responses/compact`, compact a context) and return the
+        upstream's decoded JSON answer; a stored response it continues brings `carried_tokens` to its prompt."""
         call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
-        return self._answer("/responses", call, api_key, response_usage)
-
-    def compact(self, payload: dict[str, Any], api_key: str | None = None, carried_tokens: int = 0) -> Answer:
-        """Compact a conversation's context with the Responses API (a model call: asked of the hooks, metered)."""
-        call = self._call(spec_for(payload.get("model", "")).adapt_response(payload), "responses", carried_tokens)
-        return self._answer("/responses/compact", call, api_key, response_usage)
+        return self._answer(path, call, api_key, response_usage)
 
     def embed(self, payload: dict[str, Any], api_key: str | None = None) -> Answer:
         """Create embeddings and return the upstream's decoded JSON answer."""
