@@ -58,8 +58,8 @@ class CallNotes(CallHook):
 class RecentCalls:
     """The ring of recent calls: a record of each request to a surface that calls the upstream."""
 
-    def __init__(self, rings: Rings, size: int, together: Callable[[], contextlib.AbstractContextManager[None]]):
-        self.rings, self.size, self.together = rings, size, together
+    def __init__(self, rings: Rings, size: int):
+        self.rings, self.size = rings, size
 
     def record(self, status: int, stream: bool, ended: str | None = None) -> None:
         """Keep this request's record (storage that is down loses it, said in one log line)."""
@@ -110,7 +110,7 @@ def init_app(
 ) -> RecentCalls:
     """Record every call to a surface that spends the key (RECENT_CALLS=0: none). The writes a plain call makes
     travel in one trip, its record with them."""
-    recent = app.extensions[_KEY] = RecentCalls(rings, size, together)
+    recent = app.extensions[_KEY] = RecentCalls(rings, size)
     if size <= 0:
         return recent
 
