@@ -87,7 +87,9 @@ def test_a_token_made_in_the_page_works_changes_and_is_revoked(page, server):
     page.click("#save")
     page.wait_for_selector("#tokens tr[data-name=page-made] >> text=spend 0.000001/day")
     assert "active until" in row.text_content()  # its expiry, set in the same dialog
-    assert call(server, token) == 429  # the new limit holds: the first call spent more than it
+    deadline = time.monotonic() + 2
+    while (status := call(server, token)) != 429:  # every worker holds the new limit within a second
+        assert time.monotonic() < deadline, status
     row.get_by_role("button", name="Revoke").click()
     page.wait_for_selector("#tokens tr[data-name=page-made] >> text=revoked")
     deadline = time.monotonic() + 2
