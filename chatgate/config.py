@@ -119,6 +119,8 @@ class Settings:
     stream_stall_seconds: float = 30.0  # no byte for this long, once a stream has started, counts as a cut
     background_poll_seconds: float = 2.0  # how often a background response is read until it has finished...
     background_deadline: float = 3600.0  # ...for at most this long (then it is settled on an estimate)
+    websocket_idle_seconds: float = 600.0  # a WebSocket mode connection with no response for this long is closed
+    websocket_max_seconds: float = 3600.0  # ...and one open this long takes no new response (OpenAI's 60 minutes)
     stream_retention: float = 300.0  # seconds a finished stream can still be read
     stream_resume_window: float = 30.0  # seconds generation goes on once its last reader left
 
@@ -311,6 +313,8 @@ class Settings:
             stream_stall_seconds=env.number("STREAM_STALL_SECONDS", cls.stream_stall_seconds, float),
             background_poll_seconds=env.number("BACKGROUND_POLL_SECONDS", cls.background_poll_seconds, float),
             background_deadline=env.number("BACKGROUND_DEADLINE", cls.background_deadline, float),
+            websocket_idle_seconds=env.number("WEBSOCKET_IDLE_SECONDS", cls.websocket_idle_seconds, float),
+            websocket_max_seconds=env.number("WEBSOCKET_MAX_SECONDS", cls.websocket_max_seconds, float),
             stream_retention=env.number("STREAM_RETENTION", cls.stream_retention, float),
             stream_resume_window=env.number("STREAM_RESUME_WINDOW", cls.stream_resume_window, float),
             db_path=env.get(env.first_set("DB_PATH", "SESSION_DB_PATH") or "") or cls.db_path,

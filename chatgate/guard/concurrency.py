@@ -8,8 +8,10 @@ requests hold its own slots and never the worker's connections that others need.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import cast
 
 from flask import Flask, Response, current_app, g, request
 
@@ -34,8 +36,14 @@ class InFlight:
         if not self.cap or request.method == "OPTIONS" or is_public(request.path):
             return
         caller = current_caller()
+        # Close: the body is not read, and draining it would hold the connection after all.
+        self.take(caller, headers={"Connection": "close"})
+        g.in_flight_slot = caller
+
+    def take(self, caller: str, headers: dict[str, str] | None = None) -> None:
+        """Take one of `caller`'s slots (give it back with `release`); 429 when it has none left."""
         with self._lock:
-            full = self.counts[caller] >= self.cap
+            full = bool(self.cap) and self.counts[caller] >= self.cap
             if not full:
                 self.counts[caller] += 1
         if full:
@@ -43,10 +51,8 @@ class InFlight:
             raise RateLimited(
                 f"Too many requests in flight: at most {self.cap} at once per caller "
                 "(MAX_CONCURRENT_PER_CALLER). Try again when one has finished.",
-                # Close: the body is not read, and draining it would hold the connection after all.
-                headers={"Retry-After": "1", "Connection": "close"},
+                headers={"Retry-After": "1", **(headers or {})},
             )
-        g.in_flight_slot = caller
 
     def release(self, caller: str) -> None:
         with self._lock:
@@ -63,6 +69,24 @@ def hand_over_slot() -> Callable[[], None]:
         return lambda: None
     in_flight: InFlight = current_app.extensions[_KEY]
     return lambda: in_flight.release(caller)
+
+
+def give_back_slot() -> None:
+    """Give back the request's slot while the request goes on: an open WebSocket is not in flight itself, each
+    response it carries is (`holding_slot`)."""
+    if (caller := g.pop("in_flight_slot", None)) is not None:
+        cast(InFlight, current_app.extensions[_KEY]).release(caller)
+
+
+@contextlib.contextmanager
+def holding_slot() -> Iterator[None]:
+    """One of the caller's slots for the block's length (429 when it has none left)."""
+    in_flight, caller = cast(InFlight, current_app.extensions[_KEY]), current_caller()
+    in_flight.take(caller)
+    try:
+        yield
+    finally:
+        in_flight.release(caller)
 
 
 def init_app(app: Flask, settings: Settings, on_refusal: Callable[[str], None]) -> InFlight:

@@ -42,8 +42,7 @@ def spends_key(view: View) -> View:
 
     @functools.wraps(view)
     def counted(*args: Any, **kwargs: Any) -> Response:
-        g.spends_key = True  # a call: the recent calls keep its record
-        headers = cast(RequestRate, current_app.extensions[_KEY]).count_request()
+        headers = count_call()
         if not headers:  # no request rate: nothing to add
             return view(*args, **kwargs)  # type: ignore[no-any-return]
         try:
@@ -55,6 +54,13 @@ def spends_key(view: View) -> View:
         return response
 
     return cast(View, counted)
+
+
+def count_call() -> dict[str, str]:
+    """Count a call (a request, or a response on an open WebSocket) against the caller's request rate, refusing
+    it when over: the rate's headers."""
+    g.spends_key = True  # a call: the recent calls keep its record
+    return cast(RequestRate, current_app.extensions[_KEY]).count_request()
 
 
 def _headers(item: RateLimitItem, remaining: int, reset_at: float, suffix: str = "") -> dict[str, str]:

@@ -21,6 +21,7 @@ from chatgate.routes import (
     openai_compat,
     playground,
     responses,
+    responses_socket,
     service_info,
     sessions_api,
     streams,
@@ -46,7 +47,10 @@ SURFACES = (
     Surface("Core", "/", CORE_ERROR, (info.bp, health.bp, chat.bp, streams.bp)),  # {"error": "<sentence>"}
     # OpenAI's {"error": {"message", "type", "param", "code"}}
     Surface(
-        "OpenAI-compatible", "/v1", OPENAI_ERROR, (openai_compat.bp, responses.bp, conversations.bp, embeddings.bp)
+        "OpenAI-compatible",
+        "/v1",
+        OPENAI_ERROR,
+        (openai_compat.bp, responses.bp, responses_socket.bp, conversations.bp, embeddings.bp),
     ),
     Surface("Sessions", "/api", FASTAPI_ERROR, (sessions_api.bp, ui_chat.bp)),  # FastAPI's {"detail": ...}
     Surface("Simple backend", "/ask", ASK_ERROR, (ask.bp,)),  # an assistant message and an error code

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from flask import Blueprint, current_app, request
 from werkzeug.routing import BaseConverter
@@ -15,13 +16,14 @@ from chatgate.guard.rate_limits import spends_key
 from chatgate.models import offered_model
 from chatgate.routes.schemas.openai import OPENAI_ERRORS, render_openai_error
 from chatgate.routes.schemas.responses import RESPONSE_FRAMES, ResponseRequest
-from chatgate.upstream import EventStream, upstream_client
+from chatgate.upstream import EventStream, StreamEvent, upstream_client
 from chatgate.web import sse
 from chatgate.web.openapi import documented
 from chatgate.web.streaming import stream_answer
 from chatgate.web.validation import json_body
 
 bp = Blueprint("responses", __name__)
+Frame = TypeVar("Frame", bytes, str)
 
 
 class StoredResponseId(BaseConverter):
@@ -36,12 +38,17 @@ bp.record_once(lambda state: state.app.url_map.converters.setdefault("response_i
 KEPT_FOR = 30 * 24 * 3600  # as long as OpenAI keeps a stored response
 
 
-def _relayed(upstream: EventStream, seen: dict, on_completed: Callable[[dict], None]):
-    for event in upstream:  # byte for byte, `event:` lines and all
+def relayed_events(
+    upstream: EventStream,
+    seen: dict,
+    on_completed: Callable[[dict], None],
+    frame: Callable[[StreamEvent], Frame] = lambda event: event.block,  # byte for byte, `event:` lines and all
+) -> Iterator[Frame]:
+    for event in upstream:
         seen["sequence"] = event.chunk.get("sequence_number", seen["sequence"])
         if event.chunk.get("type") == "response.completed":
             on_completed(event.chunk.get("response") or {})
-        yield event.block
+        yield frame(event)
 
 
 def _error_event(error: ApiError, seen: dict) -> bytes:
@@ -68,40 +75,55 @@ def create_response(body: ResponseRequest):
     if body.model is not None:  # else a stored prompt names it, and the upstream decides
         offered_model(body.model, "openai")
     payload = body.model_dump(exclude_unset=True, exclude_none=True)
+    if body.stream:
+        upstream, completed, headers = open_stream(payload)
+        return _streamed(upstream, completed, headers)
     key, owners, claims = credentials().upstream_key(), ownership().identities(), ownership()
     _check_references(payload, owners)
-    previous = payload.get("previous_response_id")
-    carried = claims.recorded_tokens(previous) if previous else 0
-
-    def completed(response: dict) -> None:
-        claims.record_tokens(response.get("id"), response.get("usage"), KEPT_FOR)
-
-    if payload.get("store") is False and not payload.get("background"):  # nothing kept upstream: cacheable
-        return _uncommitted(payload, key, carried, body.stream)
-    if not body.stream:
-        answer = upstream_client().respond(payload, key, carried)
-        claims.claim("response", answer.body.get("id"), owners, KEPT_FOR)
-        completed(answer.body)
-        return current_app.json.response(answer.body), answer.headers
-    upstream = upstream_client().stream_response(payload, key, carried)
-    claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
-    return _streamed(upstream, completed)
-
-
-def _uncommitted(payload: dict, key: str | None, carried: int, stream: bool | None):
-    """A response the upstream does not store: nothing to own, and the same question answered again from the
-    cache."""
-    if not stream:
+    carried = _carried(payload)
+    if _uncommitted(payload):  # nothing kept upstream: the same question answered again from the cache
         answer, headers = answered("responses", payload, key, lambda: upstream_client().respond(payload, key, carried))
         return current_app.json.response(answer), headers
-    start = lambda: upstream_client().stream_response(payload, key, carried)  # noqa: E731
-    upstream, headers = streamed("responses", payload, key, start)
-    return _streamed(upstream, lambda response: None, headers)
+    answer = upstream_client().respond(payload, key, carried)
+    claims.claim("response", answer.body.get("id"), owners, KEPT_FOR)
+    _record_tokens(answer.body)
+    return current_app.json.response(answer.body), answer.headers
+
+
+def open_stream(payload: dict) -> tuple[EventStream, Callable[[dict], None], dict | None]:
+    """A streamed response to `payload` (its model already allowed): its events, what to do with the finished
+    response, and the cache's headers. POST /v1/responses and WebSocket mode both start theirs here."""
+    key, owners, claims = credentials().upstream_key(), ownership().identities(), ownership()
+    _check_references(payload, owners)
+    carried = _carried(payload)
+    if _uncommitted(payload):
+        start = lambda: upstream_client().stream_response(payload, key, carried)  # noqa: E731
+        upstream, headers = streamed("responses", payload, key, start)
+        return upstream, lambda response: None, headers
+    upstream = upstream_client().stream_response(payload, key, carried)
+    claims.claim("response", (upstream.first.chunk.get("response") or {}).get("id"), owners, KEPT_FOR)
+    return upstream, _record_tokens, None
+
+
+def _uncommitted(payload: dict) -> bool:
+    """A response the upstream does not store: nothing to own, and cacheable."""
+    return payload.get("store") is False and not payload.get("background")
+
+
+def _carried(payload: dict) -> int:
+    """The tokens a stored response it builds on carries into the call (for the budget's reservation)."""
+    previous = payload.get("previous_response_id")
+    return ownership().recorded_tokens(previous) if previous else 0
+
+
+def _record_tokens(response: dict) -> None:
+    """Note a finished stored response's tokens: a later call that builds on it reserves them."""
+    ownership().record_tokens(response.get("id"), response.get("usage"), KEPT_FOR)
 
 
 def _streamed(upstream: EventStream, on_completed: Callable[[dict], None], headers: dict | None = None):
     seen = {"sequence": -1}
-    frames = _relayed(upstream, seen, on_completed)
+    frames = relayed_events(upstream, seen, on_completed)
     return stream_answer(upstream, frames, lambda error: _error_event(error, seen), "text/event-stream", headers)
 
 

@@ -66,7 +66,7 @@ class RecentCalls:
         if self.size <= 0:
             return
         notes = g.get(_NOTES) or {}
-        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        seconds = time.perf_counter() - g.get("call_started", g.get("started", time.perf_counter()))
         record = {
             "at": time.time(),
             "request_id": current_request_id(),
@@ -137,6 +137,14 @@ def record_stream_end(ended: str) -> None:
     """A stream ended (`finished`, `client left`, `upstream failed`...): its record, if calls are kept."""
     if has_request_context() and g.get("spends_key"):
         recent_calls().record(200, stream=True, ended=ended)
+
+
+def begin_call() -> None:
+    """A call of its own on a request that carries many (an open WebSocket): its own notes, its own clock; and
+    the request-wide storage trip ends, so that no call's writes wait for the connection's end."""
+    g.pop(_NOTES, None)
+    g.call_started = time.perf_counter()
+    _close_trip()
 
 
 def recent_calls() -> RecentCalls:
