@@ -14,10 +14,11 @@ $(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml tests/live/node_sdk/package-lock.json | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml tests/live/node_sdk/package-lock.json tests/live/codex/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --editable .
 	npm ci --prefix tests/live/node_sdk --no-audit --no-fund --loglevel=error
+	npm ci --prefix tests/live/codex --no-audit --no-fund --loglevel=error
 	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.runtime

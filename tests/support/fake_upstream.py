@@ -385,6 +385,10 @@ def _make_handler(fake: FakeUpstream):
                 if isinstance(conversation := body.get("conversation"), str | dict):
                     named = conversation if isinstance(conversation, str) else conversation.get("id")
                     fake.conversations.add_turn(named, str(body.get("input")), behaviour.reply)
+                if body.get("stream") and behaviour.tool_calls:
+                    frames = function_call_frames(body, behaviour.tool_calls[0])
+                    fake.keep_response(frames[-1][1]["response"], body)
+                    return self._stream(frames, behaviour)
                 if body.get("stream"):
                     frames = wire.response_frames(body, behaviour.reply)
                     fake.keep_response(frames[-1][1]["response"], body)
@@ -475,6 +479,31 @@ def _make_handler(fake: FakeUpstream):
             fake._count_stream(aborted=False)
 
     return Handler
+
+
+def function_call_frames(body: dict, call: dict) -> list:
+    """A streamed response whose one output item is a call of a function tool (`call` in chat's shape:
+    `{"id", "function": {"name", "arguments"}}`), as OpenAI streams it."""
+    response_id, item_id = wire.new_id("resp_"), wire.new_id("fc_")
+    name, arguments = call["function"]["name"], call["function"]["arguments"]
+    item = {"id": item_id, "type": "function_call", "status": "in_progress", "call_id": call["id"], "name": name}
+    started = wire.response_object(body, "", "in_progress", response_id)
+    done = {**wire.response_object(body, "", "completed", response_id), "output": [{**item, "status": "completed"}]}
+    done["output"][0]["arguments"] = arguments
+    where = {"item_id": item_id, "output_index": 0}
+    events = [
+        ("response.created", {"response": started}, False),
+        ("response.in_progress", {"response": started}, False),
+        ("response.output_item.added", {"output_index": 0, "item": {**item, "arguments": ""}}, False),
+        ("response.function_call_arguments.delta", {**where, "delta": arguments}, True),
+        ("response.function_call_arguments.done", {**where, "arguments": arguments}, False),
+        ("response.output_item.done", {"output_index": 0, "item": done["output"][0]}, False),
+        ("response.completed", {"response": done}, False),
+    ]
+    return [
+        (name, {"type": name, "sequence_number": number, **payload}, carries)
+        for number, (name, payload, carries) in enumerate(events)
+    ]
 
 
 def main() -> None:
