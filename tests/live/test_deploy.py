@@ -18,6 +18,7 @@ import urllib.request
 
 import pytest
 import yaml
+from websockets.sync.client import connect
 
 from tests.support.processes import gunicorn, service_env
 from tests.support.servers import ROOT, free_port, serving, wait_until_listening
@@ -234,3 +235,17 @@ def test_the_compose_example_publishes_nothing_beyond_this_machine():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     published = [port for service in compose["services"].values() for port in service.get("ports", [])]
     assert published and all(str(port).startswith("127.0.0.1:") for port in published)
+
+
+def test_websocket_mode_passes_through_nginx(behind_nginx, upstream):
+    port, _, _ = behind_nginx
+    with connect(f"ws://127.0.0.1:{port}/v1/responses", open_timeout=10) as connection:
+        for words in ("one two", "three"):  # two responses on one connection, relayed as the instance sends them
+            with upstream.behave(reply=words):
+                connection.send(json.dumps({"type": "response.create", "model": "gpt-4o-mini", "input": "hi"}))
+                events = []
+                while not events or events[-1]["type"] != "response.completed":
+                    events.append(json.loads(connection.recv(timeout=10)))
+            assert events[0]["type"] == "response.created"
+            assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == words
+    assert len(upstream.requests_to("POST", "/responses")) == 2
