@@ -65,9 +65,10 @@ class BadRequest(ApiError):
 class InvalidBody(BadRequest):
     """The body parsed but failed validation; `errors` lists each problem (FastAPI style)."""
 
-    def __init__(self, message: str, errors: list[dict], param: str | None = None):
+    def __init__(self, message: str, errors: list[dict], param: str | None = None, input_kind: str | None = None):
         super().__init__(message, param=param)
         self.errors = errors
+        self.input_kind = input_kind  # the first problem's value's type (`int`, `str`, `list`...), never the value
 
 
 class UnsupportedMediaType(ApiError):

@@ -96,7 +96,9 @@ def validated(model: type[BaseModel], data: dict) -> BaseModel:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         first = errors[0]
         message = f"Invalid request body: {describe(first)}."
-        raise InvalidBody(message, errors, param=".".join(str(p) for p in first["loc"]) or None) from None
+        kind = type(exc.errors(include_url=False)[0].get("input")).__name__
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidBody(message, errors, param=param, input_kind=kind) from None
 
 
 def json_body(model: type[BaseModel]):

@@ -113,21 +113,34 @@ def test_a_stream_that_did_not_ask_for_usage_has_no_usage_field(client, upstream
     assert all("usage" in chunk for chunk in chunks) and chunks[-1]["usage"]["total_tokens"] > 0
 
 
-def openai_error(message, type_="invalid_request_error", param=None, code="invalid_request_error"):
+def openai_error(message, type_="invalid_request_error", param=None, code=None):
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 UNKNOWN = "The model `gpt-9` does not exist or you do not have access to it."
 BAD_INPUT = [
     ({"model": "gpt-9", "messages": HELLO}, 404, openai_error(UNKNOWN, code="model_not_found")),
-    ({"messages": HELLO}, 400, openai_error("Invalid request body: 'model': Field required.", param="model")),
-    ({"model": "gpt-4o"}, 400, openai_error("Invalid request body: 'messages': Field required.", param="messages")),
+    (
+        {"messages": HELLO},
+        400,
+        openai_error(
+            "Invalid request body: 'model': Field required.", param="model", code="missing_required_parameter"
+        ),
+    ),
+    (
+        {"model": "gpt-4o"},
+        400,
+        openai_error(
+            "Invalid request body: 'messages': Field required.", param="messages", code="missing_required_parameter"
+        ),
+    ),
     (
         {"model": "gpt-4o", "messages": []},
         400,
         openai_error(
             "Invalid request body: 'messages': List should have at least 1 item after validation, not 0.",
             param="messages",
+            code="array_below_min_length",
         ),
     ),
     (
@@ -137,34 +150,49 @@ BAD_INPUT = [
             "Invalid request body: 'messages.0.role': Input should be 'system', 'developer', 'user', "
             "'assistant', 'tool' or 'function'.",
             param="messages.0.role",
+            code="invalid_value",
         ),
     ),
     (
         {"model": "gpt-4o", "messages": HELLO, "temperature": False},
         400,
-        openai_error("Invalid request body: 'temperature': Input should be a valid number.", param="temperature"),
+        openai_error(
+            "Invalid request body: 'temperature': Input should be a valid number.",
+            param="temperature",
+            code="invalid_type",
+        ),
     ),
     (
         {"model": "gpt-4o", "messages": HELLO, "temperature": 3},
         400,
         openai_error(
-            "Invalid request body: 'temperature': Input should be less than or equal to 2.", param="temperature"
+            "Invalid request body: 'temperature': Input should be less than or equal to 2.",
+            param="temperature",
+            code="integer_above_max_value",
         ),
     ),
     (
         {"model": "gpt-4o", "messages": HELLO, "max_tokens": "10"},
         400,
-        openai_error("Invalid request body: 'max_tokens': Input should be a valid integer.", param="max_tokens"),
+        openai_error(
+            "Invalid request body: 'max_tokens': Input should be a valid integer.",
+            param="max_tokens",
+            code="invalid_type",
+        ),
     ),
     (
         {"model": "gpt-4o", "messages": HELLO, "stream": "yes"},
         400,
-        openai_error("Invalid request body: 'stream': Input should be a valid boolean.", param="stream"),
+        openai_error(
+            "Invalid request body: 'stream': Input should be a valid boolean.", param="stream", code="invalid_type"
+        ),
     ),
     (
         {"model": "gpt-4o", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]},
         400,
-        openai_error("Invalid request body: 'stop.str': Input should be a valid string.", param="stop.str"),
+        openai_error(
+            "Invalid request body: 'stop.str': Input should be a valid string.", param="stop.str", code="invalid_type"
+        ),
     ),
 ]
 
@@ -193,9 +221,9 @@ def test_malformed_bodies_get_openai_errors(client, send, status, expected):
 
 def test_unknown_paths_and_methods_answer_in_openais_shape(client):
     missing = client.get("/v1/audio/speech")
-    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] is None  # as OpenAI has it
     wrong = client.get("/v1/chat/completions")
-    assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] == "method_not_allowed"
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] is None
     assert client.get("/v1/models/gpt-9").get_json() == openai_error(UNKNOWN, code="model_not_found")
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatgate.errors import ApiError, ErrorShape
+from chatgate.errors import ApiError, ErrorShape, InvalidBody
 from chatgate.routes.schemas.sampling import MaxTokens, SamplingFields
 from chatgate.web.openapi import CATALOGUE_MODEL, EventFrames
 from chatgate.web.validation import json_int
@@ -28,10 +28,39 @@ class OpenAIErrorResponse(BaseModel):
 
 
 def render_openai_error(error: ApiError) -> tuple[dict, int]:
-    """OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+    """OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`, with OpenAI's code."""
     return {
-        "error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}
+        "error": {"message": error.message, "type": error.type, "param": error.param, "code": openai_code(error)}
     }, error.status
+
+
+# The service's generic codes, which OpenAI's API does not have: it sends null for such errors.
+_NO_OPENAI_CODE = frozenset({"invalid_request_error", "json_invalid", "not_found", "method_not_allowed"})
+_BOUNDS = {
+    "less_than": "above_max_value",
+    "less_than_equal": "above_max_value",
+    "greater_than": "below_min_value",
+    "greater_than_equal": "below_min_value",
+    "too_long": "above_max_length",
+    "too_short": "below_min_length",
+}
+_KINDS = {"int": "integer", "float": "decimal", "str": "string", "list": "array"}
+
+
+def openai_code(error: ApiError) -> str | None:
+    """The code OpenAI's API gives the same error: a refused body's names its first problem as OpenAI does
+    (`missing_required_parameter`, `invalid_type`, `decimal_above_max_value`...), a generic refusal has none, and
+    every other code (the service's specific ones, an upstream's, null included) is kept as it is."""
+    if isinstance(error, InvalidBody) and error.errors:
+        problem = error.errors[0]["type"]
+        if problem == "missing":
+            return "missing_required_parameter"
+        if problem == "extra_forbidden":
+            return "unknown_parameter"
+        if problem in _BOUNDS and error.input_kind in _KINDS:
+            return f"{_KINDS[error.input_kind]}_{_BOUNDS[problem]}"
+        return "invalid_type" if problem.endswith(("_type", "_parsing")) else "invalid_value"
+    return None if error.code in _NO_OPENAI_CODE else error.code
 
 
 class Message(BaseModel):
