@@ -26,7 +26,7 @@ from chatgate.routes.responses import open_stream, relayed_events
 from chatgate.routes.schemas.openai import render_openai_error
 from chatgate.routes.schemas.responses import ResponseRequest
 from chatgate.upstream import EventStream
-from chatgate.web.recent_calls import begin_call
+from chatgate.web.recent_calls import begin_call, each_call_recorded
 from chatgate.web.streaming import relay
 from chatgate.web.validation import validated
 from chatgate.web.websocket import GOING_AWAY, NORMAL_CLOSURE, ConnectionClosed, Server, accept, handed_over
@@ -43,6 +43,7 @@ def responses_socket():
     give_back_slot()  # an open connection holds no slot; each response it carries does, while it runs
     begin_call()
     ResponsesSocket(connection).serve()
+    each_call_recorded()
     return handed_over(connection)
 
 

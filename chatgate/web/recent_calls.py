@@ -147,6 +147,11 @@ def begin_call() -> None:
     _close_trip()
 
 
+def each_call_recorded() -> None:
+    """The request's calls were each recorded as it ended (an open WebSocket's responses): none for the request."""
+    g.pop("spends_key", None)
+
+
 def recent_calls() -> RecentCalls:
     """The current app's recent calls and audit lines."""
     return cast(RecentCalls, current_app.extensions[_KEY])

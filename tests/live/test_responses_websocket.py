@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
+import urllib.request
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -13,6 +16,7 @@ from websockets.sync.client import connect
 from tests.support.processes import gunicorn, service_env
 
 TOKEN = "tok-websocket-" + "w" * 24
+ADMIN = "tok-admin-" + "a" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT = 10  # seconds any one step may take before the test fails
 
@@ -22,6 +26,7 @@ def server(fake_upstream, tmp_path_factory):
     env = service_env(
         fake_upstream.base_url,
         API_TOKENS=TOKEN,
+        ADMIN_TOKENS=ADMIN,
         TOKEN_LIMIT="60/hour",
         ALLOW_ORIGINS="https://app.example",
     )
@@ -62,8 +67,25 @@ def test_the_sdk_sends_two_responses_on_one_connection(server, upstream):
             assert [e.sequence_number for e in seen] == sorted(e.sequence_number for e in seen)
     bodies = [r.body for r in upstream.requests_to("POST", "/responses")]
     assert [b["input"] for b in bodies] == ["Say one two", "Say three"]
+    # Each response is a call of its own in the recent calls; the connection itself is none.
+    calls = recent_calls(server, wanted=2)
+    assert [(c["surface"], c["stream"], c["status"], c["ended"]) for c in calls] == [
+        ("/v1/responses", True, 200, "finished")
+    ] * 2
+    assert [c["completion_tokens"] for c in calls] == [1, 2]
     assert all(b["stream"] is True for b in bodies)
     assert upstream.requests_to("POST", "/responses")[0].headers["Authorization"] != f"Bearer {TOKEN}"
+
+
+def recent_calls(server, wanted: int) -> list[dict]:
+    """The admin page's recent calls, once `wanted` are there (the connection's are written as it closes)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        request = urllib.request.Request(f"{server.url}/admin/api/calls", headers={"X-API-Key": ADMIN})
+        calls = json.loads(urllib.request.urlopen(request, timeout=WAIT).read())["calls"]
+        if len(calls) >= wanted or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -178,11 +200,15 @@ def test_an_idle_connection_is_closed(short_lived, upstream):
 
 
 def test_a_connection_past_its_lifetime_says_so_and_closes(short_lived, upstream):
+    seen = []
     with connect(socket_url(short_lived)) as connection:
-        seen = []
+        connection.send(create(input="hi"))
         with pytest.raises(ConnectionClosed):
             while True:  # a response well within the idle limit each time, until the lifetime is over
-                connection.send(create(input="hi"))
-                seen.append(events_until_done(connection)[-1])
-    assert seen[-1]["type"] == "error" and seen[-1]["error"]["code"] == "websocket_connection_limit_reached"
-    assert all(event["type"] == "response.completed" for event in seen[:-1]) and len(seen) > 1
+                seen.append(json.loads(connection.recv(timeout=WAIT)))
+                if seen[-1]["type"] == "response.completed":
+                    with contextlib.suppress(ConnectionClosed):  # closed meanwhile: its last words are still read
+                        connection.send(create(input="hi"))
+    ends = [event for event in seen if event["type"] in ("response.completed", "error")]
+    assert ends[-1]["type"] == "error" and ends[-1]["error"]["code"] == "websocket_connection_limit_reached"
+    assert all(event["type"] == "response.completed" for event in ends[:-1]) and len(ends) > 1
