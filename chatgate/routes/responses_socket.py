@@ -79,7 +79,8 @@ class ResponsesSocket:
         try:
             while (message := self._next_message()) is not None:
                 try:
-                    self._respond(_create_event(message))
+                    if (event := _create_event(message)) is not None:
+                        self._respond(event)
                 except ApiError as error:
                     self._send(error_event(error))
         except ConnectionClosed:
@@ -171,18 +172,23 @@ class ResponsesSocket:
         self.connection.send(text)
 
 
-def _create_event(message: str | bytes) -> dict[str, Any]:
+def _create_event(message: str | bytes) -> dict[str, Any] | None:
+    """A `response.create` event's request, or None for an acknowledgement that wants no answer."""
     try:
         event = orjson.loads(message)
     except orjson.JSONDecodeError:
         raise BadRequest('Each message must be a JSON event, such as {"type": "response.create", ...}.') from None
-    if not isinstance(event, dict) or event.get("type") != "response.create":
-        kind = event.get("type") if isinstance(event, dict) else None
+    kind = event.get("type") if isinstance(event, dict) else None
+    if kind == "response.processed":  # a client saying it has handled a response (Codex does)
+        return None
+    if kind != "response.create":
         raise BadRequest(f"Unsupported event type {kind!r}: this service takes 'response.create'.", param="type")
     del event["type"]
     event.pop("stream", None)  # implicit on a WebSocket
     if event.get("background"):
         raise BadRequest("background is not supported over WebSocket.", param="background")
+    if "stream_id" in event:
+        raise BadRequest("stream_id is not supported: one response at a time on a connection.", param="stream_id")
     return event
 
 

@@ -120,7 +120,9 @@ def test_the_token_budget_refuses_the_second_response_in_the_modes_error_shape(s
 
 def test_a_bad_event_is_an_error_event_and_the_connection_goes_on(server, upstream):
     with connect(socket_url(server), additional_headers=AUTH) as connection:
-        for bad in ("not json", json.dumps({"type": "session.update"}), create(temperature=9), create(background=True)):
+        connection.send(json.dumps({"type": "response.processed", "response_id": "resp_1"}))  # wants no answer
+        bad_events = ("not json", json.dumps({"type": "session.update"}), create(temperature=9))
+        for bad in (*bad_events, create(background=True), create(stream_id="second")):
             connection.send(bad)
             error = json.loads(connection.recv(timeout=WAIT))
             assert error["type"] == "error" and error["status"] == 400, error
@@ -187,7 +189,9 @@ def test_an_unstored_response_is_built_on_by_its_id_within_the_connection(server
 
 @pytest.fixture(scope="module")
 def short_lived(fake_upstream, tmp_path_factory):
-    env = service_env(fake_upstream.base_url, WEBSOCKET_IDLE_SECONDS="0.5", WEBSOCKET_MAX_SECONDS="2")
+    env = service_env(
+        fake_upstream.base_url, WEBSOCKET_IDLE_SECONDS="0.5", WEBSOCKET_MAX_SECONDS="2", MAX_REQUEST_BYTES="100000"
+    )
     with gunicorn(tmp_path_factory.mktemp("websocket-short"), env) as live:
         yield live
 
@@ -212,3 +216,12 @@ def test_a_connection_past_its_lifetime_says_so_and_closes(short_lived, upstream
     ends = [event for event in seen if event["type"] in ("response.completed", "error")]
     assert ends[-1]["type"] == "error" and ends[-1]["error"]["code"] == "websocket_connection_limit_reached"
     assert all(event["type"] == "response.completed" for event in ends[:-1]) and len(ends) > 1
+
+
+def test_a_message_over_the_size_limit_closes_the_connection(short_lived, upstream):
+    with connect(socket_url(short_lived), max_size=None) as connection:
+        connection.send(create(input="x" * 200_000))
+        with pytest.raises(ConnectionClosed):
+            connection.recv(timeout=WAIT)
+    assert connection.close_code == 1009
+    assert upstream.requests == []
