@@ -4,6 +4,7 @@ who made it here (anyone else is told it does not exist, as for a stored respons
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, request
 
@@ -33,10 +34,23 @@ def _owned(conversation_id: str) -> str:
     return f"/conversations/{conversation_id}"
 
 
-def _object_body() -> dict[str, Any]:
-    """The request's JSON object (no body at all is an empty object)."""
+def _item(conversation_id: str, item_id: str) -> str:
+    """An item's path under its owned conversation. The id is one path segment as it reaches the upstream: never
+    `.` or `..`, which a URL would resolve to the conversation itself, and escaped."""
+    if item_id in (".", ".."):
+        raise NotFound(f"Item with id '{item_id}' not found.", code=None, param="item_id")
+    return f"{_owned(conversation_id)}/items/{quote(item_id, safe='')}"
+
+
+def _object_body(items_required: bool = False) -> dict[str, Any]:
+    """The request's JSON object (no body at all is an empty object); its `items`, when required or given, a list
+    of objects."""
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    return read_json_object() if request.content_length or chunked else {}
+    body = read_json_object() if request.content_length or chunked else {}
+    given = body.get("items", None if items_required else [])
+    if not isinstance(given, list) or not all(isinstance(item, dict) for item in given):
+        raise BadRequest("'items' must be a list of items (objects).", param="items")
+    return body
 
 
 @bp.post("/conversations")
@@ -44,10 +58,7 @@ def _object_body() -> dict[str, Any]:
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def create_conversation():
     """Create a conversation (with its first items, if given): it is its maker's."""
-    body = _object_body()
-    if not isinstance(body.get("items", []), list):
-        raise BadRequest("'items' must be a list of items.", param="items")
-    made = _relay("POST", "/conversations", body)
+    made = _relay("POST", "/conversations", _object_body())
     ownership().claim("conversation", made.get("id"), ownership().identities(), KEPT_FOR)
     return made
 
@@ -89,7 +100,7 @@ def list_items(conversation_id: str):
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def add_items(conversation_id: str):
     """Add items to a conversation."""
-    return _relay("POST", _owned(conversation_id) + "/items", _object_body())
+    return _relay("POST", _owned(conversation_id) + "/items", _object_body(items_required=True))
 
 
 @bp.get("/conversations/<conversation_id>/items/<item_id>")
@@ -97,7 +108,7 @@ def add_items(conversation_id: str):
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def retrieve_item(conversation_id: str, item_id: str):
     """Show one item of a conversation."""
-    return _relay("GET", f"{_owned(conversation_id)}/items/{item_id}")
+    return _relay("GET", _item(conversation_id, item_id))
 
 
 @bp.delete("/conversations/<conversation_id>/items/<item_id>")
@@ -105,4 +116,4 @@ def retrieve_item(conversation_id: str, item_id: str):
 @documented(responses={200: dict, **OPENAI_ERRORS})
 def delete_item(conversation_id: str, item_id: str):
     """Delete one item of a conversation."""
-    return _relay("DELETE", f"{_owned(conversation_id)}/items/{item_id}")
+    return _relay("DELETE", _item(conversation_id, item_id))

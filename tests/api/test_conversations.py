@@ -73,3 +73,26 @@ def test_a_response_in_a_conversation_is_its_owners(app, upstream):
     assert answer.output_text
     assert upstream.requests_to("POST", "/responses")[-1].body["conversation"] == made.id
     assert [item.role for item in mine.conversations.items.list(made.id).data] == ["user", "assistant"]
+
+
+def test_what_openais_own_api_description_found_is_refused_here_not_upstream(app, upstream):
+    """Found by schemathesis over openai/openai-openapi: an item id no URL can carry was a 500, and `..` would have
+    named the conversation itself; items that are not objects reached the upstream."""
+    mine = sdk(app, TOKEN_A)
+    made = mine.conversations.create()
+    client, auth = app.test_client(), {"Authorization": f"Bearer {TOKEN_A}"}
+    asked = len(upstream.requests)
+    for item_id in ("..", "."):
+        for method in (client.get, client.delete):
+            answer = method(f"/v1/conversations/{made.id}/items/{item_id}", headers=auth)
+            assert answer.status_code == 404 and answer.get_json()["error"]["param"] == "item_id"
+    for path, body in (("/v1/conversations", {"items": [[None, None]]}), (f"/v1/conversations/{made.id}/items", {})):
+        answer = client.post(path, json=body, headers=auth)
+        assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "items"
+    assert len(upstream.requests) == asked
+    unprintable = client.delete(f"/v1/conversations/{made.id}/items/.%12a%C2%9F", headers=auth)
+    assert unprintable.status_code == 404  # the upstream's answer for an item it does not have, not a 500
+    assert upstream.requests[-1].path.endswith("/items/.%12a%C2%9F")  # escaped as it came
+    with pytest.raises(openai.NotFoundError):
+        mine.conversations.items.retrieve("msg a", conversation_id=made.id)
+    assert upstream.requests[-1].path.endswith("/items/msg%20a")
