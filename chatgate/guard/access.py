@@ -187,6 +187,15 @@ def admit(registry: TokenRegistry) -> None:
         raise Unauthorized(message, code="missing_or_invalid_token", headers=CHALLENGE)
 
 
+def admit_again() -> None:
+    """Check a long-lived request's caller again before its next call (an open WebSocket's next response): a token
+    revoked, a sign-in expired, or a token's limits changed since the request began, all count from now."""
+    registry = token_registry()
+    identify(registry)
+    if needs_token(registry):
+        admit(registry)
+
+
 def init_app(app: Flask, settings: Settings, store: TokenStore) -> TokenRegistry:
     """Give the app its service tokens."""
     registry = app.extensions[_KEY] = TokenRegistry(settings, store)

@@ -18,7 +18,8 @@ import orjson
 from flask import Blueprint
 
 from chatgate.config import current_settings
-from chatgate.errors import ApiError, BadRequest, NotFound
+from chatgate.errors import ApiError, BadRequest, NotFound, Unauthorized
+from chatgate.guard.access import admit_again
 from chatgate.guard.concurrency import give_back_slot, holding_slot
 from chatgate.guard.rate_limits import count_call
 from chatgate.models import offered_model
@@ -29,7 +30,15 @@ from chatgate.upstream import EventStream
 from chatgate.web.recent_calls import begin_call, each_call_recorded
 from chatgate.web.streaming import relay
 from chatgate.web.validation import validated
-from chatgate.web.websocket import GOING_AWAY, NORMAL_CLOSURE, ConnectionClosed, Server, accept, handed_over
+from chatgate.web.websocket import (
+    GOING_AWAY,
+    NORMAL_CLOSURE,
+    POLICY_VIOLATION,
+    ConnectionClosed,
+    Server,
+    accept,
+    handed_over,
+)
 
 bp = Blueprint("responses_socket", __name__)
 
@@ -80,7 +89,12 @@ class ResponsesSocket:
             while (message := self._next_message()) is not None:
                 try:
                     if (event := _create_event(message)) is not None:
+                        admit_again()  # a token revoked since the upgrade takes no new response
                         self._respond(event)
+                except Unauthorized as refusal:
+                    self._send(error_event(refusal))
+                    self.connection.close(POLICY_VIOLATION, "no longer authenticated")
+                    return
                 except ApiError as error:
                     self._send(error_event(error))
         except ConnectionClosed:

@@ -15,6 +15,7 @@ __all__ = ["ConnectionClosed", "Server", "accept", "handed_over"]
 
 NORMAL_CLOSURE = 1000
 GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
 
 
 def accept(max_message_bytes: int) -> Server:

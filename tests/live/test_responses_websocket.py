@@ -77,6 +77,28 @@ def test_the_sdk_sends_two_responses_on_one_connection(server, upstream):
     assert upstream.requests_to("POST", "/responses")[0].headers["Authorization"] != f"Bearer {TOKEN}"
 
 
+def admin(server, method: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"X-API-Key": ADMIN, "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{server.url}{path}", data=data, headers=headers, method=method)
+    return json.loads(urllib.request.urlopen(request, timeout=WAIT).read())
+
+
+def test_a_token_revoked_while_its_connection_is_open_takes_no_new_response(server, upstream):
+    token = admin(server, "POST", "/admin/api/tokens", {"name": "websocket-agent"})["token"]
+    with connect(socket_url(server), additional_headers={"Authorization": f"Bearer {token}"}) as connection:
+        connection.send(create(input="before"))
+        assert events_until_done(connection)[-1]["type"] == "response.completed"
+        admin(server, "DELETE", "/admin/api/tokens/websocket-agent")
+        answered, deadline = [], time.monotonic() + WAIT  # a worker's copy of the stored tokens may be a second old
+        with contextlib.suppress(ConnectionClosed):
+            while time.monotonic() < deadline:
+                connection.send(create(input="after"))
+                answered.append(events_until_done(connection)[-1])
+    assert answered[-1]["type"] == "error" and answered[-1]["status"] == 401
+    assert connection.close_code == 1008
+
+
 def recent_calls(server, wanted: int) -> list[dict]:
     """The admin page's recent calls, once `wanted` are there (the connection's are written as it closes)."""
     deadline = time.monotonic() + WAIT
