@@ -3,7 +3,7 @@ VENV ?= .venv
 PORT ?= 5000
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run demo dev test test-fast lint bench mutation vendor clean
+.PHONY: install install-dev run demo dev test test-fast lint bench mutation vendor clean openai-conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ lint: install-dev  ## install, then check the code (ruff check), its formatting 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+openai-conformance: install-dev  ## schemathesis with OpenAI's own API description against /v1 (OPENAI_OPENAPI=path/to/openapi.json)
+	$(BIN)/python -m tests.support.openai_conformance "$(OPENAI_OPENAPI)" "$(or $(SECONDS),300)"
 
 bench: install-dev  ## install, then measure the service against a bare relay (the floor); updates docs/benchmarks.md
 	$(BIN)/python -m bench --write docs/benchmarks.md

@@ -4,8 +4,9 @@ Starts a fast fake upstream; the service under the shipped gunicorn config; and 
 (`bench/floor.py`: one Flask route and one bare WSGI function that forward the body to the same upstream). Each
 figure is measured for the service and for the floor in the same run and reported as a ratio, which stays
 meaningful on a noisy machine. Then: what a resumable stream's buffer costs, how many round trips a call makes to
-a Redis one delayed round trip away, what traces cost, what the response cache costs and saves, and what keeping
-the recent calls costs. Prints markdown tables; `--quick` is the smoke-test size.
+a Redis one delayed round trip away, what traces cost, what the response cache costs and saves, what keeping
+the recent calls costs, and what a response costs in WebSocket mode beside a POST. Prints markdown tables;
+`--quick` is the smoke-test size.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 
 import orjson
 import uvloop
+from websockets.asyncio.client import connect as connect_websocket
 
 from bench.client import Connection
 from bench.fast_upstream import WORDS
@@ -264,6 +266,59 @@ async def other_figures(args, ours: Server, ready: float, idle_rss: float) -> li
     return rows
 
 
+async def _responses_over_websocket(port: int, body: dict, count: int) -> list[float]:
+    """Seconds per response, `count` of them one after another on one WebSocket mode connection (after warm-ups)."""
+    create = orjson.dumps({"type": "response.create", **body}).decode()
+    times = []
+    async with connect_websocket(f"ws://127.0.0.1:{port}/v1/responses") as connection:
+        for number in range(min(50, count) + count):
+            started = time.perf_counter()
+            await connection.send(create)
+            while orjson.loads(await connection.recv())["type"] not in ("response.completed", "error"):
+                pass
+            if number >= min(50, count):
+                times.append(time.perf_counter() - started)
+    return times
+
+
+async def websocket_mode(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
+    """Responses one after another on one WebSocket mode connection, beside the same as POST /v1/responses streams
+    on one keep-alive connection, from an upstream that streams at once: the time and the server CPU per response."""
+    port, count = free_port(), args.websocket_responses
+    env = {**env, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "DB_PATH": str(workdir / "websocket.sqlite3")}
+    upstream = [sys.executable, "-m", "bench.fast_upstream", "--port", str(port), "--chunk-delay", "0"]
+    body = {"model": "gpt-4o-mini", "input": "Say hello"}
+    with (
+        serving(upstream, port, env, workdir / "websocket-upstream.log"),
+        gunicorn("main:app", env, workdir / "websocket-service.log") as (server, _),
+    ):
+        spent = {}
+        before = cpu_seconds(server.pids)
+        posted = statistics.median(
+            await sequential(Target(server.port, "/v1/responses", {**body, "stream": True}, b""), count)
+        )
+        spent["post"], before = cpu_seconds(server.pids) - before, cpu_seconds(server.pids)
+        socket = statistics.median(await _responses_over_websocket(server.port, body, count))
+        spent["websocket"] = cpu_seconds(server.pids) - before
+    calls = count + min(50, count)
+    return [
+        (
+            f"WebSocket mode: {count} responses in a row, p50 per response, one connection / POST streams",
+            f"{ms(socket)} / {ms(posted)}",
+            f"{socket / posted:.2f}×",
+            "",
+            "",
+        ),
+        (
+            "  server CPU per response, WebSocket mode / POST",
+            f"{ms(spent['websocket'] / calls)} / {ms(spent['post'] / calls)}",
+            f"{spent['websocket'] / spent['post']:.2f}×",
+            "",
+            "",
+        ),
+    ]
+
+
 async def redis_round_trips(args, env: dict[str, str], workdir: pathlib.Path) -> list[tuple]:
     """Round trips to Redis per /chat call with a service token, RATE_LIMIT and TOKEN_LIMIT on, counted at a relay
     in front of Redis; and what a call takes with that relay adding `args.redis_delay` to each."""
@@ -462,7 +517,7 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--redis-delay", type=float, default=0.002, help="the round trip the Redis relay adds")
     args = parser.parse_args()
-    sizes = (30, 240, 20, 8, 10, 3, 20, 2) if args.quick else (1000, 12000, 1000, 32, 200, 3, 300, 5)
+    sizes = (30, 240, 20, 8, 10, 3, 20, 2, 10) if args.quick else (1000, 12000, 1000, 32, 200, 3, 300, 5, 300)
     (
         args.sequential,
         args.requests,
@@ -472,6 +527,7 @@ def arguments() -> argparse.Namespace:
         args.rounds,
         args.redis_calls,
         args.cache_misses,
+        args.websocket_responses,
     ) = sizes
     return args
 
@@ -501,6 +557,7 @@ def main() -> None:
         other_rows += uvloop.run(redis_round_trips(args, env, workdir))
         other_rows += uvloop.run(tracing_cost(args, env, workdir, ours))
         other_rows += uvloop.run(cache_and_recording_figures(args, env, workdir))
+        other_rows += uvloop.run(websocket_mode(args, env, workdir))
     output = (
         f"Measured {datetime.date.today().isoformat()} on {machine()}; gunicorn with gevent, "
         f"{Settings.web_concurrency} workers each; the fake upstream streams {len(WORDS)} chunks "

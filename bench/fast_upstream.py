@@ -16,6 +16,8 @@ import time
 import orjson
 import uvloop
 
+from chatgate.upstream import wire
+
 WORDS = ["Hello", " from", " the", " fast", " fake", " upstream", ",", " one", " token", " at a time."]
 
 
@@ -72,6 +74,8 @@ class Upstream:
                 body = orjson.loads(await reader.readexactly(length)) if length else {}
                 if head.startswith(b"GET"):
                     await self.send_json(writer, orjson.dumps({"object": "list", "data": []}))
+                elif body.get("stream") and head.split(b" ", 2)[1].endswith(b"/responses"):
+                    await self.stream_response(writer, body)
                 elif body.get("stream"):
                     await self.stream(writer, body)
                 else:
@@ -103,6 +107,18 @@ class Upstream:
             writer.write(chunk(model, {}, None, usage, choices=False))
         data = b"data: [DONE]\n\n"
         writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        await writer.drain()
+
+    async def stream_response(self, writer: asyncio.StreamWriter, body: dict) -> None:
+        """The Responses API's event sequence, one delta per word of WORDS."""
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for name, payload, is_delta in wire.response_frames(body, "".join(WORDS)):
+            if is_delta and self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+            data = b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
         await writer.drain()
 
 
