@@ -4,6 +4,8 @@ import dataclasses
 
 import pytest
 
+from chatgate.errors import Unauthorized
+from chatgate.guard.access import admit_again, current_caller, current_policy
 from tests.support.keys import secret
 
 
@@ -142,3 +144,16 @@ def test_reopen_keeps_access_control_while_a_usable_token_remains(app, upstream)
     assert code == 0 and "forgot 1" in output and "access control stays on" in output
     assert app.test_client().post("/chat", json={"message": "hi"}).status_code == 401
     assert chat(app.test_client(), token).status_code == 200
+
+
+def test_a_request_that_carries_many_calls_admits_its_caller_again_before_each(app, upstream):
+    """An open WebSocket (tests/live/test_responses_websocket.py) asks before each response: a token revoked since
+    the request began is refused from its next call."""
+    token = made(app, "agent")
+    with app.test_request_context("/v1/responses", headers={"Authorization": f"Bearer {token}"}):
+        app.preprocess_request()  # admitted at the start
+        admit_again()
+        assert current_caller() == "token:agent" and current_policy().name == "agent"
+        assert cli(app, "revoke", "agent")[0] == 0
+        with pytest.raises(Unauthorized):
+            admit_again()
