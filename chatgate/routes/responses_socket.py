@@ -27,6 +27,7 @@ from chatgate.routes.responses import open_stream, relayed_events
 from chatgate.routes.schemas.openai import render_openai_error
 from chatgate.routes.schemas.responses import ResponseRequest
 from chatgate.upstream import EventStream
+from chatgate.web.lifecycle import shutting_down
 from chatgate.web.recent_calls import begin_call, each_call_recorded
 from chatgate.web.streaming import relay
 from chatgate.web.validation import validated
@@ -43,6 +44,7 @@ from chatgate.web.websocket import (
 bp = Blueprint("responses_socket", __name__)
 
 LIMIT_REACHED = "websocket_connection_limit_reached"
+LOOK_FOR_STOP = 1.0
 
 
 @bp.route("/responses", websocket=True)
@@ -101,22 +103,31 @@ class ResponsesSocket:
             pass
 
     def _next_message(self) -> str | bytes | None:
-        """The next event, or None once the connection should end (told why, in the mode's own shape)."""
-        left = self.ends_at - time.monotonic()
-        message = self.connection.receive(timeout=max(0.0, min(self.idle, left)))
-        if message is not None and time.monotonic() < self.ends_at:
-            return message
-        if time.monotonic() >= self.ends_at:
-            limit = BadRequest(
-                f"Responses websocket connection limit reached ({current_settings().websocket_max_seconds:g} "
-                "seconds). Create a new websocket connection to continue.",
-                code=LIMIT_REACHED,
-            )
-            self._send(error_event(limit))
-            self.connection.close(GOING_AWAY, "connection lifetime reached")
-        else:
-            self.connection.close(NORMAL_CLOSURE, f"idle for {self.idle:g} seconds")
+        """The next event, or None once the connection should end: idle, past its lifetime, or its server stopping
+        (each said in the mode's own way). An idle connection looks every LOOK_FOR_STOP seconds whether its
+        server is stopping, so that a restart closes it at once instead of waiting for it."""
+        idle_until = time.monotonic() + self.idle
+        while not shutting_down():
+            now = time.monotonic()
+            if now >= self.ends_at:
+                return self._lifetime_over()
+            if now >= idle_until:
+                self.connection.close(NORMAL_CLOSURE, f"idle for {self.idle:g} seconds")
+                return None
+            message = self.connection.receive(timeout=min(idle_until, self.ends_at, now + LOOK_FOR_STOP) - now)
+            if message is not None:
+                return message if time.monotonic() < self.ends_at else self._lifetime_over()
+        self.connection.close(GOING_AWAY, "the server is restarting: open a new connection")
         return None
+
+    def _lifetime_over(self) -> None:
+        limit = BadRequest(
+            f"Responses websocket connection limit reached ({current_settings().websocket_max_seconds:g} "
+            "seconds). Create a new websocket connection to continue.",
+            code=LIMIT_REACHED,
+        )
+        self._send(error_event(limit))
+        self.connection.close(GOING_AWAY, "connection lifetime reached")
 
     def _respond(self, event: dict[str, Any]) -> None:
         warm_up = event.pop("generate", True) is False

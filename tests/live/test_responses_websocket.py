@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 import urllib.request
@@ -247,3 +248,16 @@ def test_a_message_over_the_size_limit_closes_the_connection(short_lived, upstre
             connection.recv(timeout=WAIT)
     assert connection.close_code == 1009
     assert upstream.requests == []
+
+
+def test_a_server_that_stops_closes_its_idle_connections_at_once(fake_upstream, upstream, tmp_path):
+    with gunicorn(tmp_path, service_env(fake_upstream.base_url, GRACEFUL_TIMEOUT="60"), "--workers", "1") as server:
+        with connect(socket_url(server)) as connection:
+            connection.send(create(input="hi"))
+            assert events_until_done(connection)[-1]["type"] == "response.completed"
+            server.process.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                connection.recv(timeout=WAIT)  # not the 60 s of GRACEFUL_TIMEOUT, nor the idle limit
+        server.process.wait(timeout=WAIT)
+    assert connection.close_code == 1001 and "restarting" in connection.close_reason
+    assert server.process.returncode == 0
