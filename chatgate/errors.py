@@ -98,6 +98,10 @@ class NotFound(ApiError):
     status, code, type = 404, "not_found", "invalid_request_error"
 
 
+class UpgradeRequired(ApiError):
+    status, code, type = 426, "upgrade_required", "invalid_request_error"
+
+
 class RateLimited(ApiError):
     status, code, type = 429, "rate_limit_exceeded", "rate_limit_error"
 

@@ -18,16 +18,17 @@ import orjson
 from flask import Blueprint
 
 from chatgate.config import current_settings
-from chatgate.errors import ApiError, BadRequest, NotFound, Unauthorized
+from chatgate.errors import ApiError, BadRequest, NotFound, Unauthorized, UpgradeRequired
 from chatgate.guard.access import admit_again
 from chatgate.guard.concurrency import give_back_slot, holding_slot
 from chatgate.guard.rate_limits import count_call
 from chatgate.models import offered_model
 from chatgate.routes.responses import open_stream, relayed_events
-from chatgate.routes.schemas.openai import render_openai_error
+from chatgate.routes.schemas.openai import OpenAIErrorResponse, render_openai_error
 from chatgate.routes.schemas.responses import ResponseRequest
 from chatgate.upstream import EventStream
 from chatgate.web.lifecycle import shutting_down
+from chatgate.web.openapi import documented
 from chatgate.web.recent_calls import begin_call, each_call_recorded
 from chatgate.web.streaming import relay
 from chatgate.web.validation import validated
@@ -56,6 +57,18 @@ def responses_socket():
     ResponsesSocket(connection).serve()
     each_call_recorded()
     return handed_over(connection)
+
+
+@bp.get("/responses")
+@documented(responses={426: OpenAIErrorResponse, 401: OpenAIErrorResponse, 403: OpenAIErrorResponse})
+def responses_socket_without_upgrade():
+    """Open a Responses API WebSocket: send `response.create` events, receive each response's events."""
+    # The same path and method as the WebSocket, asked without the upgrade: say what it is (426, not 405).
+    raise UpgradeRequired(
+        "GET /v1/responses is the Responses API's WebSocket mode: open it as a WebSocket (Upgrade: websocket), "
+        "or create a response with POST /v1/responses.",
+        headers={"Upgrade": "websocket"},
+    )
 
 
 @dataclasses.dataclass

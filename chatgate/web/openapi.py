@@ -214,6 +214,8 @@ class _SpecBuilder:
     def build(self) -> dict:
         paths: dict[str, dict] = {}
         for rule, method, view in operations(self.app):
+            if rule.websocket:  # OpenAPI cannot describe one; docs/surfaces.md does (the index lists it)
+                continue
             path = _PARAMETER.sub(r"{\1}", rule.rule)
             paths.setdefault(path, {})[method.lower()] = self.operation(rule, method, view)
         return {

@@ -305,3 +305,11 @@ def test_a_stored_response_streams_its_events_to_its_owner_from_starting_after(m
     )
     types = [event.type for event in sdk.responses.retrieve(made["id"], stream=True)]  # the SDK reads it too
     assert types == ["response.created", "response.output_text.delta", "response.completed"]
+
+
+def test_a_get_without_the_websocket_upgrade_is_told_to_upgrade(client, upstream):
+    answer = client.get("/v1/responses")
+    assert answer.status_code == 426 and answer.headers["Upgrade"] == "websocket"
+    error = answer.get_json()["error"]
+    assert error["type"] == "invalid_request_error" and "WebSocket" in error["message"]
+    assert upstream.requests == []
