@@ -32,6 +32,8 @@ TEST_FILES = {
         "signed_in_users",
         "limits_and_usage",
         "sessions_api",
+        "admin",
+        "openai_compat",
     ],
     "credentials": [
         "access",
@@ -44,7 +46,15 @@ TEST_FILES = {
     "identity": ["signed_in_users"],
     "model_policy": ["stored_tokens", "fallbacks_and_client_keys"],
     "ownership": ["security", "responses_api", "resumable_streams", "sessions_api", "access", "traces"],
-    "rate_limits": ["token_budget", "budget_accounting", "limits_and_usage", "security", "stored_tokens", "alerts"],
+    "rate_limits": [
+        "token_budget",
+        "budget_accounting",
+        "limits_and_usage",
+        "security",
+        "stored_tokens",
+        "alerts",
+        "admin",
+    ],
     "spend_limits": ["spend", "budget_accounting", "fallbacks_and_client_keys", "alerts"],
     "routing": [
         "upstream_rests",
