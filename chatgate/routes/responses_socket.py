@@ -26,7 +26,7 @@ from chatgate.models import offered_model
 from chatgate.routes.responses import open_stream, relayed_events
 from chatgate.routes.schemas.openai import OpenAIErrorResponse, render_openai_error
 from chatgate.routes.schemas.responses import ResponseRequest
-from chatgate.upstream import EventStream
+from chatgate.upstream import EventStream, wire
 from chatgate.web.lifecycle import shutting_down
 from chatgate.web.openapi import documented
 from chatgate.web.recent_calls import begin_call, each_call_recorded
@@ -46,6 +46,7 @@ bp = Blueprint("responses_socket", __name__)
 
 LIMIT_REACHED = "websocket_connection_limit_reached"
 LOOK_FOR_STOP = 1.0
+NOTHING_USED = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
 
 
 @bp.route("/responses", websocket=True)
@@ -192,15 +193,9 @@ class ResponsesSocket:
 
     def _warmed_up(self, payload: dict[str, Any]) -> None:
         """A response that generates nothing: remembered (when unstored) so the next can build on it."""
-        response = {
-            "id": f"resp_{uuid.uuid4().hex}",
-            "object": "response",
-            "created_at": int(time.time()),
-            "status": "completed",
-            "model": payload.get("model"),
-            "output": [],
-            "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-        }
+        # OpenAI's whole response object, as the demo and the fake upstream write it: nothing said, nothing used.
+        made = wire.response_object(payload, "", response_id=f"resp_{uuid.uuid4().hex}")
+        response = {**made, "output": [], "usage": NOTHING_USED}
         for number, kind in enumerate(("response.created", "response.completed")):
             self._send(orjson.dumps({"type": kind, "response": response, "sequence_number": number}).decode())
         if payload.get("store") is False:
